@@ -1,0 +1,58 @@
+"""Local SageMaker + S3 emulator for tests and the demo.
+
+moto cannot stand in for SageMaker (it rejects ``ml.g5.*``, lacks
+``UpdateEndpoint`` and its endpoints never take time or fail), so this package
+serves the SageMaker hosting API itself -- the real JSON 1.1 wire protocol,
+validated against botocore's own service model -- with time-driven lifecycles,
+rollbacks and injectable faults, next to moto's S3 server.
+
+In-process use::
+
+    from djl_operator.emulator import Emulator, EmulatorConfig
+    emu = Emulator(EmulatorConfig(create_delay=0.0)).start()
+    sm = emu.client("sagemaker")            # stock boto3, also "s3", "sagemaker-runtime"
+    emu.env                                 # AWS_ENDPOINT_URL_* etc. for subprocesses
+    emu.faults.fail_model_start(model_name="m-1")
+    emu.calls(service="sagemaker", operation="CreateEndpoint")
+    emu.stop()
+
+As a process: ``djl-operator emulator --port 8090`` prints ``KEY=VALUE`` lines
+(``AWS_ENDPOINT_URL_SAGEMAKER``, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``,
+``AWS_ENDPOINT_URL_S3``, ``AWS_DEFAULT_REGION``, dummy credentials,
+``DJL_EMULATOR_ADMIN_URL``) then ``# djl emulator ready``.
+:class:`~djl_operator.emulator.client.RemoteEmulator` drives it from Python.
+
+Admin HTTP API (same port as SageMaker; JSON in and out; bad input -> 400 naming the field):
+
+====== ======================================= ==============================================
+GET    /_emulator/health                       ``{"ok": true}``
+GET    /_emulator/env                          the client environment
+GET    /_emulator/calls?service=&operation=    ``{"calls": [{service, operation, resource,
+                                               error_code, bytes, bytes_out, time}]}``
+DELETE /_emulator/calls                        forget recorded calls
+GET    /_emulator/faults                       the faults configured now
+DELETE /_emulator/faults                       clear faults, restore configured delays
+POST   /_emulator/faults/set                   ``{"create_delay": 5, "update_delay": ..,
+                                               "delete_delay": .., "rollback_delay": ..}``
+POST   /_emulator/faults/fail_model_start      ``{"model_name": "glob", "image": "glob", "reason": ..}``
+POST   /_emulator/faults/capacity_error        ``{"instance_type": "ml.g5.*", "reason": ..}``
+POST   /_emulator/faults/throttle              ``{"rate": 0.5, "seed": 1}`` or ``{"every": 3}``;
+                                               optional ``"operations": [..]``, ``"limit": N``
+POST   /_emulator/faults/deny                  ``{"operations": ["CreateModel"]}`` (AccessDenied)
+POST   /_emulator/faults/internal_error        ``{"operations": ["DescribeEndpoint"]}`` (HTTP 500)
+POST   /_emulator/faults/quota                 ``{"instance_type": .., "instances": N}``
+                                               (ResourceLimitExceeded beyond it)
+POST   /_emulator/endpoints/<name>/fail        ``{"reason": ".."}``: endpoint -> Failed now
+POST   /_emulator/reset                        forget everything (resources, faults, calls, S3)
+====== ======================================= ==============================================
+
+Out-of-band changes for drift tests go through plain boto3 (``UpdateEndpoint``,
+``UpdateEndpointWeightsAndCapacities``, ``DeleteEndpoint``...).
+"""
+
+from .app import Emulator
+from .calls import Call
+from .config import EmulatorConfig
+from .faults import CAPACITY_REASON, Faults
+
+__all__ = ["CAPACITY_REASON", "Call", "Emulator", "EmulatorConfig", "Faults"]

@@ -1,0 +1,172 @@
+"""``Emulator``: one local SageMaker + S3 world, in this process."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+from typing import Any
+
+from botocore.config import Config
+
+from .calls import Call, CallLog
+from .clients import make_client
+from .config import EmulatorConfig
+from .faults import Delays, Faults
+from .frontend import FrontendServer
+from .runtime import ModelServers
+from .s3 import S3Server
+from .sagemaker import SageMaker
+
+# Distinct accounts for emulators sharing a process (moto's S3 state is per process).
+_ACCOUNTS = itertools.count()
+_ACCOUNTS_LOCK = threading.Lock()
+DUMMY_KEY, DUMMY_SECRET = "testing", "testing"
+
+
+def _next_account() -> str:
+    with _ACCOUNTS_LOCK:
+        return str(123456789012 + next(_ACCOUNTS))
+
+
+class Emulator:
+    """Start with :meth:`start` (or ``with Emulator() as emu:``); everything stops with :meth:`stop`."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.region = self.config.region
+        self.account_id = self.config.account_id or _next_account()
+        self.faults = Faults(
+            Delays(
+                create=self.config.create_delay,
+                update=self.config.update_delay,
+                delete=self.config.delete_delay,
+                rollback=self.config.rollback_delay,
+            )
+        )
+        self.call_log = CallLog()
+        self._s3 = S3Server(self.account_id, self.region, self.call_log, self.config.host, self.config.s3_port)
+        self.sagemaker = SageMaker(self.region, self.account_id, self.faults, self._s3.exists)
+        self.runtime = ModelServers(self._fetch, self.region, self.account_id, self.config.runtime_start_timeout)
+        self._frontend: FrontendServer | None = None
+        self._thread: threading.Thread | None = None
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+
+    # -- lifecycle --
+
+    def start(self) -> Emulator:
+        if self._frontend is not None:
+            raise RuntimeError("emulator already started")
+        self._s3.start()
+        try:
+            self._frontend = FrontendServer((self.config.host, self.config.port), self)
+        except OSError:
+            self._s3.stop()
+            raise
+        self._thread = threading.Thread(
+            target=self._frontend.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"djl-emulator-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop servers, model subprocesses and clients; wipe this emulator's S3 objects. Idempotent."""
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+        self.runtime.close()
+        if self._frontend is not None:
+            self._frontend.close_connections()
+            self._frontend.shutdown()
+            self._frontend.server_close()  # joins every handler thread
+            if self._thread is not None:
+                self._thread.join()
+            self._frontend, self._thread = None, None
+            self._s3.stop()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses --
+
+    @property
+    def port(self) -> int:
+        if self._frontend is None:
+            raise RuntimeError("emulator not started")
+        return int(self._frontend.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def s3_url(self) -> str:
+        return self._s3.url
+
+    @property
+    def admin_url(self) -> str:
+        return f"{self.url}/_emulator"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for a boto3 client or a subprocess (the operator, the demo)."""
+        return {
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.url,
+            "AWS_ENDPOINT_URL_S3": self.s3_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "DJL_EMULATOR_ADMIN_URL": self.admin_url,
+            "DJL_EMULATOR_ACCOUNT_ID": self.account_id,
+        }
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A stock boto3 client for "sagemaker", "sagemaker-runtime" or "s3" (closed by :meth:`stop`)."""
+        urls = {"sagemaker": self.url, "sagemaker-runtime": self.url, "s3": self.s3_url}
+        if service not in urls:
+            raise ValueError(f"service must be one of {sorted(urls)}, got {service!r}")
+        kwargs.setdefault("config", Config(retries={"max_attempts": 3, "mode": "standard"}))
+        client = make_client(
+            service,
+            endpoint_url=urls[service],
+            region_name=self.region,
+            aws_access_key_id=DUMMY_KEY,
+            aws_secret_access_key=DUMMY_SECRET,
+            **kwargs,
+        )
+        with self._clients_lock:
+            self._clients.append(client)
+        return client
+
+    # -- test hooks --
+
+    def calls(self, service: str | None = None, operation: str | None = None) -> list[Call]:
+        return self.call_log.calls(service, operation)
+
+    def reset_calls(self) -> None:
+        self.call_log.reset()
+
+    def force_endpoint_failed(self, name: str, reason: str) -> None:
+        self.sagemaker.force_failed(name, reason)
+
+    def reset(self) -> None:
+        """Forget all SageMaker resources, faults, calls and S3 objects; stop model servers."""
+        self.sagemaker.reset()
+        self.faults.clear()
+        self.call_log.reset()
+        self.runtime.stop_all()
+        self._s3.wipe()
+
+    def _fetch(self, bucket: str, key: str, dest: Path) -> None:
+        self._s3.download(bucket, key, dest)

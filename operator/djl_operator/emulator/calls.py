@@ -1,0 +1,65 @@
+"""Call accounting: every AWS call the emulator answered, for tests and benchmarks to count."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str  # "sagemaker", "sagemaker-runtime" or "s3"
+    operation: str  # e.g. "CreateEndpoint", "PutObject"
+    resource: str | None  # the name/ARN/bucket[/key] the call was about
+    error_code: str | None  # None on success
+    bytes: int = 0  # request payload bytes (what was uploaded)
+    bytes_out: int = 0  # response payload bytes (what was downloaded)
+    time: float = 0.0  # epoch seconds when the call was answered
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Call:
+        return cls(**data)
+
+
+class CallLog:
+    """Thread-safe append-only log; filters return copies so callers never race the server."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+
+    def record(
+        self,
+        service: str,
+        operation: str,
+        resource: str | None,
+        error_code: str | None,
+        bytes_in: int = 0,
+        bytes_out: int = 0,
+    ) -> Call:
+        call = Call(service, operation, resource, error_code, bytes_in, bytes_out, time.time())
+        with self._lock:
+            self._calls.append(call)
+        return call
+
+    def calls(self, service: str | None = None, operation: str | None = None) -> list[Call]:
+        with self._lock:
+            snapshot = list(self._calls)
+        return [
+            c
+            for c in snapshot
+            if (service is None or c.service == service) and (operation is None or c.operation == operation)
+        ]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()

@@ -1,0 +1,50 @@
+"""Threaded servers that can really stop.
+
+boto3 keeps HTTP/1.1 connections alive, so a plain ThreadingMixIn server leaves a
+handler thread parked on every idle connection after ``shutdown()``. This mixin
+remembers accepted sockets, cuts them on :meth:`close_connections`, and makes
+``server_close()`` join every handler thread -- so stopping an emulator leaves no
+stray thread behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Any
+
+
+class ConnectionTrackingMixin:
+    """Put before ``socketserver.ThreadingMixIn`` in the bases."""
+
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._conn_lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        self._closing = False
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conn_lock:
+            if self._closing:
+                self.shutdown_request(request)
+                return
+            self._conns.add(request)
+        super().process_request(request, client_address)  # type: ignore[misc]
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conn_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)  # type: ignore[misc]
+
+    def close_connections(self) -> None:
+        """Refuse new connections and cut the open ones, waking their handler threads."""
+        with self._conn_lock:
+            self._closing = True
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):  # already closed by the peer
+                conn.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,242 @@
+"""The emulator's HTTP front: SageMaker (JSON 1.1), sagemaker-runtime (REST) and the admin API on one port.
+
+Routing:
+
+* ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> control plane;
+* ``POST /endpoints/<name>/invocations`` -> InvokeEndpoint;
+* ``/_emulator/...`` -> admin API (see the package docstring).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import validation
+from .connections import ConnectionTrackingMixin
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .app import Emulator
+
+log = logging.getLogger(__name__)
+
+_JSON_11 = "application/x-amz-json-1.1"
+_INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_FAIL_PATH = re.compile(r"^/_emulator/endpoints/([^/]+)/fail$")
+# Which request member names the resource an operation is about (for call accounting).
+_RESOURCE_MEMBERS = ("EndpointName", "EndpointConfigName", "ModelName", "ResourceArn")
+_ARN_KIND = {"EndpointName": "endpoint", "EndpointConfigName": "endpoint-config", "ModelName": "model"}
+# Admin fault methods callable as POST /_emulator/faults/<name> with JSON keyword arguments.
+FAULT_METHODS = ("set", "fail_model_start", "capacity_error", "throttle", "deny", "internal_error", "quota", "clear")
+_RUNTIME_LIMIT = 25 * 1024 * 1024  # InvokeEndpoint payload limit
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json(status: int, payload: Any, content_type: str = "application/json") -> Response:
+    return Response(status, json.dumps(payload).encode(), {"Content-Type": content_type})
+
+
+def _resource(params: dict[str, Any]) -> str | None:
+    for member in _RESOURCE_MEMBERS:
+        if isinstance(params.get(member), str):
+            return str(params[member])
+    return None
+
+
+def _resource_arn(emu: Emulator, params: dict[str, Any]) -> str:
+    for member, kind in _ARN_KIND.items():
+        if isinstance(params.get(member), str):
+            return emu.sagemaker.arn(kind, params[member])
+    if isinstance(params.get("ResourceArn"), str):
+        return str(params["ResourceArn"])
+    return f"arn:aws:sagemaker:{emu.region}:{emu.account_id}:*"
+
+
+def sagemaker_call(emu: Emulator, target: str, body: bytes) -> Response:
+    """One JSON 1.1 control-plane request, faults and validation included, always recorded."""
+    operation = target.partition(".")[2] if target.startswith("SageMaker.") else ""
+    params: Any = {}
+    try:
+        if not operation:
+            raise ApiError("UnknownOperationException", f"Unknown X-Amz-Target {target!r}.")
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise ApiError("SerializationException", f"Request body is not JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise ApiError("SerializationException", "Request body must be a JSON object.")
+        if operation not in emu.sagemaker.operations:
+            raise ApiError("UnknownOperationException", f"The emulator does not implement SageMaker.{operation}.")
+        fault = emu.faults.request_error(operation, _resource_arn(emu, params), emu.account_id)
+        if fault is not None:
+            raise fault
+        validation.validate(operation, params)
+        result = emu.sagemaker.handle(operation, params)
+    except ApiError as err:
+        emu.call_log.record("sagemaker", operation or target, _resource(params), err.code, len(body))
+        payload = {"__type": err.code, "message": err.message, **err.fields}
+        return _json(err.status, payload, _JSON_11)
+    out = json.dumps(result).encode()
+    emu.call_log.record("sagemaker", operation, _resource(params), None, len(body), len(out))
+    return Response(200, out, {"Content-Type": _JSON_11})
+
+
+def _runtime_error(err: ApiError) -> Response:
+    # rest-json errors: the code travels in x-amzn-ErrorType, modeled members in the body.
+    response = _json(err.status, {"message": err.message, **err.fields})
+    response.headers["x-amzn-ErrorType"] = err.code
+    return response
+
+
+def invoke_endpoint(emu: Emulator, name: str, headers: dict[str, str], body: bytes) -> Response:
+    try:
+        arn = emu.sagemaker.arn("endpoint", name)
+        fault = emu.faults.request_error("InvokeEndpoint", arn, emu.account_id, control_plane=False)
+        if fault is not None:
+            raise fault
+        problems = validation.violations("InvokeEndpoint", {"EndpointName": name, "Body": ""}, "sagemaker-runtime")
+        if len(body) > _RUNTIME_LIMIT:
+            problems.append(f"Request body of {len(body)} bytes exceeds the {_RUNTIME_LIMIT} byte limit")
+        if problems:
+            raise ApiError("ValidationError", "; ".join(problems))
+        target = emu.sagemaker.runtime_target(name, headers.get("x-amzn-sagemaker-target-variant"))
+        if target is None:
+            # What the runtime answers for missing endpoints and for ones not (yet) in service.
+            raise ApiError("ValidationError", f"Endpoint {name} of account {emu.account_id} not found.")
+        result = emu.runtime.invoke(
+            target,
+            body,
+            headers.get("content-type"),
+            headers.get("accept"),
+            headers.get("x-amzn-sagemaker-custom-attributes"),
+        )
+    except ApiError as err:
+        emu.call_log.record("sagemaker-runtime", "InvokeEndpoint", name, err.code, len(body))
+        return _runtime_error(err)
+    emu.call_log.record("sagemaker-runtime", "InvokeEndpoint", name, None, len(body), len(result.body))
+    return Response(
+        200,
+        result.body,
+        {"Content-Type": result.content_type, "x-Amzn-Invoked-Production-Variant": target.variant_name},
+    )
+
+
+def admin(emu: Emulator, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
+    try:
+        args = json.loads(body) if body else {}
+    except ValueError:
+        return _json(400, {"error": "admin request body must be JSON"})
+    if not isinstance(args, dict):
+        return _json(400, {"error": "admin request body must be a JSON object"})
+    first = {k: v[0] for k, v in query.items() if v}
+    try:
+        if path == "/_emulator/health" and method == "GET":
+            return _json(200, {"ok": True})
+        if path == "/_emulator/env" and method == "GET":
+            return _json(200, emu.env)
+        if path == "/_emulator/calls":
+            if method == "GET":
+                calls = emu.calls(service=first.get("service"), operation=first.get("operation"))
+                return _json(200, {"calls": [c.to_json() for c in calls]})
+            if method == "DELETE":
+                emu.reset_calls()
+                return _json(200, {})
+        if path == "/_emulator/faults":
+            if method == "GET":
+                return _json(200, emu.faults.snapshot())
+            if method == "DELETE":
+                emu.faults.clear()
+                return _json(200, {})
+        if path.startswith("/_emulator/faults/") and method == "POST":
+            name = path.rsplit("/", 1)[1]
+            if name not in FAULT_METHODS:
+                return _json(404, {"error": f"unknown fault {name!r}; one of {', '.join(FAULT_METHODS)}"})
+            if name in ("deny", "internal_error"):
+                operations = args.get("operations")
+                if not isinstance(operations, list) or not operations:
+                    return _json(400, {"error": f"{name} needs 'operations': a non-empty list of names"})
+                getattr(emu.faults, name)(*operations)
+            else:
+                getattr(emu.faults, name)(**args)
+            return _json(200, emu.faults.snapshot())
+        match = _FAIL_PATH.match(path)
+        if match and method == "POST":
+            reason = args.get("reason")
+            if not isinstance(reason, str) or not reason:
+                return _json(400, {"error": "'reason' (a non-empty string) is required"})
+            emu.force_endpoint_failed(unquote(match.group(1)), reason)
+            return _json(200, {})
+        if path == "/_emulator/reset" and method == "POST":
+            emu.reset()
+            return _json(200, {})
+    except ApiError as err:
+        return _json(404 if "Could not find" in err.message else 400, {"error": err.message})
+    except (TypeError, ValueError) as exc:
+        return _json(400, {"error": str(exc)})
+    return _json(404, {"error": f"no admin route {method} {path}"})
+
+
+class FrontendServer(ConnectionTrackingMixin, ThreadingHTTPServer):
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        self.emulator = emulator
+        super().__init__(address, FrontendHandler)
+
+
+class FrontendHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses connections
+    # Headers and body leave in one segment: unbuffered writes plus Nagle and delayed ACKs
+    # would add ~40 ms to every keep-alive call.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
+    server: FrontendServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        headers = {"x-amzn-RequestId": str(uuid.uuid4()), **response.headers}
+        headers["Content-Length"] = str(len(response.body))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def _route(self) -> None:
+        emu = self.server.emulator
+        url = urlsplit(self.path)
+        body = self._body()
+        try:
+            if url.path.startswith("/_emulator/"):
+                response = admin(emu, self.command, url.path, parse_qs(url.query), body)
+            elif self.command == "POST" and url.path == "/" and self.headers.get("X-Amz-Target"):
+                response = sagemaker_call(emu, self.headers["X-Amz-Target"], body)
+            elif self.command == "POST" and (match := _INVOKE_PATH.match(url.path)):
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                response = invoke_endpoint(emu, unquote(match.group(1)), headers, body)
+            else:
+                response = _json(404, {"error": f"no route {self.command} {url.path}"})
+        except Exception as exc:  # a bug in the emulator must still answer, loudly
+            log.exception("emulator request failed")
+            response = _json(500, {"__type": "InternalFailure", "message": f"emulator bug: {exc!r}"})
+        self._send(response)
+
+    do_GET = do_POST = do_DELETE = do_PUT = _route

@@ -1,0 +1,274 @@
+"""InvokeEndpoint: run an endpoint's real artifact behind the SageMaker container contract.
+
+For each (endpoint, ModelDataUrl) the first invocation fetches the tarball from
+the emulator's S3, extracts it to a temp dir and starts
+``python -m djl_operator.cli serve <dir> --port <N>`` (the model's container
+``Environment`` is passed through, as SageMaker does); it then waits for
+``GET /ping`` to answer 200 and forwards ``POST /invocations``. Servers are cached
+and all stopped on shutdown. A non-2xx answer from the model becomes AWS's
+``ModelError`` (HTTP 424 with ``OriginalStatusCode``/``OriginalMessage``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ApiError
+from .sagemaker import RuntimeTarget
+
+SERVE_MODULE = "djl_operator.serving.server"
+INVOKE_TIMEOUT_S = 60.0  # AWS's InvokeEndpoint limit for real-time endpoints
+
+# (bucket, key, destination file) -> downloads the object
+Fetch = Callable[[str, str, Path], None]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass
+class _ModelServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    workdir: Path
+    log_path: Path
+
+    def log_tail(self, limit: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+
+def _internal_dependency(message: str) -> ApiError:
+    # 530 is not retried by botocore, so a missing piece fails fast and says what it is.
+    return ApiError("InternalDependencyException", message, 530)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _extract(archive: Path, dest: Path) -> None:
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")  # refuses absolute paths and links out of dest
+
+
+def model_error(endpoint: str, region: str, account_id: str, status: int, message: str) -> ApiError:
+    kind = "client" if 400 <= status < 500 else "server"
+    log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    return ApiError(
+        "ModelError",
+        f'Received {kind} error ({status}) from primary with message "{message}". See '
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group="
+        f"{log_group} in account {account_id} for more information.",
+        424,
+        {
+            "OriginalStatusCode": status,
+            "OriginalMessage": message,
+            "LogStreamArn": f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}",
+        },
+    )
+
+
+class ModelServers:
+    """One serving subprocess per (endpoint, model data URL); thread-safe."""
+
+    def __init__(self, fetch: Fetch, region: str, account_id: str, start_timeout: float = 120.0) -> None:
+        self._fetch = fetch
+        self._region, self._account_id = region, account_id
+        self._start_timeout = start_timeout
+        self._lock = threading.Lock()
+        self._servers: dict[tuple[str, str], _ModelServer] = {}
+        self._starting: dict[tuple[str, str], threading.Lock] = {}
+        self._closing = threading.Event()
+
+    def invoke(
+        self,
+        target: RuntimeTarget,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None = None,
+    ) -> Invocation:
+        server = self._server_for(target)
+        headers = {"Content-Type": content_type or "application/octet-stream"}
+        if accept:
+            headers["Accept"] = accept
+        if custom_attributes:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=INVOKE_TIMEOUT_S)
+        try:
+            conn.request("POST", "/invocations", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            result = Invocation(
+                response.status, response.getheader("Content-Type") or "application/octet-stream", payload
+            )
+        except OSError as exc:
+            raise model_error(
+                target.endpoint_name,
+                self._region,
+                self._account_id,
+                500,
+                f"model server unreachable: {exc}; log tail: {server.log_tail(500)}",
+            ) from exc
+        finally:
+            conn.close()
+        if not 200 <= result.status < 300:
+            raise model_error(
+                target.endpoint_name,
+                self._region,
+                self._account_id,
+                result.status,
+                payload.decode("utf-8", errors="replace"),
+            )
+        return result
+
+    def _server_for(self, target: RuntimeTarget) -> _ModelServer:
+        if target.model_data_url is None:
+            raise _internal_dependency(
+                f"Model {target.model_name!r} of endpoint {target.endpoint_name!r} has no ModelDataUrl: "
+                "the emulator runtime can only serve model.tar.gz artifacts."
+            )
+        key = (target.endpoint_name.lower(), target.model_data_url)
+        with self._lock:
+            if self._closing.is_set():
+                raise _internal_dependency("The emulator is shutting down.")
+            starting = self._starting.setdefault(key, threading.Lock())
+        with starting:  # one start per key; concurrent first invocations wait for it
+            with self._lock:
+                server = self._servers.get(key)
+                stale = [k for k in self._servers if k[0] == key[0] and k != key]
+                retired = [self._servers.pop(k) for k in stale]
+            for old in retired:  # the endpoint moved to another artifact
+                self._stop(old)
+            if server is not None and server.process.poll() is None:
+                return server
+            server = self._start(target)
+            with self._lock:
+                self._servers[key] = server
+            return server
+
+    def _start(self, target: RuntimeTarget) -> _ModelServer:
+        if importlib.util.find_spec(SERVE_MODULE) is None:
+            raise _internal_dependency(
+                f"The emulator runtime needs {SERVE_MODULE} (the `djl-operator serve` command, SageMaker "
+                "container contract) to run model artifacts, and it is not importable."
+            )
+        assert target.model_data_url is not None
+        bucket, _, key = target.model_data_url.removeprefix("s3://").partition("/")
+        if not target.model_data_url.startswith("s3://") or not key:
+            raise _internal_dependency(f"ModelDataUrl {target.model_data_url!r} is not an s3:// object URL.")
+        workdir = Path(tempfile.mkdtemp(prefix=f"djl-emulator-{target.endpoint_name}-"))
+        server: _ModelServer | None = None
+        try:
+            archive = workdir / "model.tar.gz"
+            try:
+                self._fetch(bucket, key, archive)
+            except Exception as exc:
+                raise _internal_dependency(f"Could not fetch {target.model_data_url}: {exc}") from exc
+            model_dir = workdir / "model"
+            try:
+                _extract(archive, model_dir)
+            except (tarfile.TarError, OSError) as exc:
+                raise _internal_dependency(f"{target.model_data_url} is not a valid tar.gz: {exc}") from exc
+            port = _free_port()
+            log_path = workdir / "serve.log"
+            env = {**os.environ, **target.environment}
+            with open(log_path, "wb") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "djl_operator.cli", "serve", str(model_dir), "--port", str(port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=workdir,
+                )
+            server = _ModelServer(process, port, workdir, log_path)
+            self._wait_ready(server, target)
+            return server
+        except BaseException:
+            if server is not None:
+                self._stop(server)
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+
+    def _wait_ready(self, server: _ModelServer, target: RuntimeTarget) -> None:
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise model_error(
+                    target.endpoint_name,
+                    self._region,
+                    self._account_id,
+                    500,
+                    f"model server exited with code {server.process.returncode}: {server.log_tail()}",
+                )
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
+            try:
+                conn.request("GET", "/ping")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass  # not listening yet
+            finally:
+                conn.close()
+            if self._closing.wait(0.1):
+                break
+        raise model_error(
+            target.endpoint_name,
+            self._region,
+            self._account_id,
+            503,
+            f"model server did not answer /ping with 200 within {self._start_timeout:.0f}s: {server.log_tail()}",
+        )
+
+    @staticmethod
+    def _stop(server: _ModelServer) -> None:
+        if server.process.poll() is None:
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(1 for s in self._servers.values() if s.process.poll() is None)
+
+    def close(self) -> None:
+        """Stop every model server and refuse new ones."""
+        self._closing.set()
+        self.stop_all()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            servers = list(self._servers.values())
+            self._servers.clear()
+        for server in servers:
+            with contextlib.suppress(Exception):
+                self._stop(server)

@@ -1,0 +1,157 @@
+"""S3: moto's server, wrapped so every call is counted and scoped to the emulator's account.
+
+The WSGI middleware in front of moto's app
+
+* pins each request to this emulator's account (``x-moto-account-id``), so two
+  emulators in one process see their own ``ListBuckets`` and a stopped emulator's
+  objects can be wiped without touching the other's (bucket *names* stay global,
+  as in AWS);
+* records ``(operation, bucket/key, error code, bytes)`` for every client call;
+  the emulator's own reads (checking and fetching model data) carry
+  ``x-djl-emulator-internal`` and are not counted.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import ThreadedWSGIServer
+
+from .calls import CallLog
+from .clients import make_client
+from .connections import ConnectionTrackingMixin
+from .s3_requests import s3_operation
+
+INTERNAL_HEADER = "x-djl-emulator-internal"
+_ERROR_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+
+StartResponse = Callable[..., Any]
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Tests and the demo read call accounting instead of an access log."""
+
+
+class _TrackingWSGIServer(ConnectionTrackingMixin, ThreadedWSGIServer):
+    pass
+
+
+class AccountingMiddleware:
+    def __init__(self, app: Any, account_id: str, calls: CallLog) -> None:
+        self.app, self.account_id, self.calls = app, account_id, calls
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.account_id
+        if environ.pop("HTTP_" + INTERNAL_HEADER.upper().replace("-", "_"), None):
+            result: Iterable[bytes] = self.app(environ, start_response)
+            return result
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        operation, resource = s3_operation(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), query, headers)
+        sent = headers.get("x-amz-decoded-content-length") or environ.get("CONTENT_LENGTH") or 0
+        status: list[int] = []
+
+        def capture(status_line: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status.append(int(status_line.split(" ", 1)[0]))
+            return start_response(status_line, response_headers, exc_info)
+
+        body_iter = self.app(environ, capture)
+        try:
+            # moto builds whole responses in memory anyway; buffering lets us count and parse errors.
+            body = b"".join(body_iter)
+        finally:
+            close = getattr(body_iter, "close", None)
+            if close:
+                close()
+        code = status[0] if status else 500
+        error = None
+        if code >= 300:
+            match = _ERROR_CODE.search(body)
+            error = match.group(1).decode() if match else str(code)
+        self.calls.record("s3", operation, resource, error, int(sent), len(body))
+        return [body]
+
+
+class S3Server(ThreadedMotoServer):
+    """moto's ThreadedMotoServer on loopback with accounting, account scoping and a clean stop."""
+
+    def __init__(self, account_id: str, region: str, calls: CallLog, host: str = "127.0.0.1", port: int = 0):
+        super().__init__(ip_address=host, port=port, verbose=False)
+        self.account_id, self.region, self.calls = account_id, region, calls
+        self._tracking: _TrackingWSGIServer | None = None
+        self._internal: Any = None
+        self._internal_lock = threading.Lock()
+
+    def _server_entry(self) -> None:  # overrides ThreadedMotoServer's to wrap the app
+        app = AccountingMiddleware(DomainDispatcherApplication(create_backend_app), self.account_id, self.calls)
+        self._tracking = _TrackingWSGIServer(self._ip_address, self._port, app, handler=_QuietHandler)
+        self._server = self._tracking
+        self._server_ready_event.set()
+        self._tracking.serve_forever(poll_interval=0.05)
+
+    @property
+    def url(self) -> str:
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        with self._internal_lock:
+            if self._internal is not None:
+                self._internal.close()
+                self._internal = None
+        if self._tracking is not None:
+            self._tracking.close_connections()
+        super().stop()
+        self.wipe()
+
+    def wipe(self) -> None:
+        """Forget every bucket and object of this emulator's account (moto state is per process)."""
+        from moto.s3.models import s3_backends
+
+        if self.account_id in s3_backends:
+            for backend in list(s3_backends[self.account_id].values()):
+                backend.reset()
+
+    # -- the emulator's own reads, not counted --
+
+    def _client(self) -> Any:
+        with self._internal_lock:
+            if self._internal is None:
+                client = make_client(
+                    "s3",
+                    endpoint_url=self.url,
+                    region_name=self.region,
+                    aws_access_key_id="emulator",
+                    aws_secret_access_key="emulator",
+                    config=Config(retries={"max_attempts": 1}),
+                )
+
+                def mark(request: Any, **_: Any) -> None:
+                    request.headers[INTERNAL_HEADER] = "1"
+
+                client.meta.events.register("before-sign.s3", mark)
+                self._internal = client
+            return self._internal
+
+    def exists(self, bucket: str, key: str, prefix: bool = False) -> bool:
+        try:
+            if prefix:
+                listing = self._client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+                return bool(listing.get("KeyCount"))
+            self._client().head_object(Bucket=bucket, Key=key)
+            return True
+        except ClientError:
+            return False
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        self._client().download_file(bucket, key, str(dest))

@@ -1,0 +1,745 @@
+"""The SageMaker hosting control plane: models, endpoint configs, endpoints and their lifecycle.
+
+Semantics follow AWS's documentation (and observed behaviour where the docs are
+silent):
+
+* names are unique per kind, case-insensitively (the ARN lower-cases them);
+  models and endpoint configs are immutable;
+* ``CreateEndpoint`` needs the config and its models to exist; the endpoint is
+  ``Creating`` for ``create_delay`` seconds, then ``InService`` -- or ``Failed``
+  with a ``FailureReason`` when the model data is missing from S3, a container
+  fails to start, or capacity cannot be had;
+* ``UpdateEndpoint`` (only from ``InService``) is ``Updating`` while the *old*
+  config keeps serving (the new one shows in ``PendingDeploymentSummary``), then
+  ``InService`` on the new config -- or, if the new deployment fails,
+  ``RollingBack`` and back to ``InService`` on the old config with
+  ``FailureReason`` set. ``RetainAllVariantProperties`` keeps the live
+  instance counts/weights unless listed in ``ExcludeRetainedVariantProperties``;
+* ``DeleteEndpoint`` on an in-progress endpoint (Creating, Updating, RollingBack,
+  Deleting) is refused with AWS's "Cannot update in-progress endpoint"; otherwise
+  ``Deleting`` for ``delete_delay`` seconds, then gone;
+* a ``Failed`` endpoint only accepts ``DeleteEndpoint``.
+
+Lifecycle is time-driven and evaluated lazily: every call first applies the
+transitions whose time has come, so nobody has to sleep for the state to move.
+Whether a deployment will fail is decided when it is accepted (from the faults
+configured and the S3 objects present at that moment).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import errors
+from .arns import parse_sagemaker_arn, sagemaker_arn
+from .errors import ApiError
+from .faults import Faults
+
+Clock = Callable[[], float]
+# (bucket, key_or_prefix, is_prefix) -> does the object (or any object under the prefix) exist?
+S3Probe = Callable[[str, str, bool], bool]
+
+IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+_RETAINABLE = ("DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig")
+_DEFAULT_PAGE = 10
+
+
+@dataclass
+class _Resource:
+    name: str
+    arn: str
+    request: dict[str, Any]
+    creation_time: float
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Step:
+    due: float
+    apply: Callable[[_Endpoint, float], None]
+
+
+@dataclass
+class _Endpoint:
+    name: str
+    arn: str
+    config_name: str
+    status: str
+    creation_time: float
+    last_modified: float
+    tags: dict[str, str] = field(default_factory=dict)
+    failure_reason: str | None = None
+    variants: list[dict[str, Any]] | None = None  # live ProductionVariantSummary list
+    pending: dict[str, Any] | None = None  # PendingDeploymentSummary while a deployment runs
+    steps: deque[_Step] = field(default_factory=deque)
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeTarget:
+    """What InvokeEndpoint needs to know about a serving endpoint."""
+
+    endpoint_name: str
+    variant_name: str
+    model_name: str
+    model_data_url: str | None
+    environment: dict[str, str]
+
+
+def resolved_image(image: str) -> str:
+    """A stable digest-pinned form, as DeployedImages.ResolvedImage shows."""
+    repo = image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image.split(":", 1)[0]
+    return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def _containers(model_request: dict[str, Any]) -> list[dict[str, Any]]:
+    if model_request.get("PrimaryContainer"):
+        return [model_request["PrimaryContainer"]]
+    return list(model_request.get("Containers") or [])
+
+
+def _s3_location(url: str) -> tuple[str, str] | None:
+    if not url.startswith("s3://"):
+        return None
+    bucket, _, key = url[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def _tags_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in tags or []}
+
+
+def _tags_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class SageMaker:
+    """Thread-safe in-memory SageMaker hosting API. ``handle(operation, params)`` -> response dict."""
+
+    def __init__(
+        self,
+        region: str,
+        account_id: str,
+        faults: Faults,
+        s3_probe: S3Probe,
+        clock: Clock = time.time,
+    ) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.faults = faults
+        self._s3_probe = s3_probe
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._models: dict[str, _Resource] = {}
+        self._configs: dict[str, _Resource] = {}
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._busy: set[str] = set()  # endpoints with pending steps
+        self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "CreateModel": self.create_model,
+            "DescribeModel": self.describe_model,
+            "DeleteModel": self.delete_model,
+            "ListModels": self.list_models,
+            "CreateEndpointConfig": self.create_endpoint_config,
+            "DescribeEndpointConfig": self.describe_endpoint_config,
+            "DeleteEndpointConfig": self.delete_endpoint_config,
+            "ListEndpointConfigs": self.list_endpoint_configs,
+            "CreateEndpoint": self.create_endpoint,
+            "DescribeEndpoint": self.describe_endpoint,
+            "UpdateEndpoint": self.update_endpoint,
+            "UpdateEndpointWeightsAndCapacities": self.update_weights_and_capacities,
+            "DeleteEndpoint": self.delete_endpoint,
+            "ListEndpoints": self.list_endpoints,
+            "AddTags": self.add_tags,
+            "DeleteTags": self.delete_tags,
+            "ListTags": self.list_tags,
+        }
+
+    # ---- plumbing ----
+
+    @property
+    def operations(self) -> frozenset[str]:
+        return frozenset(self._ops)
+
+    def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        op = self._ops.get(operation)
+        if op is None:
+            raise ApiError("UnknownOperationException", f"The emulator does not implement SageMaker.{operation}.")
+        return op(params)
+
+    def arn(self, kind: str, name: str) -> str:
+        return sagemaker_arn(self.region, self.account_id, kind, name)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._models.clear()
+            self._configs.clear()
+            self._endpoints.clear()
+            self._busy.clear()
+
+    def _advance(self) -> float:
+        """Apply every lifecycle step whose time has come; returns 'now'. Caller holds the lock."""
+        now = self._clock()
+        for key in list(self._busy):
+            ep = self._endpoints[key]
+            while ep.steps and ep.steps[0].due <= now:
+                step = ep.steps.popleft()
+                step.apply(ep, step.due)
+                ep.last_modified = step.due
+            if not ep.steps:
+                self._busy.discard(key)
+            if ep.gone:
+                del self._endpoints[key]
+        return now
+
+    def _schedule(self, ep: _Endpoint, *steps: _Step) -> None:
+        ep.steps.extend(steps)
+        self._busy.add(ep.name.lower())
+
+    def _model(self, name: str) -> _Resource:
+        found = self._models.get(name.lower())
+        if found is None:
+            raise errors.not_found("model", self.arn("model", name))
+        return found
+
+    def _config(self, name: str) -> _Resource:
+        found = self._configs.get(name.lower())
+        if found is None:
+            raise errors.not_found("endpoint configuration", self.arn("endpoint-config", name))
+        return found
+
+    def _endpoint(self, name: str) -> _Endpoint:
+        found = self._endpoints.get(name.lower())
+        if found is None:
+            raise errors.not_found("endpoint", self.arn("endpoint", name))
+        return found
+
+    # ---- models ----
+
+    def create_model(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = p["ModelName"]
+        if not p.get("PrimaryContainer") and not p.get("Containers"):
+            raise errors.validation("Either PrimaryContainer or Containers must be specified for the model.")
+        with self._lock:
+            self._advance()
+            arn = self.arn("model", name)
+            if name.lower() in self._models:
+                raise errors.already_exists("model", arn)
+            request = {k: copy.deepcopy(v) for k, v in p.items() if k != "Tags"}
+            self._models[name.lower()] = _Resource(name, arn, request, self._clock(), _tags_dict(p.get("Tags")))
+        return {"ModelArn": arn}
+
+    def describe_model(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            m = self._model(p["ModelName"])
+            out = copy.deepcopy(m.request)
+            out.update(ModelArn=m.arn, CreationTime=m.creation_time)
+            out.setdefault("EnableNetworkIsolation", False)
+            return out
+
+    def delete_model(self, p: dict[str, Any]) -> dict[str, Any]:
+        # AWS lets a model in use be deleted (the endpoint keeps serving; rollback then breaks).
+        with self._lock:
+            self._advance()
+            m = self._model(p["ModelName"])
+            del self._models[m.name.lower()]
+        return {}
+
+    def list_models(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            items = list(self._models.values())
+        page, token = _page(items, p, lambda r: r.name, lambda r: r.creation_time, lambda r: "")
+        out: dict[str, Any] = {
+            "Models": [{"ModelName": r.name, "ModelArn": r.arn, "CreationTime": r.creation_time} for r in page]
+        }
+        if token:
+            out["NextToken"] = token
+        return out
+
+    # ---- endpoint configs ----
+
+    def create_endpoint_config(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = p["EndpointConfigName"]
+        variants = [dict(v) for v in p["ProductionVariants"]]
+        seen: set[str] = set()
+        for v in variants:
+            if v["VariantName"] in seen:
+                raise errors.validation(f"Duplicate variant name {v['VariantName']!r} in ProductionVariants.")
+            seen.add(v["VariantName"])
+            serverless = v.get("ServerlessConfig") is not None
+            if not serverless and (v.get("InstanceType") is None or v.get("InitialInstanceCount") is None):
+                raise errors.validation(
+                    f"Variant {v['VariantName']!r}: InstanceType and InitialInstanceCount are required "
+                    "unless ServerlessConfig is given."
+                )
+            if not serverless:
+                v.setdefault("InitialVariantWeight", 1.0)
+        with self._lock:
+            self._advance()
+            arn = self.arn("endpoint-config", name)
+            if name.lower() in self._configs:
+                raise errors.already_exists("endpoint configuration", arn)
+            for v in variants:
+                if v.get("ModelName"):
+                    self._model(v["ModelName"])
+            request = {k: copy.deepcopy(v) for k, v in p.items() if k != "Tags"}
+            request["ProductionVariants"] = variants
+            self._configs[name.lower()] = _Resource(name, arn, request, self._clock(), _tags_dict(p.get("Tags")))
+        return {"EndpointConfigArn": arn}
+
+    def describe_endpoint_config(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            c = self._config(p["EndpointConfigName"])
+            out = copy.deepcopy(c.request)
+            out.update(EndpointConfigArn=c.arn, CreationTime=c.creation_time)
+            return out
+
+    def delete_endpoint_config(self, p: dict[str, Any]) -> dict[str, Any]:
+        # Like AWS, deleting a config in use is allowed; it only breaks later updates/rollbacks.
+        with self._lock:
+            self._advance()
+            c = self._config(p["EndpointConfigName"])
+            del self._configs[c.name.lower()]
+        return {}
+
+    def list_endpoint_configs(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            items = list(self._configs.values())
+        page, token = _page(items, p, lambda r: r.name, lambda r: r.creation_time, lambda r: "")
+        out: dict[str, Any] = {
+            "EndpointConfigs": [
+                {"EndpointConfigName": r.name, "EndpointConfigArn": r.arn, "CreationTime": r.creation_time}
+                for r in page
+            ]
+        }
+        if token:
+            out["NextToken"] = token
+        return out
+
+    # ---- deployments ----
+
+    def _deployment_inputs(self, config_name: str) -> tuple[_Resource, dict[str, _Resource]]:
+        """The config and its models, copied so the slow checks can run outside the lock."""
+        config = self._config(config_name)
+        models = {}
+        for v in config.request["ProductionVariants"]:
+            if v.get("ModelName"):
+                models[v["VariantName"]] = copy.deepcopy(self._model(v["ModelName"]))
+        return copy.deepcopy(config), models
+
+    def _check_quota(self, config: _Resource, exclude: str | None) -> None:
+        wanted: dict[str, int] = {}
+        for v in config.request["ProductionVariants"]:
+            if v.get("InstanceType"):
+                wanted[v["InstanceType"]] = wanted.get(v["InstanceType"], 0) + int(v["InitialInstanceCount"])
+        for instance_type, delta in wanted.items():
+            limit = self.faults.instance_quota(instance_type)
+            if limit is None:
+                continue
+            used = sum(
+                int(v.get("CurrentInstanceCount") or 0)
+                for key, ep in self._endpoints.items()
+                if key != exclude
+                for v in (ep.variants or [])
+                if v.get("InstanceType") == instance_type
+            )
+            if used + delta > limit:
+                raise errors.instance_quota_exceeded(instance_type, limit, used, delta)
+
+    def _deployment_failure(self, config: _Resource, models: dict[str, _Resource]) -> str | None:
+        """Why deploying ``config`` would fail, in AWS's words, or None. May do S3 I/O: no lock held."""
+        for v in config.request["ProductionVariants"]:
+            reason = self.faults.capacity_failure(v.get("InstanceType"))
+            if reason:
+                return reason
+        for variant, model in models.items():
+            for container in _containers(model.request):
+                missing = self._missing_model_data(container)
+                if missing:
+                    return missing
+            images = [c.get("Image", "") for c in _containers(model.request)]
+            reason = self.faults.model_start_failure(model.name, images, variant)
+            if reason:
+                return reason
+        return None
+
+    def _missing_model_data(self, container: dict[str, Any]) -> str | None:
+        url, prefix = container.get("ModelDataUrl"), False
+        source = (container.get("ModelDataSource") or {}).get("S3DataSource")
+        if not url and source:
+            url, prefix = source.get("S3Uri"), source.get("S3DataType") == "S3Prefix"
+        location = _s3_location(url) if url else None
+        if location is None:
+            return None  # no model data, or an https URL we cannot check
+        bucket, key = location
+        if self._s3_probe(bucket, key, prefix):
+            return None
+        what = f"prefix: {key}" if prefix else f"key: {key}"
+        return (
+            f"Failed to download model data(bucket: {bucket}, {what}). Please ensure that there is an object "
+            "located at the URL and that the role passed to CreateModel has permissions to download the model."
+        )
+
+    def _live_variants(
+        self,
+        config: _Resource,
+        models: dict[str, _Resource],
+        now: float,
+        previous: list[dict[str, Any]] | None,
+        retain: bool,
+        exclude: set[str],
+    ) -> list[dict[str, Any]]:
+        old = {v["VariantName"]: v for v in previous or []}
+        out = []
+        for v in config.request["ProductionVariants"]:
+            model = models.get(v["VariantName"])
+            images = [c.get("Image", "") for c in _containers(model.request)] if model else []
+            live: dict[str, Any] = {
+                "VariantName": v["VariantName"],
+                "DeployedImages": [
+                    {"SpecifiedImage": i, "ResolvedImage": resolved_image(i), "ResolutionTime": now} for i in images
+                ],
+            }
+            if v.get("ServerlessConfig") is not None:
+                live["CurrentServerlessConfig"] = dict(v["ServerlessConfig"])
+                live["DesiredServerlessConfig"] = dict(v["ServerlessConfig"])
+            else:
+                count = int(v["InitialInstanceCount"])
+                weight = float(v.get("InitialVariantWeight", 1.0))
+                before = old.get(v["VariantName"])
+                if retain and before is not None:
+                    if "DesiredInstanceCount" not in exclude and "DesiredInstanceCount" in before:
+                        count = before["DesiredInstanceCount"]
+                    if "DesiredWeight" not in exclude and "DesiredWeight" in before:
+                        weight = before["DesiredWeight"]
+                live.update(
+                    CurrentWeight=weight,
+                    DesiredWeight=weight,
+                    CurrentInstanceCount=count,
+                    DesiredInstanceCount=count,
+                    InstanceType=v["InstanceType"],
+                )
+            live["ModelName"] = v.get("ModelName")
+            out.append(live)
+        return out
+
+    def _pending_summary(self, config: _Resource, now: float) -> dict[str, Any]:
+        variants = []
+        for v in config.request["ProductionVariants"]:
+            summary = {
+                "VariantName": v["VariantName"],
+                "DesiredWeight": v.get("InitialVariantWeight"),
+                "DesiredInstanceCount": v.get("InitialInstanceCount"),
+                "InstanceType": v.get("InstanceType"),
+                "VariantStatus": [{"Status": "Creating", "StartTime": now}],
+            }
+            # Serverless variants have no counts; JSON nulls would not parse as numbers.
+            variants.append({k: val for k, val in summary.items() if val is not None})
+        return {"EndpointConfigName": config.name, "StartTime": now, "ProductionVariants": variants}
+
+    def create_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        name, config_name = p["EndpointName"], p["EndpointConfigName"]
+        arn = self.arn("endpoint", name)
+        with self._lock:
+            self._advance()
+            if name.lower() in self._endpoints:
+                raise errors.already_exists("endpoint", arn)
+            config, models = self._deployment_inputs(config_name)
+            self._check_quota(config, exclude=None)
+        failure = self._deployment_failure(config, models)
+        delays = self.faults.delays()
+        with self._lock:
+            now = self._advance()
+            if name.lower() in self._endpoints:
+                raise errors.already_exists("endpoint", arn)
+            ep = _Endpoint(
+                name=name,
+                arn=arn,
+                config_name=config.name,
+                status="Creating",
+                creation_time=now,
+                last_modified=now,
+                tags=_tags_dict(p.get("Tags")),
+                pending=self._pending_summary(config, now),
+            )
+
+            def finish(ep: _Endpoint, at: float) -> None:
+                ep.pending = None
+                if failure:
+                    ep.status, ep.failure_reason = "Failed", failure
+                else:
+                    ep.status = "InService"
+                    ep.variants = self._live_variants(config, models, at, None, False, set())
+
+            self._endpoints[name.lower()] = ep
+            self._schedule(ep, _Step(now + delays.create, finish))
+        return {"EndpointArn": arn}
+
+    def _require_updatable(self, ep: _Endpoint) -> None:
+        if ep.status == "Failed":
+            raise errors.endpoint_failed(ep.arn)
+        if ep.status != "InService":
+            raise errors.endpoint_in_progress(ep.arn)
+
+    def update_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        name, config_name = p["EndpointName"], p["EndpointConfigName"]
+        retain = bool(p.get("RetainAllVariantProperties", False))
+        exclude = {e["VariantPropertyType"] for e in p.get("ExcludeRetainedVariantProperties") or []}
+        if exclude and not retain:
+            raise errors.validation(
+                "ExcludeRetainedVariantProperties can only be specified when RetainAllVariantProperties is true."
+            )
+        with self._lock:
+            self._advance()
+            ep = self._endpoint(name)
+            self._require_updatable(ep)
+            config, models = self._deployment_inputs(config_name)
+            self._check_quota(config, exclude=name.lower())
+        failure = self._deployment_failure(config, models)
+        delays = self.faults.delays()
+        with self._lock:
+            now = self._advance()
+            ep = self._endpoint(name)
+            self._require_updatable(ep)
+            ep.status, ep.last_modified = "Updating", now
+            ep.pending = self._pending_summary(config, now)
+
+            def finish(ep: _Endpoint, at: float) -> None:
+                ep.status, ep.pending, ep.failure_reason = "InService", None, None
+                ep.config_name = config.name
+                ep.variants = self._live_variants(config, models, at, ep.variants, retain, exclude)
+
+            def roll_back(ep: _Endpoint, at: float) -> None:
+                ep.status = "RollingBack"
+
+            def rolled_back(ep: _Endpoint, at: float) -> None:
+                # Back on the old config and variants; only FailureReason tells what happened.
+                ep.status, ep.pending, ep.failure_reason = "InService", None, failure
+
+            if failure:
+                due = now + delays.update
+                self._schedule(ep, _Step(due, roll_back), _Step(due + delays.rollback, rolled_back))
+            else:
+                self._schedule(ep, _Step(now + delays.update, finish))
+        return {"EndpointArn": ep.arn}
+
+    def update_weights_and_capacities(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Out-of-band scaling (what autoscaling does): lets tests make live counts differ from the config."""
+        wanted = {w["VariantName"]: w for w in p["DesiredWeightsAndCapacities"]}
+        delays = self.faults.delays()
+        with self._lock:
+            now = self._advance()
+            ep = self._endpoint(p["EndpointName"])
+            self._require_updatable(ep)
+            live = {v["VariantName"]: v for v in ep.variants or []}
+            unknown = sorted(set(wanted) - set(live))
+            if unknown:
+                raise errors.validation(f"The variant name(s) [{', '.join(unknown)}] is/are not present.")
+            for vname, w in wanted.items():
+                if "DesiredInstanceCount" in w:
+                    live[vname]["DesiredInstanceCount"] = w["DesiredInstanceCount"]
+                if "DesiredWeight" in w:
+                    live[vname]["DesiredWeight"] = w["DesiredWeight"]
+            ep.status, ep.last_modified = "Updating", now
+
+            def finish(ep: _Endpoint, at: float) -> None:
+                ep.status = "InService"
+                for v in ep.variants or []:
+                    if "DesiredInstanceCount" in v:
+                        v["CurrentInstanceCount"] = v["DesiredInstanceCount"]
+                        v["CurrentWeight"] = v["DesiredWeight"]
+
+            self._schedule(ep, _Step(now + delays.update, finish))
+        return {"EndpointArn": ep.arn}
+
+    def describe_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            ep = self._endpoint(p["EndpointName"])
+            out: dict[str, Any] = {
+                "EndpointName": ep.name,
+                "EndpointArn": ep.arn,
+                "EndpointConfigName": ep.config_name,
+                "EndpointStatus": ep.status,
+                "CreationTime": ep.creation_time,
+                "LastModifiedTime": ep.last_modified,
+            }
+            if ep.variants is not None:
+                out["ProductionVariants"] = [
+                    {k: v for k, v in copy.deepcopy(var).items() if k not in ("ModelName", "InstanceType")}
+                    for var in ep.variants
+                ]
+            if ep.failure_reason:
+                out["FailureReason"] = ep.failure_reason
+            if ep.pending is not None:
+                out["PendingDeploymentSummary"] = copy.deepcopy(ep.pending)
+            return out
+
+    def delete_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        delays = self.faults.delays()
+        with self._lock:
+            now = self._advance()
+            ep = self._endpoint(p["EndpointName"])
+            if ep.status in IN_PROGRESS:
+                raise errors.endpoint_in_progress(ep.arn)
+            ep.status, ep.last_modified = "Deleting", now
+
+            def remove(ep: _Endpoint, at: float) -> None:
+                ep.gone = True
+
+            self._schedule(ep, _Step(now + delays.delete, remove))
+            self._advance()  # a zero delay deletes at once
+        return {}
+
+    def list_endpoints(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            items = [copy.copy(ep) for ep in self._endpoints.values()]
+        if p.get("StatusEquals"):
+            items = [ep for ep in items if ep.status == p["StatusEquals"]]
+        if p.get("LastModifiedTimeBefore") is not None:
+            items = [ep for ep in items if ep.last_modified < float(p["LastModifiedTimeBefore"])]
+        if p.get("LastModifiedTimeAfter") is not None:
+            items = [ep for ep in items if ep.last_modified > float(p["LastModifiedTimeAfter"])]
+        page, token = _page(items, p, lambda e: e.name, lambda e: e.creation_time, lambda e: e.status)
+        out: dict[str, Any] = {
+            "Endpoints": [
+                {
+                    "EndpointName": e.name,
+                    "EndpointArn": e.arn,
+                    "CreationTime": e.creation_time,
+                    "LastModifiedTime": e.last_modified,
+                    "EndpointStatus": e.status,
+                }
+                for e in page
+            ]
+        }
+        if token:
+            out["NextToken"] = token
+        return out
+
+    # ---- tags ----
+
+    def _tagged(self, arn: str) -> dict[str, str]:
+        parsed = parse_sagemaker_arn(arn)
+        if parsed is not None and arn.split(":")[3:5] == [self.region, self.account_id]:
+            kind, name = parsed
+            tables: dict[str, dict[str, Any]] = {
+                "model": self._models,
+                "endpoint-config": self._configs,
+                "endpoint": self._endpoints,
+            }
+            table = tables[kind]
+            if name in table:
+                tags: dict[str, str] = table[name].tags
+                return tags
+        raise errors.validation(f'Could not find resource "{arn}".')
+
+    def add_tags(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            tags = self._tagged(p["ResourceArn"])
+            tags.update(_tags_dict(p["Tags"]))
+        return {"Tags": list(p["Tags"])}
+
+    def delete_tags(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            tags = self._tagged(p["ResourceArn"])
+            for key in p["TagKeys"]:
+                tags.pop(key, None)
+        return {}
+
+    def list_tags(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            tags = _tags_list(self._tagged(p["ResourceArn"]))
+        start = _token_offset(p.get("NextToken"))
+        size = int(p.get("MaxResults") or 50)
+        out: dict[str, Any] = {"Tags": tags[start : start + size]}
+        if start + size < len(tags):
+            out["NextToken"] = str(start + size)
+        return out
+
+    # ---- emulator-only ----
+
+    def force_failed(self, name: str, reason: str) -> None:
+        """Drift tests: the endpoint becomes Failed at once, whatever it was doing."""
+        with self._lock:
+            now = self._advance()
+            ep = self._endpoint(name)
+            ep.steps.clear()
+            self._busy.discard(name.lower())
+            ep.status, ep.failure_reason, ep.pending, ep.last_modified = "Failed", reason, None, now
+
+    def runtime_target(self, name: str, target_variant: str | None) -> RuntimeTarget | None:
+        """The live variant an invocation goes to, or None if the endpoint does not serve.
+
+        Updating/RollingBack endpoints keep serving their old config, as in AWS."""
+        with self._lock:
+            self._advance()
+            ep = self._endpoints.get(name.lower())
+            if ep is None or ep.status not in ("InService", "Updating", "RollingBack") or not ep.variants:
+                return None
+            variants = ep.variants
+            if target_variant is not None:
+                variants = [v for v in variants if v["VariantName"] == target_variant]
+                if not variants:
+                    raise ApiError("ValidationError", f"Variant {target_variant} not found for endpoint {ep.name}.")
+            # Deterministic routing: the first variant that takes traffic.
+            chosen = next((v for v in variants if v.get("CurrentWeight", 1.0) > 0), variants[0])
+            model = self._models.get((chosen.get("ModelName") or "").lower())
+            container = _containers(model.request)[0] if model and _containers(model.request) else {}
+            return RuntimeTarget(
+                endpoint_name=ep.name,
+                variant_name=chosen["VariantName"],
+                model_name=chosen.get("ModelName") or "",
+                model_data_url=container.get("ModelDataUrl"),
+                environment=dict(container.get("Environment") or {}),
+            )
+
+
+def _token_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    if not token.isdigit():
+        raise errors.validation(f"Invalid pagination token {token!r}.")
+    return int(token)
+
+
+def _page(
+    items: list[Any],
+    p: dict[str, Any],
+    name_of: Callable[[Any], str],
+    created_of: Callable[[Any], float],
+    status_of: Callable[[Any], str],
+) -> tuple[list[Any], str | None]:
+    """Filter (NameContains, CreationTime*), sort (SortBy/SortOrder) and page (MaxResults/NextToken)."""
+    if p.get("NameContains"):
+        needle = p["NameContains"].lower()
+        items = [i for i in items if needle in name_of(i).lower()]
+    if p.get("CreationTimeBefore") is not None:
+        items = [i for i in items if created_of(i) < float(p["CreationTimeBefore"])]
+    if p.get("CreationTimeAfter") is not None:
+        items = [i for i in items if created_of(i) > float(p["CreationTimeAfter"])]
+    sort_by = p.get("SortBy") or "CreationTime"
+    keys: dict[str, Callable[[Any], Any]] = {
+        "Name": name_of,
+        "CreationTime": created_of,
+        "Status": status_of,
+    }
+    items = sorted(items, key=keys[sort_by], reverse=(p.get("SortOrder") or "Descending") == "Descending")
+    start = _token_offset(p.get("NextToken"))
+    size = int(p.get("MaxResults") or _DEFAULT_PAGE)
+    token = str(start + size) if start + size < len(items) else None
+    return items[start : start + size], token

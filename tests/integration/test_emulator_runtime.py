@@ -1,0 +1,93 @@
+"""InvokeEndpoint runs the endpoint's real artifact through `djl-operator serve`."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from djl_operator.emulator import Emulator
+from tests.plugins.emulator import config, model, upload
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ECHO_HANDLER = b"""
+import os
+
+from djl_compat import Output
+
+
+def handle(inputs):
+    if inputs.is_empty():
+        return None  # DJL's load call
+    data = bytes(inputs.get_as_bytes())
+    if data == b"fail":
+        return Output().error("asked to fail", code=400)
+    out = Output()
+    out.add_property("content-type", "application/x-echo")
+    prefix = os.environ.get("ECHO_PREFIX", "").encode()
+    ctype = (inputs.get_property("Content-Type") or "").encode()
+    out.add(prefix + ctype + b"|" + data)
+    return out
+"""
+
+
+def _artifact() -> bytes:
+    files = {
+        "serving.properties": b"engine=Python\n",
+        "model.py": ECHO_HANDLER,
+        "djl_compat.py": (ROOT / "model_template" / "djl_compat.py").read_bytes(),
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def deployed(emulator: Emulator) -> Any:
+    sm = emulator.client("sagemaker")
+    url = upload(emulator.client("s3"), "models", "echo/model.tar.gz", _artifact())
+    model(sm, "echo", url, env={"ECHO_PREFIX": "env:"})
+    config(sm, "echo", "echo")
+    sm.create_endpoint(EndpointName="echo", EndpointConfigName="echo")
+    return emulator.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))
+
+
+def test_invoke_runs_the_artifact(emulator: Emulator, deployed: Any) -> None:
+    answer = deployed.invoke_endpoint(EndpointName="echo", Body=b"hello", ContentType="text/plain")
+    assert answer["Body"].read() == b"env:text/plain|hello"
+    assert answer["ContentType"] == "application/x-echo"
+    assert answer["InvokedProductionVariant"] == "AllTraffic"
+    again = deployed.invoke_endpoint(EndpointName="echo", Body=b"again", ContentType="text/plain")
+    assert again["Body"].read() == b"env:text/plain|again"
+    assert emulator.runtime.running() == 1  # one cached server per (endpoint, model data)
+    calls = emulator.calls(service="sagemaker-runtime")
+    assert [(c.operation, c.resource, c.error_code) for c in calls] == [("InvokeEndpoint", "echo", None)] * 2
+
+
+def test_handler_errors_are_model_errors(deployed: Any) -> None:
+    with pytest.raises(ClientError) as info:
+        deployed.invoke_endpoint(EndpointName="echo", Body=b"fail", ContentType="text/plain")
+    response = info.value.response
+    assert response["Error"]["Code"] == "ModelError"
+    assert response["OriginalStatusCode"] == 400
+    assert "asked to fail" in response["OriginalMessage"]
+    assert response["Error"]["Message"].startswith("Received client error (400) from primary with message")
+
+
+def test_endpoint_not_in_service_is_not_found(emulator: Emulator, deployed: Any) -> None:
+    emulator.force_endpoint_failed("echo", "broken")
+    for name in ("echo", "no-such-endpoint"):
+        with pytest.raises(ClientError) as info:
+            deployed.invoke_endpoint(EndpointName=name, Body=b"x")
+        assert info.value.response["Error"]["Code"] == "ValidationError"
+        assert info.value.response["Error"]["Message"] == f"Endpoint {name} of account {emulator.account_id} not found."
