@@ -45,7 +45,9 @@ class Emulator:
             )
         )
         self.call_log = CallLog()
-        self._s3 = S3Server(self.account_id, self.region, self.call_log, self.config.host, self.config.s3_port)
+        self._s3 = S3Server(
+            self.account_id, self.region, self.call_log, self.config.host, self.config.s3_port, faults=self.faults
+        )
         self.sagemaker = SageMaker(self.region, self.account_id, self.faults, self._s3.exists)
         self.runtime = ModelServers(self._fetch, self.region, self.account_id, self.config.runtime_start_timeout)
         self._frontend: FrontendServer | None = None

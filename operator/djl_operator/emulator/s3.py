@@ -27,6 +27,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import ThreadedWSGIServer
 
 from .calls import CallLog
+from .faults import Faults
 from .clients import make_client
 from .connections import ConnectionTrackingMixin
 from .s3_requests import s3_operation
@@ -46,9 +47,25 @@ class _TrackingWSGIServer(ConnectionTrackingMixin, ThreadedWSGIServer):
     pass
 
 
+# S3 spells the injected faults its own way (REST-XML codes and statuses).
+_S3_FAULTS = {
+    "ThrottlingException": ("SlowDown", "Please reduce your request rate.", 503),
+    "AccessDeniedException": ("AccessDenied", "Access Denied", 403),
+    "InternalFailure": ("InternalError", "We encountered an internal error. Please try again.", 500),
+}
+
+
+def _s3_error(code: str, message: str, resource: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message><Resource>/{resource}</Resource>"
+        "<RequestId>emulator</RequestId></Error>"
+    ).encode()
+
+
 class AccountingMiddleware:
-    def __init__(self, app: Any, account_id: str, calls: CallLog) -> None:
-        self.app, self.account_id, self.calls = app, account_id, calls
+    def __init__(self, app: Any, account_id: str, calls: CallLog, faults: Faults | None = None) -> None:
+        self.app, self.account_id, self.calls, self.faults = app, account_id, calls, faults
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.account_id
@@ -59,6 +76,13 @@ class AccountingMiddleware:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         operation, resource = s3_operation(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), query, headers)
         sent = headers.get("x-amz-decoded-content-length") or environ.get("CONTENT_LENGTH") or 0
+        injected = self.faults.request_error(operation, resource, self.account_id, control_plane=False) if self.faults else None
+        if injected is not None:
+            code, message, http_status = _S3_FAULTS.get(injected.code, (injected.code, injected.message, injected.status))
+            body = _s3_error(code, message, resource)
+            start_response(f"{http_status} {code}", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+            self.calls.record("s3", operation, resource, code, 0, len(body))
+            return [body]
         status: list[int] = []
 
         def capture(status_line: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -85,15 +109,20 @@ class AccountingMiddleware:
 class S3Server(ThreadedMotoServer):
     """moto's ThreadedMotoServer on loopback with accounting, account scoping and a clean stop."""
 
-    def __init__(self, account_id: str, region: str, calls: CallLog, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self, account_id: str, region: str, calls: CallLog, host: str = "127.0.0.1", port: int = 0,
+        faults: Faults | None = None,
+    ):
         super().__init__(ip_address=host, port=port, verbose=False)
-        self.account_id, self.region, self.calls = account_id, region, calls
+        self.account_id, self.region, self.calls, self.faults = account_id, region, calls, faults
         self._tracking: _TrackingWSGIServer | None = None
         self._internal: Any = None
         self._internal_lock = threading.Lock()
 
     def _server_entry(self) -> None:  # overrides ThreadedMotoServer's to wrap the app
-        app = AccountingMiddleware(DomainDispatcherApplication(create_backend_app), self.account_id, self.calls)
+        app = AccountingMiddleware(
+            DomainDispatcherApplication(create_backend_app), self.account_id, self.calls, self.faults
+        )
         self._tracking = _TrackingWSGIServer(self._ip_address, self._port, app, handler=_QuietHandler)
         self._server = self._tracking
         self._server_ready_event.set()
