@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.plugins.controlplane",
     "tests.plugins.emulator",
     "tests.plugins.models",
+    "tests.plugins.operator",
 ]

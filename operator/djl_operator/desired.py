@@ -1,0 +1,73 @@
+"""What a DjlEndpoint asks for, computed locally (no AWS calls).
+
+Renders and packages the artifact (deterministic, so its sha256 is stable),
+resolves the image, and derives the content-addressed names and the exact
+SageMaker requests. Any problem here is a spec problem: it raises
+:class:`~djl_operator.errors.SpecError` before anything touches AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from djl_operator import naming
+from djl_operator.api import DjlEndpointResource
+from djl_operator.artifacts import images, package, requests
+from djl_operator.planner import Desired
+
+
+@dataclass(frozen=True)
+class DesiredDeployment:
+    target: Desired
+    package: package.Package
+    artifact_bucket: str
+    artifact_key: str
+    artifact_prefix: str  # every artifact of this resource lives under it
+    image_uri: str
+    name_prefix: str  # every model/config name of this resource starts with it
+    model_request: dict[str, Any]
+    config_request: dict[str, Any]
+    endpoint_request: dict[str, Any]
+    instance_count: int
+
+    @property
+    def artifact_uri(self) -> str:
+        return f"s3://{self.artifact_bucket}/{self.artifact_key}"
+
+
+def desired_deployment(resource: DjlEndpointResource, template: Traversable | None = None) -> DesiredDeployment:
+    spec = resource.spec
+    built = package.build_package(spec, template)
+    image_uri = images.resolve_image_uri(spec)
+    key = package.artifact_key(spec.aws.artifact_prefix, resource.namespace, resource.name, built.sha256)
+    bucket = spec.aws.artifact_bucket
+    model_data_url = f"s3://{bucket}/{key}"
+
+    # A model is its artifact, image and role; a config is its model and variant.
+    model_hash = naming.content_hash([built.sha256, image_uri, spec.aws.execution_role_arn, spec.aws.region])
+    model_name = naming.versioned_name(resource.name, model_hash)
+    variant = requests.production_variant(spec, model_name=model_name)
+    config_hash = naming.content_hash([variant, spec.aws.kms_key_id])
+    config_name = naming.versioned_name(resource.name, config_hash)
+
+    tags = naming.owner_tags(resource.uid, resource.namespace, resource.name, config_hash, spec.aws.tags)
+    endpoint = naming.endpoint_name(resource.namespace, resource.name, spec.endpoint_name)
+    return DesiredDeployment(
+        target=Desired(endpoint_name=endpoint, model_name=model_name, config_name=config_name, region=spec.aws.region),
+        package=built,
+        artifact_bucket=bucket,
+        artifact_key=key,
+        artifact_prefix=package.resource_prefix(spec.aws.artifact_prefix, resource.namespace, resource.name),
+        image_uri=image_uri,
+        name_prefix=naming.short_name(resource.name) + "-",
+        model_request=requests.create_model_request(
+            spec, model_name=model_name, image_uri=image_uri, model_data_url=model_data_url, tags=tags
+        ),
+        config_request=requests.create_endpoint_config_request(
+            spec, config_name=config_name, model_name=model_name, tags=tags
+        ),
+        endpoint_request=requests.create_endpoint_request(endpoint_name=endpoint, config_name=config_name, tags=tags),
+        instance_count=spec.instance.count,
+    )

@@ -1,0 +1,143 @@
+"""kopf handlers: parse the body, call one service function, write status, map errors.
+
+Handlers are synchronous on purpose: kopf runs them in its thread pool, so the
+blocking boto3 calls inside ``reconcile()`` never block the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from djl_operator import api, reconcile
+from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, Phase
+from djl_operator.aws_clients import AwsClients
+from djl_operator.reconcile import Context, Next, Outcome
+from djl_operator.settings import Settings
+
+SETTINGS = Settings.from_env()  # the timer interval must be known when the module is imported
+ANNOTATION_PREFIX = "djl-operator.io"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = f"{api.GROUP}/finalizer"
+    # Keep kopf's bookkeeping out of .status (which users and Argo CD read).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    # We post our own, meaningful events (kopf.event ignores this level); kopf's per-handler ones are noise.
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = SETTINGS.workers
+    settings.peering.name = "djl-operator"
+    if "ctx" not in memo:  # tests may inject a context of their own
+        memo["ctx"] = Context(settings=SETTINGS, clients=AwsClients())
+    memo.setdefault("inflight", set())
+
+
+def _field_path(error: dict[str, Any]) -> str:
+    return ".".join(["spec", *(str(p) for p in error["loc"])])
+
+
+def _parse(body: kopf.Body, ctx: Context) -> DjlEndpointResource | Outcome:
+    """The typed resource, or the Stalled outcome for a body that does not parse."""
+    try:
+        return DjlEndpointResource.from_body(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        resource = DjlEndpointResource.model_construct(
+            name=body["metadata"]["name"],
+            namespace=body["metadata"].get("namespace", "default"),
+            uid=body["metadata"].get("uid", ""),
+            generation=int(body["metadata"].get("generation") or 0),
+            status=api.DjlEndpointStatus.model_validate(api._plain(body.get("status") or {})),
+        )
+        return reconcile.status_for_invalid_body(resource, _field_path(first), first["msg"], ctx.clock())
+
+
+def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, *, raise_errors: bool = True) -> None:
+    patch.status.update(outcome.status)
+    for event_type, reason, message in outcome.events:
+        kopf.event(body, type=event_type, reason=reason, message=message)
+    if not raise_errors:
+        return
+    if outcome.next is Next.RETRY:
+        raise kopf.TemporaryError(outcome.message, delay=outcome.delay)
+    if outcome.next is Next.STALLED:
+        raise kopf.PermanentError(outcome.message)
+    if outcome.next is Next.UNEXPECTED and outcome.error is not None:
+        raise outcome.error
+
+
+def _reconcile_and_apply(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, from_timer: bool) -> None:
+    ctx: Context = memo["ctx"]
+    inflight: set[str] = memo["inflight"]
+    parsed = _parse(body, ctx)
+    if isinstance(parsed, Outcome):
+        _apply(parsed, body, patch, raise_errors=not from_timer)
+        return
+    with ctx.lock_for(parsed.uid):
+        outcome = reconcile.reconcile(parsed, ctx)
+    if not from_timer:
+        # While a change handler keeps retrying, it owns the polling; the timer stays out.
+        if outcome.next is Next.RETRY or outcome.next is Next.UNEXPECTED:
+            inflight.add(parsed.uid)
+        else:
+            inflight.discard(parsed.uid)
+    _apply(outcome, body, patch, raise_errors=not from_timer)
+
+
+@kopf.on.resume(api.GROUP, api.VERSION, api.PLURAL)
+@kopf.on.create(api.GROUP, api.VERSION, api.PLURAL)
+@kopf.on.update(api.GROUP, api.VERSION, api.PLURAL, field="spec")
+def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile_and_apply(body, patch, memo, from_timer=False)
+
+
+@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.poll_interval, initial_delay=SETTINGS.poll_interval)
+def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """Drift detection, and polling of transitions no change handler is watching (e.g. a recreate)."""
+    if body["metadata"].get("deletionTimestamp") or body["metadata"]["uid"] in memo["inflight"]:
+        return
+    status = body.get("status") or {}
+    in_progress = status.get("phase") in (Phase.CREATING.value, Phase.UPDATING.value, Phase.PACKAGING.value) or any(
+        c.get("type") == "Reconciling" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    last_sync = status.get("lastSyncTime")
+    ctx: Context = memo["ctx"]
+    if not in_progress and last_sync:
+        age = (ctx.clock() - reconcile.parse_timestamp(last_sync)).total_seconds()
+        if age < SETTINGS.resync_interval:
+            return
+    _reconcile_and_apply(body, patch, memo, from_timer=True)
+
+
+@kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL)
+def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    ctx: Context = memo["ctx"]
+    memo["inflight"].discard(body["metadata"]["uid"])
+    try:
+        spec = DjlEndpointSpec.model_validate(api._plain(body.get("spec") or {}))
+    except ValidationError:
+        # Never valid, so we never created anything: nothing to clean up.
+        return
+    resource = DjlEndpointResource(
+        name=body["metadata"]["name"],
+        namespace=body["metadata"].get("namespace", "default"),
+        uid=body["metadata"].get("uid", ""),
+        generation=int(body["metadata"].get("generation") or 0),
+        spec=spec,
+        status=api.DjlEndpointStatus.model_validate(api._plain(body.get("status") or {})),
+    )
+    with ctx.lock_for(resource.uid):
+        outcome = reconcile.finalize(resource, spec, ctx)
+    if outcome.next is Next.DONE:
+        ctx.forget(resource.uid)
+    elif outcome.next is Next.STALLED:
+        # Giving up would drop the finalizer and leak AWS resources: keep trying, slowly.
+        outcome.next, outcome.delay = Next.RETRY, ctx.settings.access_denied_backoff
+    _apply(outcome, body, patch)

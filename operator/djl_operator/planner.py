@@ -1,0 +1,286 @@
+"""The pure planner: ``plan(desired, observed, previous) -> Plan``.
+
+Given what the spec asks for, what SageMaker reports and what the operator
+last wrote to status, decide the actions to take now and the status to
+report. No I/O happens here, so every branch is a table test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+
+from djl_operator.api import DjlEndpointStatus, Phase
+from djl_operator.aws_errors import is_capacity_failure
+from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState
+
+
+class Action(Enum):
+    UPLOAD_ARTIFACT = "UploadArtifact"
+    CREATE_MODEL = "CreateModel"
+    CREATE_ENDPOINT_CONFIG = "CreateEndpointConfig"
+    CREATE_ENDPOINT = "CreateEndpoint"
+    UPDATE_ENDPOINT = "UpdateEndpoint"
+    DELETE_ENDPOINT = "DeleteEndpoint"
+    # Delete our models/configs/artifacts other than the desired (and live) ones.
+    COLLECT_GARBAGE = "CollectGarbage"
+    # Delete every model/config/artifact we own (final cleanup on resource deletion).
+    DELETE_ALL_OWNED = "DeleteAllOwned"
+
+
+# The steps that make the desired model and config exist, in order.
+PREPARE = (Action.UPLOAD_ARTIFACT, Action.CREATE_MODEL, Action.CREATE_ENDPOINT_CONFIG)
+
+
+class Wait(Enum):
+    """How soon to look again."""
+
+    NONE = "none"  # converged: the resync timer looks again
+    POLL = "poll"  # an AWS transition is in progress
+    CAPACITY = "capacity"  # long backoff before retrying a capacity failure
+    NEVER = "never"  # stalled until the spec changes
+
+
+@dataclass(frozen=True)
+class Desired:
+    endpoint_name: str
+    model_name: str
+    config_name: str
+    region: str
+
+
+@dataclass(frozen=True)
+class ObservedEndpoint:
+    name: str
+    arn: str
+    status: str
+    config_name: str
+    failure_reason: str | None = None
+    owned: bool = True
+
+
+@dataclass
+class Plan:
+    actions: list[Action]
+    phase: Phase
+    conditions: dict[str, ConditionState]
+    wait: Wait
+    # Status fields: the config serving now, and the one we asked for.
+    serving_config: str | None = None
+    requested_config: str | None = None
+    failure_reason: str | None = None
+    event: tuple[str, str, str] | None = None  # (type, reason, message)
+    capacity_retry_in: float | None = None
+    ready: bool = False
+    permanent: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _progress(reason: str, message: str) -> dict[str, ConditionState]:
+    return {
+        READY: ConditionState(False, reason, message),
+        RECONCILING: ConditionState(True, reason, message),
+        STALLED: ConditionState(False, reason, ""),
+    }
+
+
+def _stalled(reason: str, message: str) -> dict[str, ConditionState]:
+    return {
+        READY: ConditionState(False, reason, message),
+        RECONCILING: ConditionState(False, reason, ""),
+        STALLED: ConditionState(True, reason, message),
+    }
+
+
+def _ready(message: str) -> dict[str, ConditionState]:
+    reason = "EndpointInService"
+    return {
+        READY: ConditionState(True, reason, message),
+        RECONCILING: ConditionState(False, reason, ""),
+        STALLED: ConditionState(False, reason, ""),
+    }
+
+
+def _stalled_since(previous: DjlEndpointStatus, reason: str) -> dt.datetime | None:
+    for cond in previous.conditions:
+        if cond.type == STALLED and cond.status == "True" and cond.reason == reason:
+            return dt.datetime.fromisoformat(cond.last_transition_time.replace("Z", "+00:00"))
+    return None
+
+
+def plan(
+    desired: Desired,
+    observed: ObservedEndpoint | None,
+    previous: DjlEndpointStatus,
+    *,
+    now: dt.datetime,
+    capacity_backoff: float,
+) -> Plan:
+    """Decide what to do for a resource that is not being deleted."""
+    if observed is None:
+        drift = previous.endpoint_arn is not None and previous.phase in (Phase.IN_SERVICE, Phase.UPDATING)
+        return Plan(
+            actions=[*PREPARE, Action.CREATE_ENDPOINT],
+            phase=Phase.CREATING,
+            conditions=_progress("Creating", f"creating endpoint {desired.endpoint_name}"),
+            wait=Wait.POLL,
+            requested_config=desired.config_name,
+            event=(
+                ("Warning", "EndpointRecreated", f"endpoint {desired.endpoint_name} was deleted outside the operator; recreating")
+                if drift
+                else ("Normal", "Creating", f"creating endpoint {desired.endpoint_name} on {desired.config_name}")
+            ),
+        )
+
+    if not observed.owned:
+        message = (
+            f"a SageMaker endpoint named {observed.name} already exists and is not managed by this resource; "
+            "set spec.endpointName to another name"
+        )
+        return Plan(
+            actions=[],
+            phase=Phase.FAILED,
+            conditions=_stalled("EndpointNameConflict", message),
+            wait=Wait.NEVER,
+            permanent=True,
+            event=("Warning", "EndpointNameConflict", message),
+        )
+
+    live = observed.config_name
+    status = observed.status
+    on_desired = live == desired.config_name
+
+    if status == "Creating":
+        return Plan([], Phase.CREATING, _progress("Creating", f"endpoint is Creating on {live}"), Wait.POLL,
+                    serving_config=None, requested_config=live)
+    if status in ("Updating", "SystemUpdating", "RollingBack"):
+        return Plan([], Phase.UPDATING, _progress(status, f"endpoint is {status} (serving {live})"), Wait.POLL,
+                    serving_config=live, requested_config=previous.desired_endpoint_config_name or desired.config_name)
+    if status == "Deleting":
+        return Plan([], Phase.CREATING, _progress("WaitingForDeletion", "waiting for the old endpoint to be deleted"),
+                    Wait.POLL, requested_config=desired.config_name)
+
+    if status == "Failed":
+        reason_text = observed.failure_reason or "endpoint Failed without a FailureReason"
+        if not on_desired:
+            # The spec changed since the failure: start over on the new config.
+            return Plan(
+                actions=[*PREPARE, Action.DELETE_ENDPOINT],
+                phase=Phase.CREATING,
+                conditions=_progress("RecreatingFailedEndpoint", "deleting the failed endpoint to retry with the new spec"),
+                wait=Wait.POLL,
+                requested_config=desired.config_name,
+                event=("Normal", "Recreating", "spec changed after a failure: deleting the failed endpoint to recreate it"),
+            )
+        if is_capacity_failure(observed.failure_reason):
+            since = _stalled_since(previous, "InsufficientCapacity")
+            elapsed = (now - since).total_seconds() if since else 0.0
+            if since is not None and elapsed >= capacity_backoff:
+                return Plan(
+                    actions=[Action.DELETE_ENDPOINT],
+                    phase=Phase.CREATING,
+                    conditions=_progress("RetryingCapacity", "retrying after a capacity failure"),
+                    wait=Wait.POLL,
+                    requested_config=desired.config_name,
+                    failure_reason=observed.failure_reason,
+                    event=("Normal", "RetryingCapacity", "deleting the failed endpoint to retry after a capacity failure"),
+                )
+            return Plan(
+                actions=[],
+                phase=Phase.FAILED,
+                conditions=_stalled("InsufficientCapacity", reason_text),
+                wait=Wait.CAPACITY,
+                requested_config=desired.config_name,
+                failure_reason=observed.failure_reason,
+                capacity_retry_in=max(1.0, capacity_backoff - elapsed),
+                event=None if since else ("Warning", "InsufficientCapacity", reason_text),
+            )
+        return Plan(
+            actions=[],
+            phase=Phase.FAILED,
+            conditions=_stalled("EndpointFailed", reason_text),
+            wait=Wait.NEVER,
+            permanent=True,
+            requested_config=desired.config_name,
+            failure_reason=observed.failure_reason,
+            event=None if previous.phase == Phase.FAILED else ("Warning", "Failed", reason_text),
+        )
+
+    if status == "UpdateRollbackFailed":
+        reason_text = observed.failure_reason or "update rollback failed"
+        return Plan(
+            actions=[],
+            phase=Phase.FAILED,
+            conditions=_stalled("UpdateRollbackFailed", f"a mix of old and new may be serving: {reason_text}"),
+            wait=Wait.NEVER,
+            permanent=True,
+            serving_config=live,
+            requested_config=previous.desired_endpoint_config_name,
+            failure_reason=observed.failure_reason,
+            event=None if previous.phase == Phase.FAILED else ("Warning", "UpdateRollbackFailed", reason_text),
+        )
+
+    if status == "OutOfService":
+        return Plan([], Phase.FAILED, _stalled("EndpointOutOfService", "endpoint is OutOfService"), Wait.CAPACITY,
+                    serving_config=live, capacity_retry_in=capacity_backoff, failure_reason=observed.failure_reason)
+
+    # InService.
+    if on_desired:
+        transition = previous.phase != Phase.IN_SERVICE or previous.endpoint_config_name != live
+        return Plan(
+            actions=[Action.COLLECT_GARBAGE] if transition else [],
+            phase=Phase.IN_SERVICE,
+            conditions=_ready(f"endpoint is InService on {live}"),
+            wait=Wait.NONE,
+            serving_config=live,
+            requested_config=desired.config_name,
+            ready=True,
+            event=("Normal", "InService", f"endpoint {observed.name} is InService on {live}") if transition else None,
+        )
+
+    rolled_back = observed.failure_reason and previous.desired_endpoint_config_name == desired.config_name
+    if rolled_back:
+        message = f"update to {desired.config_name} was rolled back; {live} is still serving: {observed.failure_reason}"
+        return Plan(
+            actions=[],
+            phase=Phase.FAILED,
+            conditions=_stalled("UpdateRolledBack", message),
+            wait=Wait.NEVER,
+            permanent=True,
+            serving_config=live,
+            requested_config=desired.config_name,
+            failure_reason=observed.failure_reason,
+            event=None if previous.phase == Phase.FAILED else ("Warning", "UpdateRolledBack", message),
+        )
+
+    out_of_band = previous.endpoint_config_name == desired.config_name
+    return Plan(
+        actions=[*PREPARE, Action.UPDATE_ENDPOINT],
+        phase=Phase.UPDATING,
+        conditions=_progress("Updating", f"updating endpoint from {live} to {desired.config_name}"),
+        wait=Wait.POLL,
+        serving_config=live,
+        requested_config=desired.config_name,
+        event=(
+            ("Warning", "DriftRestored", f"endpoint was moved to {live} outside the operator; restoring {desired.config_name}")
+            if out_of_band
+            else ("Normal", "Updating", f"updating endpoint from {live} to {desired.config_name}")
+        ),
+    )
+
+
+def plan_delete(observed: ObservedEndpoint | None, *, retain: bool) -> Plan:
+    """Decide what to do for a resource being deleted (the finalizer)."""
+    deleting = _progress("Deleting", "deleting SageMaker resources")
+    if retain:
+        return Plan([], Phase.DELETING, deleting, Wait.NONE, event=("Normal", "Retained", "deletionPolicy Retain: AWS resources left in place"))
+    if observed is None or not observed.owned:
+        return Plan([Action.DELETE_ALL_OWNED], Phase.DELETING, deleting, Wait.NONE,
+                    event=("Normal", "Deleted", "SageMaker resources and artifacts deleted"))
+    if observed.status in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+        return Plan([], Phase.DELETING, _progress("Deleting", f"waiting for the endpoint to leave {observed.status}"), Wait.POLL)
+    if observed.status == "Deleting":
+        return Plan([], Phase.DELETING, _progress("Deleting", "endpoint is Deleting"), Wait.POLL)
+    return Plan([Action.DELETE_ENDPOINT], Phase.DELETING, _progress("Deleting", "deleting the endpoint"), Wait.POLL,
+                event=("Normal", "Deleting", f"deleting endpoint {observed.name}"))

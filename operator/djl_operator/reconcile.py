@@ -1,0 +1,370 @@
+"""The level-triggered reconcile: read the world, plan, act, report.
+
+``reconcile()`` and ``finalize()`` are plain synchronous functions over a
+parsed resource and a :class:`Context`; they never raise for expected
+conditions. They return an :class:`Outcome` holding the status to write, the
+event to post and how to continue (done, retry after N seconds, stalled), and
+the kopf handlers translate that. Create, update, resume and the resync timer
+all call ``reconcile()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from djl_operator import conditions, naming
+from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, Phase
+from djl_operator.artifacts import package, requests, upload
+from djl_operator.aws_clients import AwsClients, RegionClients
+from djl_operator.aws_errors import ErrorKind, classify, error_code, error_message
+from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState
+from djl_operator.desired import DesiredDeployment, desired_deployment
+from djl_operator.errors import ArtifactStoreError, SpecError
+from djl_operator.planner import Action, ObservedEndpoint, Plan, Wait, plan, plan_delete
+from djl_operator.sagemaker_adapter import SageMakerAdapter
+from djl_operator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Next(Enum):
+    DONE = "done"  # converged (or stalled for good): the timer resyncs later
+    RETRY = "retry"  # look again after `delay`
+    STALLED = "stalled"  # nothing will change until the spec does
+    UNEXPECTED = "unexpected"  # an error we did not classify: let kopf back off
+
+
+@dataclass
+class Outcome:
+    status: dict[str, Any]
+    next: Next
+    delay: float = 0.0
+    message: str = ""
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+@dataclass
+class Context:
+    """Everything reconcile needs from outside: built once at start-up (kopf's memo)."""
+
+    settings: Settings
+    clients: AwsClients
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def lock_for(self, uid: str) -> threading.Lock:
+        """Handlers and the timer of one resource never reconcile at the same time."""
+        with self._locks_guard:
+            return self._locks.setdefault(uid, threading.Lock())
+
+    def forget(self, uid: str) -> None:
+        with self._locks_guard:
+            self._locks.pop(uid, None)
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _timestamp(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class _Status:
+    """Builds the status patch from the previous status, so unset fields are cleared explicitly."""
+
+    def __init__(self, resource: DjlEndpointResource, now: dt.datetime) -> None:
+        self.resource = resource
+        self.now = now
+        self.previous = resource.status
+        self.fields: dict[str, Any] = {
+            "observedGeneration": resource.generation,
+            "lastSyncTime": _timestamp(now),
+        }
+
+    def conditions(self, desired: dict[str, ConditionState]) -> None:
+        existing = [c.model_dump(by_alias=True, exclude_none=True) for c in self.previous.conditions]
+        self.fields["conditions"] = conditions.merge(
+            existing, desired, now=_timestamp(self.now), generation=self.resource.generation
+        )
+
+    def set(self, **values: Any) -> None:
+        self.fields.update(values)
+
+    def build(self) -> dict[str, Any]:
+        return self.fields
+
+
+def _failure(kind: str, reason: str, message: str) -> dict[str, ConditionState]:
+    if kind == "stalled":
+        return {
+            READY: ConditionState(False, reason, message),
+            RECONCILING: ConditionState(False, reason, ""),
+            STALLED: ConditionState(True, reason, message),
+        }
+    return {
+        READY: ConditionState(False, reason, message),
+        RECONCILING: ConditionState(True, reason, message),
+        STALLED: ConditionState(False, reason, ""),
+    }
+
+
+def invalid_spec_outcome(status: _Status, field_path: str, message: str) -> Outcome:
+    text = f"{field_path}: {message}" if field_path else message
+    status.conditions(_failure("stalled", "InvalidSpec", text))
+    status.set(phase=Phase.FAILED.value, failureReason=text)
+    return Outcome(status.build(), Next.STALLED, message=text, events=[("Warning", "InvalidSpec", text)])
+
+
+def status_for_invalid_body(resource: DjlEndpointResource, field_path: str, message: str, now: dt.datetime) -> Outcome:
+    """For bodies that do not even parse into the typed models (the API server should prevent this)."""
+    return invalid_spec_outcome(_Status(resource, now), field_path, message)
+
+
+# -- the error vocabulary ---------------------------------------------------------
+
+
+def _aws_action(exc: ClientError) -> str:
+    service = exc.operation_name and ("s3" if exc.operation_name[0].islower() else "sagemaker")
+    return f"{service}:{exc.operation_name}"
+
+
+def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phase: Phase) -> Outcome:
+    """Map an error raised while acting to status and a way to continue."""
+    status.set(phase=phase.value)
+    if isinstance(exc, ArtifactStoreError):
+        denied = exc.code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
+        reason = "AccessDenied" if denied else "ArtifactStoreError"
+        text = str(exc)
+        status.conditions(_failure("progress" if denied else "stalled", reason, text))
+        status.set(failureReason=text)
+        # A bucket or IAM fix needs no spec change: keep looking, slowly.
+        return Outcome(status.build(), Next.RETRY, delay=settings.access_denied_backoff, message=text,
+                       events=[("Warning", reason, text)])
+    if isinstance(exc, SpecError):
+        return invalid_spec_outcome(status, exc.field, exc.message)
+    if isinstance(exc, ClientError):
+        kind = classify(exc)
+        code, message = error_code(exc), error_message(exc)
+        if kind is ErrorKind.ACCESS_DENIED:
+            text = f"{_aws_action(exc)} was denied: {message}"
+            status.conditions(_failure("progress", "AccessDenied", text))
+            status.set(failureReason=text)
+            return Outcome(status.build(), Next.RETRY, delay=settings.access_denied_backoff, message=text,
+                           events=[("Warning", "AccessDenied", text)])
+        if kind is ErrorKind.INVALID:
+            text = f"{exc.operation_name} refused ({code}): {message}"
+            status.conditions(_failure("stalled", "AwsRequestRejected", text))
+            status.set(failureReason=text)
+            return Outcome(status.build(), Next.STALLED, message=text, events=[("Warning", "AwsRequestRejected", text)])
+        if kind in (ErrorKind.RETRYABLE, ErrorKind.IN_USE, ErrorKind.NOT_FOUND, ErrorKind.ALREADY_EXISTS):
+            text = f"{exc.operation_name}: {code}: {message} (retrying)"
+            status.conditions(_failure("progress", "Retrying", text))
+            return Outcome(status.build(), Next.RETRY, delay=settings.transient_backoff, message=text)
+    if isinstance(exc, BotoCoreError):
+        text = f"AWS unreachable: {exc} (retrying)"
+        status.conditions(_failure("progress", "Retrying", text))
+        return Outcome(status.build(), Next.RETRY, delay=settings.transient_backoff, message=text)
+    text = f"unexpected error: {type(exc).__name__}: {exc}"
+    status.conditions(_failure("progress", "Retrying", text))
+    return Outcome(status.build(), Next.UNEXPECTED, message=text, error=exc)
+
+
+def _continue(result: Plan, settings: Settings) -> tuple[Next, float]:
+    if result.wait is Wait.POLL:
+        return Next.RETRY, settings.poll_interval
+    if result.wait is Wait.CAPACITY:
+        return Next.RETRY, result.capacity_retry_in or settings.capacity_backoff
+    if result.wait is Wait.NEVER:
+        return Next.STALLED, 0.0
+    return Next.DONE, 0.0
+
+
+# -- reconcile ----------------------------------------------------------------------
+
+
+def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
+    """Converge one DjlEndpoint a step towards its spec."""
+    status = _Status(resource, ctx.clock())
+    try:
+        desired = desired_deployment(resource)  # local only: a bad spec makes no AWS call
+    except SpecError as exc:
+        return invalid_spec_outcome(status, exc.field, exc.message)
+
+    status.set(
+        endpointName=desired.target.endpoint_name,
+        modelName=desired.target.model_name,
+        imageUri=desired.image_uri,
+        artifact={"uri": desired.artifact_uri, "sha256": desired.package.sha256},
+    )
+    clients = ctx.clients.for_region(desired.target.region)
+    sagemaker = SageMakerAdapter(clients.sagemaker)
+    phase = resource.status.phase or Phase.PENDING
+    try:
+        observed = sagemaker.observe_endpoint(
+            desired.target.endpoint_name, owner_uid=resource.uid, known_arn=resource.status.endpoint_arn
+        )
+        result = plan(
+            desired.target, observed, resource.status, now=status.now, capacity_backoff=ctx.settings.capacity_backoff
+        )
+        phase = result.phase
+        _describe_observed(status, observed, clients)
+        for action in result.actions:
+            if action is Action.UPLOAD_ARTIFACT:
+                phase = Phase.PACKAGING
+            _execute(action, desired, observed, sagemaker, clients, resource)
+            phase = result.phase
+    except Exception as exc:  # mapped to the error vocabulary; nothing is lost
+        log.debug("reconcile of %s/%s failed", resource.namespace, resource.name, exc_info=True)
+        status.set(desiredEndpointConfigName=resource.status.desired_endpoint_config_name)
+        return _error_outcome(exc, status, ctx.settings, phase)
+
+    status.conditions(result.conditions)
+    status.set(
+        phase=result.phase.value,
+        endpointConfigName=result.serving_config,
+        desiredEndpointConfigName=result.requested_config,
+        failureReason=result.failure_reason,
+    )
+    next_step, delay = _continue(result, ctx.settings)
+    message = result.conditions[READY].message
+    return Outcome(status.build(), next_step, delay=delay, message=message,
+                   events=[result.event] if result.event else [])
+
+
+def _describe_observed(status: _Status, observed: ObservedEndpoint | None, clients: RegionClients) -> None:
+    if observed is not None and observed.owned:
+        status.set(
+            endpointArn=observed.arn,
+            endpointStatus=observed.status,
+            endpointUrl=clients.invoke_url(observed.name),
+        )
+    else:
+        status.set(endpointArn=None, endpointStatus=None, endpointUrl=None)
+
+
+def _execute(
+    action: Action,
+    desired: DesiredDeployment,
+    observed: ObservedEndpoint | None,
+    sagemaker: SageMakerAdapter,
+    clients: RegionClients,
+    resource: DjlEndpointResource,
+) -> None:
+    if action is Action.UPLOAD_ARTIFACT:
+        upload.upload_package(
+            clients.s3, resource.spec, namespace=resource.namespace, name=resource.name, package=desired.package
+        )
+    elif action is Action.CREATE_MODEL:
+        sagemaker.create_model(desired.model_request)
+    elif action is Action.CREATE_ENDPOINT_CONFIG:
+        sagemaker.create_endpoint_config(desired.config_request)
+    elif action is Action.CREATE_ENDPOINT:
+        sagemaker.create_endpoint(desired.endpoint_request)
+    elif action is Action.UPDATE_ENDPOINT:
+        assert observed is not None
+        sagemaker.update_endpoint(
+            requests.update_endpoint_request(
+                endpoint_name=observed.name,
+                config_name=desired.target.config_name,
+                instance_count_changed=_instance_count_changed(sagemaker, observed.config_name, desired.instance_count),
+            )
+        )
+    elif action is Action.DELETE_ENDPOINT:
+        assert observed is not None
+        sagemaker.delete_endpoint(observed.name)
+    elif action is Action.COLLECT_GARBAGE:
+        _collect_garbage(
+            sagemaker, clients, resource.uid, desired.name_prefix,
+            keep={desired.target.model_name, desired.target.config_name},
+            bucket=desired.artifact_bucket, artifact_prefix=desired.artifact_prefix, keep_key=desired.artifact_key,
+        )
+    else:  # DELETE_ALL_OWNED only happens in finalize()
+        raise AssertionError(f"unexpected action {action}")
+
+
+def _instance_count_changed(sagemaker: SageMakerAdapter, live_config: str, desired_count: int) -> bool:
+    """Let the update reset the instance count only when the spec's count itself changed."""
+    described = sagemaker.describe_endpoint_config(live_config) if live_config else None
+    if described is None:
+        return False
+    variants = described.get("ProductionVariants") or [{}]
+    return bool(variants[0].get("InitialInstanceCount") != desired_count)
+
+
+def _collect_garbage(
+    sagemaker: SageMakerAdapter,
+    clients: RegionClients,
+    uid: str,
+    name_prefix: str,
+    *,
+    keep: set[str],
+    bucket: str,
+    artifact_prefix: str,
+    keep_key: str | None,
+) -> None:
+    """Delete our configs, then models, then artifacts that nothing serves any more."""
+    for config in sagemaker.owned_endpoint_configs(name_prefix, uid):
+        if config not in keep:
+            sagemaker.delete_endpoint_config(config)
+    for model in sagemaker.owned_models(name_prefix, uid):
+        if model not in keep:
+            sagemaker.delete_model(model)
+    if keep_key is None:
+        upload.delete_artifacts(clients.s3, bucket, artifact_prefix)
+    else:
+        _delete_other_artifacts(clients.s3, bucket, artifact_prefix, keep_key)
+
+
+def _delete_other_artifacts(s3: Any, bucket: str, prefix: str, keep_key: str) -> None:
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        stale = [{"Key": o["Key"]} for o in page.get("Contents", []) if o["Key"] != keep_key]
+        if stale:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": stale, "Quiet": True})
+
+
+# -- finalize -----------------------------------------------------------------------
+
+
+def finalize(resource: DjlEndpointResource, spec: DjlEndpointSpec, ctx: Context) -> Outcome:
+    """One step of deletion. ``Next.DONE`` means the finalizer may be removed."""
+    status = _Status(resource, ctx.clock())
+    retain = spec.deletion_policy.value == "Retain"
+    endpoint = naming.endpoint_name(resource.namespace, resource.name, spec.endpoint_name)
+    clients = ctx.clients.for_region(spec.aws.region)
+    sagemaker = SageMakerAdapter(clients.sagemaker)
+    try:
+        observed = None if retain else sagemaker.observe_endpoint(
+            endpoint, owner_uid=resource.uid, known_arn=resource.status.endpoint_arn
+        )
+        result = plan_delete(observed, retain=retain)
+        for action in result.actions:
+            if action is Action.DELETE_ENDPOINT:
+                assert observed is not None
+                sagemaker.delete_endpoint(observed.name)
+            elif action is Action.DELETE_ALL_OWNED:
+                _collect_garbage(
+                    sagemaker, clients, resource.uid, naming.short_name(resource.name) + "-", keep=set(),
+                    bucket=spec.aws.artifact_bucket,
+                    artifact_prefix=package.resource_prefix(spec.aws.artifact_prefix, resource.namespace, resource.name),
+                    keep_key=None,
+                )
+    except Exception as exc:
+        return _error_outcome(exc, status, ctx.settings, Phase.DELETING)
+    status.conditions(result.conditions)
+    status.set(phase=Phase.DELETING.value, endpointStatus=observed.status if observed else None)
+    next_step, delay = _continue(result, ctx.settings)
+    return Outcome(status.build(), next_step, delay=delay, message=result.conditions[READY].message,
+                   events=[result.event] if result.event else [])
+

@@ -1,0 +1,137 @@
+"""Find / create / update / delete SageMaker resources, idempotently.
+
+"Already exists" on a create and "not found" on a delete count as done, so
+every call here can be repeated after a crash. Nothing that lacks our owner
+tag is ever changed or deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from djl_operator import naming
+from djl_operator.aws_errors import ErrorKind, classify
+from djl_operator.planner import ObservedEndpoint
+
+
+class SageMakerAdapter:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    # -- endpoints ---------------------------------------------------------------
+
+    def describe_endpoint(self, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self.client.describe_endpoint(EndpointName=name)
+            return result
+        except ClientError as exc:
+            if classify(exc) is ErrorKind.NOT_FOUND:
+                return None
+            raise
+
+    def observe_endpoint(self, name: str, *, owner_uid: str, known_arn: str | None) -> ObservedEndpoint | None:
+        """The endpoint as the planner sees it; ownership is checked by tag unless we recorded its ARN."""
+        described = self.describe_endpoint(name)
+        if described is None:
+            return None
+        arn = described["EndpointArn"]
+        owned = arn == known_arn or self.is_owned(arn, owner_uid)
+        return ObservedEndpoint(
+            name=name,
+            arn=arn,
+            status=described["EndpointStatus"],
+            config_name=described.get("EndpointConfigName", ""),
+            failure_reason=described.get("FailureReason"),
+            owned=owned,
+        )
+
+    def create_endpoint(self, request: dict[str, Any]) -> None:
+        self._create(self.client.create_endpoint, request)
+
+    def update_endpoint(self, request: dict[str, Any]) -> None:
+        self.client.update_endpoint(**request)
+
+    def delete_endpoint(self, name: str) -> None:
+        self._delete(self.client.delete_endpoint, EndpointName=name)
+
+    # -- models and configs ------------------------------------------------------
+
+    def create_model(self, request: dict[str, Any]) -> None:
+        self._create(self.client.create_model, request)
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> None:
+        self._create(self.client.create_endpoint_config, request)
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self.client.describe_endpoint_config(EndpointConfigName=name)
+            return result
+        except ClientError as exc:
+            if classify(exc) is ErrorKind.NOT_FOUND:
+                return None
+            raise
+
+    def owned_models(self, name_prefix: str, owner_uid: str) -> list[str]:
+        return self._owned(self.client.list_models, "Models", "ModelName", "ModelArn", name_prefix, owner_uid)
+
+    def owned_endpoint_configs(self, name_prefix: str, owner_uid: str) -> list[str]:
+        return self._owned(
+            self.client.list_endpoint_configs, "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn",
+            name_prefix, owner_uid,
+        )
+
+    def delete_model(self, name: str) -> None:
+        self._delete(self.client.delete_model, ModelName=name)
+
+    def delete_endpoint_config(self, name: str) -> None:
+        self._delete(self.client.delete_endpoint_config, EndpointConfigName=name)
+
+    # -- ownership ---------------------------------------------------------------
+
+    def is_owned(self, arn: str, owner_uid: str) -> bool:
+        return naming.is_owned_by(list(self._tags(arn)), owner_uid)
+
+    def _tags(self, arn: str) -> Iterator[dict[str, str]]:
+        token: str | None = None
+        while True:
+            page = self.client.list_tags(ResourceArn=arn, **({"NextToken": token} if token else {}))
+            yield from page.get("Tags", [])
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def _owned(
+        self, list_call: Any, key: str, name_key: str, arn_key: str, name_prefix: str, owner_uid: str
+    ) -> list[str]:
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            page = list_call(NameContains=name_prefix, MaxResults=100, **({"NextToken": token} if token else {}))
+            for item in page.get(key, []):
+                # NameContains matches anywhere; our names start with the prefix.
+                if item[name_key].startswith(name_prefix) and self.is_owned(item[arn_key], owner_uid):
+                    names.append(item[name_key])
+            token = page.get("NextToken")
+            if not token:
+                return names
+
+    # -- idempotence -------------------------------------------------------------
+
+    @staticmethod
+    def _create(call: Any, request: dict[str, Any]) -> None:
+        try:
+            call(**request)
+        except ClientError as exc:
+            if classify(exc) is not ErrorKind.ALREADY_EXISTS:
+                raise
+
+    @staticmethod
+    def _delete(call: Any, **kwargs: str) -> None:
+        try:
+            call(**kwargs)
+        except ClientError as exc:
+            if classify(exc) is not ErrorKind.NOT_FOUND:
+                raise

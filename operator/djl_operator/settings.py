@@ -1,0 +1,46 @@
+"""Operator settings, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    # How often to re-read an endpoint that is changing (Creating, Updating, Deleting).
+    poll_interval: float = 30.0
+    # The resync timer: drift detection for settled resources.
+    resync_interval: float = 300.0
+    # Wait before retrying a capacity failure.
+    capacity_backoff: float = 600.0
+    # Wait before retrying after AccessDenied (someone has to fix IAM first).
+    access_denied_backoff: float = 300.0
+    # Wait before retrying after throttling or a 5xx that outlived botocore's retries.
+    transient_backoff: float = 15.0
+    # Threads for blocking boto3 calls.
+    workers: int = 16
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            poll_interval=_seconds("DJL_OPERATOR_POLL_SECONDS", cls.poll_interval),
+            resync_interval=_seconds("DJL_OPERATOR_RESYNC_SECONDS", cls.resync_interval),
+            capacity_backoff=_seconds("DJL_OPERATOR_CAPACITY_BACKOFF_SECONDS", cls.capacity_backoff),
+            access_denied_backoff=_seconds("DJL_OPERATOR_ACCESS_DENIED_BACKOFF_SECONDS", cls.access_denied_backoff),
+            transient_backoff=_seconds("DJL_OPERATOR_TRANSIENT_BACKOFF_SECONDS", cls.transient_backoff),
+            workers=int(_seconds("DJL_OPERATOR_WORKERS", cls.workers)),
+        )

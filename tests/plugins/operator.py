@@ -1,0 +1,205 @@
+"""The operator as a real process (``djl-operator run``) against the test control plane and emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from djl_operator.controlplane import ControlPlane
+from tests.plugins.controlplane import Kubectl
+
+T = TypeVar("T")
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
+BUCKET = "djl-test-artifacts"
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.3, what: str = "") -> T:
+    """Poll ``check`` until it returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last value: {last!r}")
+
+
+def endpoint_manifest(name: str, **spec_overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "model": {"id": "sshleifer/tiny-random-bart", "task": "feature-extraction", "engine": "Python"},
+        "image": {"framework": "djl-deepspeed", "version": "0.21.0"},
+        "instance": {"type": "ml.g5.12xlarge", "count": 1},
+        "timeouts": {"modelDataDownloadSeconds": 1800, "containerStartupHealthCheckSeconds": 3600},
+        "aws": {"region": "us-east-1", "executionRoleArn": ROLE_ARN, "artifactBucket": BUCKET},
+    }
+    for path, value in spec_overrides.items():
+        *parents, leaf = path.split("__")
+        node = spec
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return {
+        "apiVersion": "serving.djl-operator.io/v1alpha1",
+        "kind": "DjlEndpoint",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+class OperatorProcess:
+    def __init__(self, control_plane: ControlPlane, env: dict[str, str], namespace: str, log_path: Path,
+                 kubeconfig: Path | None = None) -> None:
+        self.env = {**os.environ, **env, "KUBECONFIG": str(kubeconfig or control_plane.admin_kubeconfig)}
+        self.namespace = namespace
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> OperatorProcess:
+        self.starts += 1
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        log.write(f"\n===== start {self.starts} =====\n".encode())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "djl_operator.cli", "run", "--standalone", "-n", self.namespace],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, like a node dying."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class Cluster:
+    """What an e2e test talks to: the namespace, kubectl, the emulator and the operator."""
+
+    def __init__(self, kubectl: Kubectl, namespace: str, emulator: Any, operator: OperatorProcess) -> None:
+        self.kubectl = kubectl
+        self.namespace = namespace
+        self.emulator = emulator
+        self.operator = operator
+        self.sagemaker = emulator.client("sagemaker")
+        self.s3 = emulator.client("s3")
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self.kubectl.run("apply", "-n", self.namespace, "-f", "-", input=yaml.safe_dump(manifest))
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        result = self.kubectl.run("get", "djlendpoint", name, "-n", self.namespace, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def status(self, name: str) -> dict[str, Any]:
+        body = self.get(name) or {}
+        status: dict[str, Any] = body.get("status") or {}
+        return status
+
+    def condition(self, name: str, ctype: str) -> dict[str, Any]:
+        return next((c for c in self.status(name).get("conditions", []) if c["type"] == ctype), {})
+
+    def wait_ready(self, name: str, timeout: float = 60) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            body = self.get(name)
+            if not body:
+                return None
+            status = body.get("status") or {}
+            is_ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+            if is_ready and status.get("observedGeneration") == body["metadata"]["generation"]:
+                return status
+            return None
+        try:
+            return wait_for(ready, timeout=timeout, what=f"{name} Ready")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- operator log tail:\n{self.operator.log()[-4000:]}") from None
+
+    def wait_condition(self, name: str, ctype: str, reason: str, timeout: float = 60) -> dict[str, Any]:
+        def matches() -> dict[str, Any] | None:
+            cond = self.condition(name, ctype)
+            return cond if cond.get("status") == "True" and cond.get("reason") == reason else None
+        try:
+            return wait_for(matches, timeout=timeout, what=f"{name} {ctype}={reason}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nstatus: {self.status(name)}\n--- operator log tail:\n"
+                                 f"{self.operator.log()[-4000:]}") from None
+
+    def delete(self, name: str, wait: bool = True, timeout: float = 60) -> None:
+        self.kubectl.run("delete", "djlendpoint", name, "-n", self.namespace, "--wait=false")
+        if wait:
+            wait_for(lambda: self.get(name) is None, timeout=timeout, what=f"{name} deleted")
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        items = json.loads(self.kubectl.run("get", "events", "-n", self.namespace, "-o", "json").stdout)["items"]
+        return [e for e in items if e["involvedObject"].get("name") == name]
+
+    def endpoint(self, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self.sagemaker.describe_endpoint(EndpointName=name)
+            return result
+        except self.sagemaker.exceptions.ClientError:
+            return None
+
+    def model_names(self) -> list[str]:
+        return sorted(m["ModelName"] for m in self.sagemaker.list_models(MaxResults=100)["Models"])
+
+    def config_names(self) -> list[str]:
+        configs = self.sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]
+        return sorted(c["EndpointConfigName"] for c in configs)
+
+    def endpoint_names(self) -> list[str]:
+        return sorted(e["EndpointName"] for e in self.sagemaker.list_endpoints(MaxResults=100)["Endpoints"])
+
+    def artifact_keys(self) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=BUCKET)
+        return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+OPERATOR_ENV = {
+    "DJL_OPERATOR_POLL_SECONDS": "0.5",
+    "DJL_OPERATOR_RESYNC_SECONDS": "2",
+    "DJL_OPERATOR_CAPACITY_BACKOFF_SECONDS": "3",
+    "DJL_OPERATOR_ACCESS_DENIED_BACKOFF_SECONDS": "1",
+    "DJL_OPERATOR_TRANSIENT_BACKOFF_SECONDS": "0.5",
+}
+
+
+@pytest.fixture
+def cluster(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
+) -> Iterator[Cluster]:
+    emulator.client("s3").create_bucket(Bucket=BUCKET)
+    operator = OperatorProcess(control_plane, {**emulator.env, **OPERATOR_ENV}, namespace, tmp_path / "operator.log")
+    operator.start()
+    try:
+        yield Cluster(kubectl, namespace, emulator, operator)
+    finally:
+        # Let the finalizers run while the operator is still up, so namespaces can go.
+        kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, "--wait=true", "--timeout=30s", check=False)
+        operator.stop()
+        kubectl.run("patch", "djlendpoints", "--all", "-n", namespace, "--type=merge",
+                    "-p", '{"metadata":{"finalizers":null}}', check=False)

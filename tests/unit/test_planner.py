@@ -1,0 +1,135 @@
+"""The planner, table by table: (observed world, previous status) -> actions and status."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from djl_operator.api import DjlEndpointStatus, Phase
+from djl_operator.planner import PREPARE, Action, Desired, ObservedEndpoint, Wait, plan, plan_delete
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+DESIRED = Desired(endpoint_name="ns-demo", model_name="demo-aaaa", config_name="demo-new", region="us-east-1")
+CAPACITY = "CapacityError: Unable to provision requested ML compute capacity."
+
+
+def _endpoint(status: str, config: str = "demo-new", failure: str | None = None, owned: bool = True) -> ObservedEndpoint:
+    return ObservedEndpoint(name="ns-demo", arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/ns-demo",
+                            status=status, config_name=config, failure_reason=failure, owned=owned)
+
+
+def _status(**fields: object) -> DjlEndpointStatus:
+    return DjlEndpointStatus.model_validate(fields)
+
+
+def _stalled_since(reason: str, when: dt.datetime) -> DjlEndpointStatus:
+    return _status(conditions=[{"type": "Stalled", "status": "True", "reason": reason, "message": "",
+                                "lastTransitionTime": when.isoformat().replace("+00:00", "Z")}])
+
+
+# (id, observed, previous status, actions, phase, ready reason, stalled, wait)
+CASES = [
+    ("fresh create", None, _status(), [*PREPARE, Action.CREATE_ENDPOINT], Phase.CREATING, "Creating", False, Wait.POLL),
+    ("still creating", _endpoint("Creating"), _status(), [], Phase.CREATING, "Creating", False, Wait.POLL),
+    ("in service first time", _endpoint("InService"), _status(phase="Creating"),
+     [Action.COLLECT_GARBAGE], Phase.IN_SERVICE, "EndpointInService", False, Wait.NONE),
+    ("steady state", _endpoint("InService"), _status(phase="InService", endpointConfigName="demo-new"),
+     [], Phase.IN_SERVICE, "EndpointInService", False, Wait.NONE),
+    ("spec changed", _endpoint("InService", config="demo-old"),
+     _status(phase="InService", endpointConfigName="demo-old", desiredEndpointConfigName="demo-old"),
+     [*PREPARE, Action.UPDATE_ENDPOINT], Phase.UPDATING, "Updating", False, Wait.POLL),
+    ("updating", _endpoint("Updating", config="demo-old"), _status(desiredEndpointConfigName="demo-new"),
+     [], Phase.UPDATING, "Updating", False, Wait.POLL),
+    ("rolling back", _endpoint("RollingBack", config="demo-old"), _status(desiredEndpointConfigName="demo-new"),
+     [], Phase.UPDATING, "RollingBack", False, Wait.POLL),
+    ("rolled back", _endpoint("InService", config="demo-old", failure="model failed to start"),
+     _status(phase="Updating", desiredEndpointConfigName="demo-new"),
+     [], Phase.FAILED, "UpdateRolledBack", True, Wait.NEVER),
+    ("new spec after rollback", _endpoint("InService", config="demo-old", failure="model failed to start"),
+     _status(phase="Failed", desiredEndpointConfigName="demo-broken"),
+     [*PREPARE, Action.UPDATE_ENDPOINT], Phase.UPDATING, "Updating", False, Wait.POLL),
+    ("out-of-band config change", _endpoint("InService", config="demo-other"),
+     _status(phase="InService", endpointConfigName="demo-new", desiredEndpointConfigName="demo-new"),
+     [*PREPARE, Action.UPDATE_ENDPOINT], Phase.UPDATING, "Updating", False, Wait.POLL),
+    ("out-of-band delete", None, _status(phase="InService", endpointArn="arn:x", endpointConfigName="demo-new"),
+     [*PREPARE, Action.CREATE_ENDPOINT], Phase.CREATING, "Creating", False, Wait.POLL),
+    ("create failed", _endpoint("Failed", failure="model data not found"), _status(phase="Creating"),
+     [], Phase.FAILED, "EndpointFailed", True, Wait.NEVER),
+    ("spec fixed after failure", _endpoint("Failed", config="demo-broken", failure="boom"), _status(phase="Failed"),
+     [*PREPARE, Action.DELETE_ENDPOINT], Phase.CREATING, "RecreatingFailedEndpoint", False, Wait.POLL),
+    ("old endpoint deleting", _endpoint("Deleting", config="demo-broken"), _status(phase="Creating"),
+     [], Phase.CREATING, "WaitingForDeletion", False, Wait.POLL),
+    ("capacity failure first seen", _endpoint("Failed", failure=CAPACITY), _status(phase="Creating"),
+     [], Phase.FAILED, "InsufficientCapacity", True, Wait.CAPACITY),
+    ("capacity failure within backoff", _endpoint("Failed", failure=CAPACITY),
+     _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=10)),
+     [], Phase.FAILED, "InsufficientCapacity", True, Wait.CAPACITY),
+    ("capacity failure after backoff", _endpoint("Failed", failure=CAPACITY),
+     _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=700)),
+     [Action.DELETE_ENDPOINT], Phase.CREATING, "RetryingCapacity", False, Wait.POLL),
+    ("name conflict", _endpoint("InService", config="theirs", owned=False), _status(),
+     [], Phase.FAILED, "EndpointNameConflict", True, Wait.NEVER),
+    ("rollback failed", _endpoint("UpdateRollbackFailed", config="demo-old", failure="x"), _status(),
+     [], Phase.FAILED, "UpdateRollbackFailed", True, Wait.NEVER),
+]
+
+
+@pytest.mark.parametrize(
+    ("observed", "previous", "actions", "phase", "reason", "stalled", "wait"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_plan(observed, previous, actions, phase, reason, stalled, wait) -> None:  # type: ignore[no-untyped-def]
+    result = plan(DESIRED, observed, previous, now=NOW, capacity_backoff=600)
+    assert result.actions == actions
+    assert result.phase == phase
+    assert result.conditions["Ready"].reason == reason
+    assert result.conditions["Stalled"].status is stalled
+    assert result.conditions["Reconciling"].status is (wait == Wait.POLL)
+    assert result.wait == wait
+    assert result.ready is (phase == Phase.IN_SERVICE)
+    assert result.conditions["Ready"].status is result.ready
+
+
+def test_rolled_back_names_the_old_config_and_the_reason() -> None:
+    result = plan(DESIRED, _endpoint("InService", config="demo-old", failure="OOM while loading"),
+                  _status(desiredEndpointConfigName="demo-new"), now=NOW, capacity_backoff=600)
+    assert result.serving_config == "demo-old"
+    assert "OOM while loading" in result.conditions["Stalled"].message
+    assert result.failure_reason == "OOM while loading"
+    assert result.event is not None and result.event[1] == "UpdateRolledBack"
+
+
+def test_capacity_retry_counts_down_from_the_stall() -> None:
+    result = plan(DESIRED, _endpoint("Failed", failure=CAPACITY),
+                  _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=100)), now=NOW, capacity_backoff=600)
+    assert result.capacity_retry_in == pytest.approx(500)
+
+
+def test_out_of_band_change_is_reported_as_drift() -> None:
+    result = plan(DESIRED, _endpoint("InService", config="demo-other"),
+                  _status(endpointConfigName="demo-new", desiredEndpointConfigName="demo-new"), now=NOW, capacity_backoff=600)
+    assert result.event is not None and result.event[1] == "DriftRestored"
+
+
+# (id, observed, retain, actions, wait)
+DELETE_CASES = [
+    ("retain", _endpoint("InService"), True, [], Wait.NONE),
+    ("in service", _endpoint("InService"), False, [Action.DELETE_ENDPOINT], Wait.POLL),
+    ("failed", _endpoint("Failed"), False, [Action.DELETE_ENDPOINT], Wait.POLL),
+    ("creating waits", _endpoint("Creating"), False, [], Wait.POLL),
+    ("updating waits", _endpoint("Updating"), False, [], Wait.POLL),
+    ("deleting waits", _endpoint("Deleting"), False, [], Wait.POLL),
+    ("gone", None, False, [Action.DELETE_ALL_OWNED], Wait.NONE),
+    ("foreign endpoint untouched", _endpoint("InService", owned=False), False, [Action.DELETE_ALL_OWNED], Wait.NONE),
+]
+
+
+@pytest.mark.parametrize(("observed", "retain", "actions", "wait"), [c[1:] for c in DELETE_CASES],
+                         ids=[c[0] for c in DELETE_CASES])
+def test_plan_delete(observed, retain, actions, wait) -> None:  # type: ignore[no-untyped-def]
+    result = plan_delete(observed, retain=retain)
+    assert result.actions == actions
+    assert result.wait == wait
+    assert result.phase == Phase.DELETING
