@@ -15,6 +15,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from djl_operator import metrics
+
 _CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
     connect_timeout=10,
@@ -52,12 +54,13 @@ class AwsClients:
         with self._lock:
             clients = self._by_region.get(region)
             if clients is None:
-                make = self._session.client
+                new_client: Any = self._session.client  # boto3-stubs overloads on literal names
+
+                def make(service: str) -> Any:
+                    return metrics.instrument(new_client(service, region_name=region, config=self._config))
+
                 clients = RegionClients(
-                    region=region,
-                    sagemaker=make("sagemaker", region_name=region, config=self._config),
-                    s3=make("s3", region_name=region, config=self._config),
-                    runtime=make("sagemaker-runtime", region_name=region, config=self._config),
+                    region=region, sagemaker=make("sagemaker"), s3=make("s3"), runtime=make("sagemaker-runtime")
                 )
                 self._by_region[region] = clients
             return clients

@@ -11,8 +11,9 @@ from typing import Any
 
 import kopf
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from djl_operator import api, reconcile
+from djl_operator import api, metrics, reconcile
 from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, Phase
 from djl_operator.aws_clients import AwsClients
 from djl_operator.reconcile import Context, Next, Outcome
@@ -39,7 +40,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.setdefault("inflight", set())
 
 
-def _field_path(error: dict[str, Any]) -> str:
+def _field_path(error: ErrorDetails) -> str:
     return ".".join(["spec", *(str(p) for p in error["loc"])])
 
 
@@ -49,14 +50,13 @@ def _parse(body: kopf.Body, ctx: Context) -> DjlEndpointResource | Outcome:
         return DjlEndpointResource.from_body(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        resource = DjlEndpointResource.model_construct(
-            name=body["metadata"]["name"],
-            namespace=body["metadata"].get("namespace", "default"),
-            uid=body["metadata"].get("uid", ""),
-            generation=int(body["metadata"].get("generation") or 0),
-            status=api.DjlEndpointStatus.model_validate(api._plain(body.get("status") or {})),
+        return reconcile.status_for_invalid_body(
+            api.DjlEndpointStatus.model_validate(api._plain(body.get("status") or {})),
+            int(body["metadata"].get("generation") or 0),
+            _field_path(first),
+            first["msg"],
+            ctx.clock(),
         )
-        return reconcile.status_for_invalid_body(resource, _field_path(first), first["msg"], ctx.clock())
 
 
 def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, *, raise_errors: bool = True) -> None:
@@ -73,6 +73,12 @@ def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, *, raise_errors
         raise outcome.error
 
 
+def _record(uid: str, outcome: Outcome) -> None:
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in outcome.status.get("conditions", []))
+    metrics.RECONCILES.labels("ready" if ready else outcome.next.value).inc()
+    metrics.PHASES.set(uid, outcome.status.get("phase"))
+
+
 def _reconcile_and_apply(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, from_timer: bool) -> None:
     ctx: Context = memo["ctx"]
     inflight: set[str] = memo["inflight"]
@@ -80,8 +86,9 @@ def _reconcile_and_apply(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *,
     if isinstance(parsed, Outcome):
         _apply(parsed, body, patch, raise_errors=not from_timer)
         return
-    with ctx.lock_for(parsed.uid):
+    with ctx.lock_for(parsed.uid), metrics.RECONCILE_SECONDS.time():
         outcome = reconcile.reconcile(parsed, ctx)
+    _record(parsed.uid, outcome)
     if not from_timer:
         # While a change handler keeps retrying, it owns the polling; the timer stays out.
         if outcome.next is Next.RETRY or outcome.next is Next.UNEXPECTED:
@@ -133,10 +140,12 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
         spec=spec,
         status=api.DjlEndpointStatus.model_validate(api._plain(body.get("status") or {})),
     )
-    with ctx.lock_for(resource.uid):
+    with ctx.lock_for(resource.uid), metrics.RECONCILE_SECONDS.time():
         outcome = reconcile.finalize(resource, spec, ctx)
+    _record(resource.uid, outcome)
     if outcome.next is Next.DONE:
         ctx.forget(resource.uid)
+        metrics.PHASES.set(resource.uid, None)
     elif outcome.next is Next.STALLED:
         # Giving up would drop the finalizer and leak AWS resources: keep trying, slowly.
         outcome.next, outcome.delay = Next.RETRY, ctx.settings.access_denied_backoff

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import random
 
 
 def main(argv: list[str]) -> int:
@@ -11,27 +11,41 @@ def main(argv: list[str]) -> int:
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", dest="namespaces", help="watch only these namespaces")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch the whole cluster (default)")
-    parser.add_argument("--standalone", action="store_true",
-                        help="no peering/leader election (single replica or local runs)")
-    parser.add_argument("--peering", default="djl-operator",
-                        help="kopf peering object used to keep two replicas from working at once")
-    parser.add_argument("--liveness", default=None,
-                        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument(
+        "--standalone", action="store_true", help="no peering/leader election (single replica or local runs)"
+    )
+    parser.add_argument(
+        "--peering", default="djl-operator", help="kopf peering object used to keep two replicas from working at once"
+    )
+    parser.add_argument(
+        "--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority; replicas must differ (the default is random, so they do)",
+    )
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
     import kopf
 
-    from djl_operator import handlers  # noqa: F401 - registers the handlers
+    from djl_operator import handlers, logs, metrics  # noqa: F401 - handlers registers itself
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(args.log_format, args.verbose)
+    if args.metrics_port is not None:
+        metrics.serve(args.metrics_port)
     kopf.configure(verbose=args.verbose)
     kopf.run(
         standalone=args.standalone,
         namespaces=args.namespaces or [],
         clusterwide=not args.namespaces,
         peering_name=None if args.standalone else args.peering,
+        # kopf freezes every replica whose priority equals another's, so each gets its own.
+        priority=args.priority if args.priority is not None else random.randrange(1, 2**31),
         liveness_endpoint=args.liveness,
     )
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from djl_operator import conditions, naming
-from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, Phase
+from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, DjlEndpointStatus, Phase
 from djl_operator.artifacts import package, requests, upload
 from djl_operator.aws_clients import AwsClients, RegionClients
 from djl_operator.aws_errors import ErrorKind, classify, error_code, error_message
@@ -83,19 +83,19 @@ def _timestamp(now: dt.datetime) -> str:
 class _Status:
     """Builds the status patch from the previous status, so unset fields are cleared explicitly."""
 
-    def __init__(self, resource: DjlEndpointResource, now: dt.datetime) -> None:
-        self.resource = resource
+    def __init__(self, previous: DjlEndpointStatus, generation: int, now: dt.datetime) -> None:
+        self.previous = previous
+        self.generation = generation
         self.now = now
-        self.previous = resource.status
         self.fields: dict[str, Any] = {
-            "observedGeneration": resource.generation,
+            "observedGeneration": generation,
             "lastSyncTime": _timestamp(now),
         }
 
     def conditions(self, desired: dict[str, ConditionState]) -> None:
         existing = [c.model_dump(by_alias=True, exclude_none=True) for c in self.previous.conditions]
         self.fields["conditions"] = conditions.merge(
-            existing, desired, now=_timestamp(self.now), generation=self.resource.generation
+            existing, desired, now=_timestamp(self.now), generation=self.generation
         )
 
     def set(self, **values: Any) -> None:
@@ -126,9 +126,11 @@ def invalid_spec_outcome(status: _Status, field_path: str, message: str) -> Outc
     return Outcome(status.build(), Next.STALLED, message=text, events=[("Warning", "InvalidSpec", text)])
 
 
-def status_for_invalid_body(resource: DjlEndpointResource, field_path: str, message: str, now: dt.datetime) -> Outcome:
+def status_for_invalid_body(
+    previous: DjlEndpointStatus, generation: int, field_path: str, message: str, now: dt.datetime
+) -> Outcome:
     """For bodies that do not even parse into the typed models (the API server should prevent this)."""
-    return invalid_spec_outcome(_Status(resource, now), field_path, message)
+    return invalid_spec_outcome(_Status(previous, generation, now), field_path, message)
 
 
 # -- the error vocabulary ---------------------------------------------------------
@@ -149,8 +151,13 @@ def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phas
         status.conditions(_failure("progress" if denied else "stalled", reason, text))
         status.set(failureReason=text)
         # A bucket or IAM fix needs no spec change: keep looking, slowly.
-        return Outcome(status.build(), Next.RETRY, delay=settings.access_denied_backoff, message=text,
-                       events=[("Warning", reason, text)])
+        return Outcome(
+            status.build(),
+            Next.RETRY,
+            delay=settings.access_denied_backoff,
+            message=text,
+            events=[("Warning", reason, text)],
+        )
     if isinstance(exc, SpecError):
         return invalid_spec_outcome(status, exc.field, exc.message)
     if isinstance(exc, ClientError):
@@ -160,8 +167,13 @@ def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phas
             text = f"{_aws_action(exc)} was denied: {message}"
             status.conditions(_failure("progress", "AccessDenied", text))
             status.set(failureReason=text)
-            return Outcome(status.build(), Next.RETRY, delay=settings.access_denied_backoff, message=text,
-                           events=[("Warning", "AccessDenied", text)])
+            return Outcome(
+                status.build(),
+                Next.RETRY,
+                delay=settings.access_denied_backoff,
+                message=text,
+                events=[("Warning", "AccessDenied", text)],
+            )
         if kind is ErrorKind.INVALID:
             text = f"{exc.operation_name} refused ({code}): {message}"
             status.conditions(_failure("stalled", "AwsRequestRejected", text))
@@ -195,7 +207,7 @@ def _continue(result: Plan, settings: Settings) -> tuple[Next, float]:
 
 def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     """Converge one DjlEndpoint a step towards its spec."""
-    status = _Status(resource, ctx.clock())
+    status = _Status(resource.status, resource.generation, ctx.clock())
     try:
         desired = desired_deployment(resource)  # local only: a bad spec makes no AWS call
     except SpecError as exc:
@@ -238,8 +250,9 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     )
     next_step, delay = _continue(result, ctx.settings)
     message = result.conditions[READY].message
-    return Outcome(status.build(), next_step, delay=delay, message=message,
-                   events=[result.event] if result.event else [])
+    return Outcome(
+        status.build(), next_step, delay=delay, message=message, events=[result.event] if result.event else []
+    )
 
 
 def _describe_observed(status: _Status, observed: ObservedEndpoint | None, clients: RegionClients) -> None:
@@ -285,9 +298,14 @@ def _execute(
         sagemaker.delete_endpoint(observed.name)
     elif action is Action.COLLECT_GARBAGE:
         _collect_garbage(
-            sagemaker, clients, resource.uid, desired.name_prefix,
+            sagemaker,
+            clients,
+            resource.uid,
+            desired.name_prefix,
             keep={desired.target.model_name, desired.target.config_name},
-            bucket=desired.artifact_bucket, artifact_prefix=desired.artifact_prefix, keep_key=desired.artifact_key,
+            bucket=desired.artifact_bucket,
+            artifact_prefix=desired.artifact_prefix,
+            keep_key=desired.artifact_key,
         )
     else:  # DELETE_ALL_OWNED only happens in finalize()
         raise AssertionError(f"unexpected action {action}")
@@ -339,14 +357,16 @@ def _delete_other_artifacts(s3: Any, bucket: str, prefix: str, keep_key: str) ->
 
 def finalize(resource: DjlEndpointResource, spec: DjlEndpointSpec, ctx: Context) -> Outcome:
     """One step of deletion. ``Next.DONE`` means the finalizer may be removed."""
-    status = _Status(resource, ctx.clock())
+    status = _Status(resource.status, resource.generation, ctx.clock())
     retain = spec.deletion_policy.value == "Retain"
     endpoint = naming.endpoint_name(resource.namespace, resource.name, spec.endpoint_name)
     clients = ctx.clients.for_region(spec.aws.region)
     sagemaker = SageMakerAdapter(clients.sagemaker)
     try:
-        observed = None if retain else sagemaker.observe_endpoint(
-            endpoint, owner_uid=resource.uid, known_arn=resource.status.endpoint_arn
+        observed = (
+            None
+            if retain
+            else sagemaker.observe_endpoint(endpoint, owner_uid=resource.uid, known_arn=resource.status.endpoint_arn)
         )
         result = plan_delete(observed, retain=retain)
         for action in result.actions:
@@ -355,9 +375,15 @@ def finalize(resource: DjlEndpointResource, spec: DjlEndpointSpec, ctx: Context)
                 sagemaker.delete_endpoint(observed.name)
             elif action is Action.DELETE_ALL_OWNED:
                 _collect_garbage(
-                    sagemaker, clients, resource.uid, naming.short_name(resource.name) + "-", keep=set(),
+                    sagemaker,
+                    clients,
+                    resource.uid,
+                    naming.short_name(resource.name) + "-",
+                    keep=set(),
                     bucket=spec.aws.artifact_bucket,
-                    artifact_prefix=package.resource_prefix(spec.aws.artifact_prefix, resource.namespace, resource.name),
+                    artifact_prefix=package.resource_prefix(
+                        spec.aws.artifact_prefix, resource.namespace, resource.name
+                    ),
                     keep_key=None,
                 )
     except Exception as exc:
@@ -365,6 +391,10 @@ def finalize(resource: DjlEndpointResource, spec: DjlEndpointSpec, ctx: Context)
     status.conditions(result.conditions)
     status.set(phase=Phase.DELETING.value, endpointStatus=observed.status if observed else None)
     next_step, delay = _continue(result, ctx.settings)
-    return Outcome(status.build(), next_step, delay=delay, message=result.conditions[READY].message,
-                   events=[result.event] if result.event else [])
-
+    return Outcome(
+        status.build(),
+        next_step,
+        delay=delay,
+        message=result.conditions[READY].message,
+        events=[result.event] if result.event else [],
+    )

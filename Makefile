@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make demo   the local embedded default: control plane + emulator + operator + a sample endpoint
+#   make test   the whole test suite against real local parts
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint crd bootstrap control-plane bench clean
+
+bootstrap:
+	scripts/bootstrap.sh
+
+control-plane:
+	scripts/build-control-plane.sh
+
+demo:
+	scripts/demo.sh
+
+test:
+	scripts/test.sh
+
+lint: bootstrap
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/mypy
+
+crd: bootstrap
+	$(BIN)/djl-operator crd -o crds/djlendpoint.yaml
+
+bench: bootstrap
+	$(BIN)/python bench/operator.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,46 @@
+"""Metrics and structured logs, scraped from a running operator during an e2e run."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+from djl_operator.controlplane import free_port
+from tests.plugins.operator import Cluster, endpoint_manifest, wait_for
+
+
+def _scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) ([-+\d.eE]+|NaN|\+Inf)$", line)
+        if match:
+            samples[match.group(1)] = float(match.group(2))
+    return samples
+
+
+def test_metrics_and_json_logs_during_a_create(cluster: Cluster) -> None:
+    port = free_port()
+    cluster.operator.stop()
+    cluster.operator.extra_args = ["--metrics-port", str(port), "--log-format", "json"]
+    cluster.operator.start()
+    cluster.apply(endpoint_manifest("observed"))
+    cluster.wait_ready("observed")
+
+    def scraped() -> dict[str, float] | None:
+        samples = _scrape(port)
+        return samples if samples.get('djl_operator_djlendpoints{phase="InService"}') == 1 else None
+
+    samples = wait_for(scraped, timeout=20, what="the InService gauge")
+    assert samples['djl_operator_reconciles_total{result="ready"}'] >= 1
+    assert samples['djl_operator_reconciles_total{result="retry"}'] >= 1  # it polled while Creating
+    assert samples["djl_operator_reconcile_duration_seconds_count"] >= 2
+    assert samples['djl_operator_aws_calls_total{code="OK",operation="CreateEndpoint",service="sagemaker"}'] == 1
+    assert samples['djl_operator_aws_calls_total{code="OK",operation="PutObject",service="s3"}'] == 1
+    not_found = [k for k in samples if 'operation="DescribeEndpoint"' in k and 'code="ValidationException"' in k]
+    assert not_found, "the first DescribeEndpoint (endpoint not there yet) is counted with its error code"
+
+    records = [json.loads(line) for line in cluster.operator.log().splitlines() if line.startswith("{")]
+    assert records, "no JSON log lines"
+    assert {"time", "level", "logger", "message"} <= set(records[0])
