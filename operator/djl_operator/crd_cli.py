@@ -12,8 +12,9 @@ from djl_operator import crd
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="djl-operator crd", description=__doc__)
     parser.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    parser.add_argument("--reference", action="store_true", help="print the spec reference as a Markdown table")
     args = parser.parse_args(argv)
-    text = crd.render_yaml()
+    text = crd.reference_markdown() if args.reference else crd.render_yaml()
     if args.output:
         args.output.write_text(text)
     else:

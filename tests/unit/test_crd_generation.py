@@ -62,3 +62,10 @@ def test_printer_columns() -> None:
     assert list(columns)[:6] == ["Status", "Ready", "Endpoint", "Instance", "Model", "Age"]
     assert columns["URL"]["priority"] == 1 and columns["Reason"]["priority"] == 1
     assert api.PLURAL == "djlendpoints" and crd.custom_resource_definition()["spec"]["names"]["shortNames"] == ["djle"]
+
+
+def test_readme_reference_is_current() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- reference:start -->\n")[1].split("<!-- reference:end -->")[0]
+    assert section == crd.reference_markdown(), "refresh the README section from `djl-operator crd --reference`"
+    assert "`spec.instance.type`" in section and "`spec.aws.executionRoleArn`" in section
