@@ -19,14 +19,32 @@ from djl_operator.planner import Desired
 
 
 @dataclass(frozen=True)
+class OwnedScope:
+    """Where everything one resource ever created lives: what cleanup searches."""
+
+    uid: str
+    name_prefix: str  # every model/config name of the resource starts with it
+    bucket: str
+    artifact_prefix: str  # every artifact of the resource lives under it
+
+
+def owned_scope(resource: DjlEndpointResource) -> OwnedScope:
+    aws = resource.spec.aws
+    return OwnedScope(
+        uid=resource.uid,
+        name_prefix=naming.short_name(resource.name) + "-",
+        bucket=aws.artifact_bucket,
+        artifact_prefix=package.resource_prefix(aws.artifact_prefix, resource.namespace, resource.name),
+    )
+
+
+@dataclass(frozen=True)
 class DesiredDeployment:
     target: Desired
     package: package.Package
-    artifact_bucket: str
     artifact_key: str
-    artifact_prefix: str  # every artifact of this resource lives under it
+    scope: OwnedScope
     image_uri: str
-    name_prefix: str  # every model/config name of this resource starts with it
     model_request: dict[str, Any]
     config_request: dict[str, Any]
     endpoint_request: dict[str, Any]
@@ -34,7 +52,7 @@ class DesiredDeployment:
 
     @property
     def artifact_uri(self) -> str:
-        return f"s3://{self.artifact_bucket}/{self.artifact_key}"
+        return f"s3://{self.scope.bucket}/{self.artifact_key}"
 
 
 def desired_deployment(resource: DjlEndpointResource, template: Traversable | None = None) -> DesiredDeployment:
@@ -57,11 +75,9 @@ def desired_deployment(resource: DjlEndpointResource, template: Traversable | No
     return DesiredDeployment(
         target=Desired(endpoint_name=endpoint, model_name=model_name, config_name=config_name, region=spec.aws.region),
         package=built,
-        artifact_bucket=bucket,
         artifact_key=key,
-        artifact_prefix=package.resource_prefix(spec.aws.artifact_prefix, resource.namespace, resource.name),
+        scope=owned_scope(resource),
         image_uri=image_uri,
-        name_prefix=naming.short_name(resource.name) + "-",
         model_request=requests.create_model_request(
             spec, model_name=model_name, image_uri=image_uri, model_data_url=model_data_url, tags=tags
         ),

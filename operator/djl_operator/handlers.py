@@ -141,7 +141,7 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
         status=api.DjlEndpointStatus.model_validate(api._plain(body.get("status") or {})),
     )
     with ctx.lock_for(resource.uid), metrics.RECONCILE_SECONDS.time():
-        outcome = reconcile.finalize(resource, spec, ctx)
+        outcome = reconcile.finalize(resource, ctx)
     _record(resource.uid, outcome)
     if outcome.next is Next.DONE:
         ctx.forget(resource.uid)

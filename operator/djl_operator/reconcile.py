@@ -21,12 +21,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from djl_operator import conditions, naming
-from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, DjlEndpointStatus, Phase
-from djl_operator.artifacts import package, requests, upload
+from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
+from djl_operator.artifacts import requests, upload
 from djl_operator.aws_clients import AwsClients, RegionClients
 from djl_operator.aws_errors import ErrorKind, classify, error_code, error_message
 from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState
-from djl_operator.desired import DesiredDeployment, desired_deployment
+from djl_operator.desired import DesiredDeployment, OwnedScope, desired_deployment, owned_scope
 from djl_operator.errors import ArtifactStoreError, SpecError
 from djl_operator.planner import Action, ObservedEndpoint, Plan, Wait, plan, plan_delete
 from djl_operator.sagemaker_adapter import SageMakerAdapter
@@ -299,12 +299,9 @@ def _execute(
     elif action is Action.COLLECT_GARBAGE:
         _collect_garbage(
             sagemaker,
-            clients,
-            resource.uid,
-            desired.name_prefix,
+            clients.s3,
+            desired.scope,
             keep={desired.target.model_name, desired.target.config_name},
-            bucket=desired.artifact_bucket,
-            artifact_prefix=desired.artifact_prefix,
             keep_key=desired.artifact_key,
         )
     else:  # DELETE_ALL_OWNED only happens in finalize()
@@ -321,27 +318,19 @@ def _instance_count_changed(sagemaker: SageMakerAdapter, live_config: str, desir
 
 
 def _collect_garbage(
-    sagemaker: SageMakerAdapter,
-    clients: RegionClients,
-    uid: str,
-    name_prefix: str,
-    *,
-    keep: set[str],
-    bucket: str,
-    artifact_prefix: str,
-    keep_key: str | None,
+    sagemaker: SageMakerAdapter, s3: Any, scope: OwnedScope, *, keep: set[str], keep_key: str | None
 ) -> None:
     """Delete our configs, then models, then artifacts that nothing serves any more."""
-    for config in sagemaker.owned_endpoint_configs(name_prefix, uid):
+    for config in sagemaker.owned_endpoint_configs(scope.name_prefix, scope.uid):
         if config not in keep:
             sagemaker.delete_endpoint_config(config)
-    for model in sagemaker.owned_models(name_prefix, uid):
+    for model in sagemaker.owned_models(scope.name_prefix, scope.uid):
         if model not in keep:
             sagemaker.delete_model(model)
     if keep_key is None:
-        upload.delete_artifacts(clients.s3, bucket, artifact_prefix)
+        upload.delete_artifacts(s3, scope.bucket, scope.artifact_prefix)
     else:
-        _delete_other_artifacts(clients.s3, bucket, artifact_prefix, keep_key)
+        _delete_other_artifacts(s3, scope.bucket, scope.artifact_prefix, keep_key)
 
 
 def _delete_other_artifacts(s3: Any, bucket: str, prefix: str, keep_key: str) -> None:
@@ -355,8 +344,9 @@ def _delete_other_artifacts(s3: Any, bucket: str, prefix: str, keep_key: str) ->
 # -- finalize -----------------------------------------------------------------------
 
 
-def finalize(resource: DjlEndpointResource, spec: DjlEndpointSpec, ctx: Context) -> Outcome:
+def finalize(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     """One step of deletion. ``Next.DONE`` means the finalizer may be removed."""
+    spec = resource.spec
     status = _Status(resource.status, resource.generation, ctx.clock())
     retain = spec.deletion_policy.value == "Retain"
     endpoint = naming.endpoint_name(resource.namespace, resource.name, spec.endpoint_name)
@@ -374,18 +364,7 @@ def finalize(resource: DjlEndpointResource, spec: DjlEndpointSpec, ctx: Context)
                 assert observed is not None
                 sagemaker.delete_endpoint(observed.name)
             elif action is Action.DELETE_ALL_OWNED:
-                _collect_garbage(
-                    sagemaker,
-                    clients,
-                    resource.uid,
-                    naming.short_name(resource.name) + "-",
-                    keep=set(),
-                    bucket=spec.aws.artifact_bucket,
-                    artifact_prefix=package.resource_prefix(
-                        spec.aws.artifact_prefix, resource.namespace, resource.name
-                    ),
-                    keep_key=None,
-                )
+                _collect_garbage(sagemaker, clients.s3, owned_scope(resource), keep=set(), keep_key=None)
     except Exception as exc:
         return _error_outcome(exc, status, ctx.settings, Phase.DELETING)
     status.conditions(result.conditions)

@@ -24,13 +24,7 @@ class SageMakerAdapter:
     # -- endpoints ---------------------------------------------------------------
 
     def describe_endpoint(self, name: str) -> dict[str, Any] | None:
-        try:
-            result: dict[str, Any] = self.client.describe_endpoint(EndpointName=name)
-            return result
-        except ClientError as exc:
-            if classify(exc) is ErrorKind.NOT_FOUND:
-                return None
-            raise
+        return self._describe(self.client.describe_endpoint, EndpointName=name)
 
     def observe_endpoint(self, name: str, *, owner_uid: str, known_arn: str | None) -> ObservedEndpoint | None:
         """The endpoint as the planner sees it; ownership is checked by tag unless we recorded its ARN."""
@@ -66,21 +60,19 @@ class SageMakerAdapter:
         self._create(self.client.create_endpoint_config, request)
 
     def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
-        try:
-            result: dict[str, Any] = self.client.describe_endpoint_config(EndpointConfigName=name)
-            return result
-        except ClientError as exc:
-            if classify(exc) is ErrorKind.NOT_FOUND:
-                return None
-            raise
+        return self._describe(self.client.describe_endpoint_config, EndpointConfigName=name)
 
     def owned_models(self, name_prefix: str, owner_uid: str) -> list[str]:
         return self._owned(self.client.list_models, "Models", "ModelName", "ModelArn", name_prefix, owner_uid)
 
     def owned_endpoint_configs(self, name_prefix: str, owner_uid: str) -> list[str]:
         return self._owned(
-            self.client.list_endpoint_configs, "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn",
-            name_prefix, owner_uid,
+            self.client.list_endpoint_configs,
+            "EndpointConfigs",
+            "EndpointConfigName",
+            "EndpointConfigArn",
+            name_prefix,
+            owner_uid,
         )
 
     def delete_model(self, name: str) -> None:
@@ -119,6 +111,16 @@ class SageMakerAdapter:
                 return names
 
     # -- idempotence -------------------------------------------------------------
+
+    @staticmethod
+    def _describe(call: Any, **kwargs: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = call(**kwargs)
+            return result
+        except ClientError as exc:
+            if classify(exc) is ErrorKind.NOT_FOUND:
+                return None
+            raise
 
     @staticmethod
     def _create(call: Any, request: dict[str, Any]) -> None:
