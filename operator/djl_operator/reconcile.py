@@ -231,10 +231,12 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         )
         phase = result.phase
         _describe_observed(status, observed, clients)
+        events: list[tuple[str, str, str]] = []
         for action in result.actions:
             if action is Action.UPLOAD_ARTIFACT:
                 phase = Phase.PACKAGING
-            _execute(action, desired, observed, sagemaker, clients, resource)
+            event = _execute(action, desired, observed, sagemaker, clients, resource)
+            events += [event] if event else []
             phase = result.phase
     except Exception as exc:  # mapped to the error vocabulary; nothing is lost
         log.debug("reconcile of %s/%s failed", resource.namespace, resource.name, exc_info=True)
@@ -250,9 +252,8 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     )
     next_step, delay = _continue(result, ctx.settings)
     message = result.conditions[READY].message
-    return Outcome(
-        status.build(), next_step, delay=delay, message=message, events=[result.event] if result.event else []
-    )
+    events += [result.event] if result.event else []
+    return Outcome(status.build(), next_step, delay=delay, message=message, events=events)
 
 
 def _describe_observed(status: _Status, observed: ObservedEndpoint | None, clients: RegionClients) -> None:
@@ -273,11 +274,14 @@ def _execute(
     sagemaker: SageMakerAdapter,
     clients: RegionClients,
     resource: DjlEndpointResource,
-) -> None:
+) -> tuple[str, str, str] | None:
     if action is Action.UPLOAD_ARTIFACT:
-        upload.upload_package(
+        uploaded = upload.upload_package(
             clients.s3, resource.spec, namespace=resource.namespace, name=resource.name, package=desired.package
         )
+        if uploaded.uploaded:
+            size = len(desired.package.data)
+            return ("Normal", "Packaging", f"uploaded model.tar.gz ({size} bytes) to {uploaded.uri}")
     elif action is Action.CREATE_MODEL:
         sagemaker.create_model(desired.model_request)
     elif action is Action.CREATE_ENDPOINT_CONFIG:
@@ -306,6 +310,7 @@ def _execute(
         )
     else:  # DELETE_ALL_OWNED only happens in finalize()
         raise AssertionError(f"unexpected action {action}")
+    return None
 
 
 def _instance_count_changed(sagemaker: SageMakerAdapter, live_config: str, desired_count: int) -> bool:

@@ -15,8 +15,15 @@ import pytest
 from tests.plugins.operator import Cluster, endpoint_manifest, wait_for
 
 SAGEMAKER_WRITES = {
-    "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint",
-    "DeleteModel", "DeleteEndpointConfig", "AddTags", "DeleteTags",
+    "CreateModel",
+    "CreateEndpointConfig",
+    "CreateEndpoint",
+    "UpdateEndpoint",
+    "DeleteEndpoint",
+    "DeleteModel",
+    "DeleteEndpointConfig",
+    "AddTags",
+    "DeleteTags",
 }
 
 
@@ -34,7 +41,9 @@ def test_create_becomes_ready_with_truthful_status(cluster: Cluster) -> None:
     assert status["endpointStatus"] == "InService"
     assert status["endpointUrl"].endswith(f"/endpoints/{endpoint_name}/invocations")
     assert status["endpointArn"].endswith(f":endpoint/{endpoint_name}")
-    assert status["imageUri"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.21.0-deepspeed0.8.3-cu117"
+    assert (
+        status["imageUri"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.21.0-deepspeed0.8.3-cu117"
+    )
     assert status["artifact"]["uri"].startswith(f"s3://djl-test-artifacts/djl-operator/{cluster.namespace}/demo/")
     assert status["endpointConfigName"] == status["desiredEndpointConfigName"]
     conditions = {c["type"]: c for c in status["conditions"]}
@@ -67,7 +76,7 @@ def test_create_becomes_ready_with_truthful_status(cluster: Cluster) -> None:
     # kubectl wait works on the condition, and events tell the story.
     cluster.kubectl.run("wait", "--for=condition=Ready", "djlendpoint/demo", "-n", cluster.namespace, "--timeout=5s")
     reasons = {e["reason"] for e in cluster.events("demo")}
-    assert {"Creating", "InService"} <= reasons
+    assert {"Packaging", "Creating", "InService"} <= reasons
 
 
 def test_printer_columns_show_the_live_endpoint(cluster: Cluster) -> None:
@@ -76,8 +85,14 @@ def test_printer_columns_show_the_live_endpoint(cluster: Cluster) -> None:
     rows = cluster.kubectl.run("get", "djlendpoints", "-n", cluster.namespace, "-o", "wide").stdout.splitlines()
     assert rows[0].split() == ["NAME", "STATUS", "READY", "ENDPOINT", "INSTANCE", "MODEL", "AGE", "URL", "REASON"]
     cells = rows[1].split()
-    assert cells[:6] == ["cols", "InService", "True", f"{cluster.namespace}-cols", "ml.g5.12xlarge",
-                         "sshleifer/tiny-random-bart"]
+    assert cells[:6] == [
+        "cols",
+        "InService",
+        "True",
+        f"{cluster.namespace}-cols",
+        "ml.g5.12xlarge",
+        "sshleifer/tiny-random-bart",
+    ]
     assert cells[-1] == "EndpointInService"
 
 
@@ -111,8 +126,9 @@ def test_update_is_blue_green_and_cleans_up(cluster: Cluster) -> None:
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        cluster.apply(endpoint_manifest("bg", model__properties={"option.max_rolling_batch_size": "8"},
-                                        instance__count=2))
+        cluster.apply(
+            endpoint_manifest("bg", model__properties={"option.max_rolling_batch_size": "8"}, instance__count=2)
+        )
         wait_for(lambda: cluster.status("bg").get("phase") == "Updating", timeout=30, what="Updating")
         assert cluster.condition("bg", "Ready")["status"] == "False"
         second = cluster.wait_ready("bg")
@@ -157,8 +173,7 @@ def test_failed_update_reports_rollback_and_does_not_retry(cluster: Cluster) -> 
     assert first["modelName"] in cluster.model_names()
 
     # A new spec change is tried again.
-    cluster.apply(endpoint_manifest("rb", image={"framework": "djl-deepspeed", "version": "0.21.0"},
-                                    instance__count=2))
+    cluster.apply(endpoint_manifest("rb", image={"framework": "djl-deepspeed", "version": "0.21.0"}, instance__count=2))
     cluster.wait_ready("rb")
 
 
@@ -192,8 +207,11 @@ def test_out_of_band_delete_is_recreated(cluster: Cluster) -> None:
     status = cluster.wait_ready("oob")
     cluster.sagemaker.delete_endpoint(EndpointName=status["endpointName"])
     wait_for(lambda: cluster.endpoint(status["endpointName"]) is None, timeout=20, what="endpoint gone")
-    wait_for(lambda: (cluster.endpoint(status["endpointName"]) or {}).get("EndpointStatus") == "InService",
-             timeout=30, what="endpoint recreated")
+    wait_for(
+        lambda: (cluster.endpoint(status["endpointName"]) or {}).get("EndpointStatus") == "InService",
+        timeout=30,
+        what="endpoint recreated",
+    )
     cluster.wait_ready("oob")
     assert "EndpointRecreated" in {e["reason"] for e in cluster.events("oob")}
 
@@ -202,16 +220,32 @@ def test_out_of_band_config_change_is_restored(cluster: Cluster) -> None:
     cluster.apply(endpoint_manifest("drift"))
     status = cluster.wait_ready("drift")
     sm = cluster.sagemaker
-    sm.create_model(ModelName="someone-elses", ExecutionRoleArn="arn:aws:iam::123456789012:role/Other",
-                    PrimaryContainer={"Image": "example.com/other:1"})
-    sm.create_endpoint_config(EndpointConfigName="someone-elses", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "someone-elses", "InstanceType": "ml.g5.2xlarge",
-        "InitialInstanceCount": 1}])
+    sm.create_model(
+        ModelName="someone-elses",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/Other",
+        PrimaryContainer={"Image": "example.com/other:1"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="someone-elses",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "someone-elses",
+                "InstanceType": "ml.g5.2xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
     sm.update_endpoint(EndpointName=status["endpointName"], EndpointConfigName="someone-elses")
     wait_for(lambda: "DriftRestored" in {e["reason"] for e in cluster.events("drift")}, timeout=30, what="drift event")
-    wait_for(lambda: (cluster.endpoint(status["endpointName"]) or {}).get("EndpointConfigName")
-             == status["endpointConfigName"] and cluster.endpoint(status["endpointName"])["EndpointStatus"] == "InService",  # type: ignore[index]
-             timeout=30, what="config restored")
+    wait_for(
+        lambda: (
+            (cluster.endpoint(status["endpointName"]) or {}).get("EndpointConfigName") == status["endpointConfigName"]
+            and cluster.endpoint(status["endpointName"])["EndpointStatus"] == "InService"
+        ),  # type: ignore[index]
+        timeout=30,
+        what="config restored",
+    )
     cluster.wait_ready("drift")
     # The foreign model and config are not ours to delete.
     assert "someone-elses" in cluster.model_names() and "someone-elses" in cluster.config_names()
@@ -265,11 +299,22 @@ def test_delete_when_aws_side_is_already_gone(cluster: Cluster) -> None:
 
 def test_name_clash_with_a_foreign_endpoint(cluster: Cluster) -> None:
     sm = cluster.sagemaker
-    sm.create_model(ModelName="theirs", ExecutionRoleArn="arn:aws:iam::123456789012:role/Other",
-                    PrimaryContainer={"Image": "example.com/other:1"})
-    sm.create_endpoint_config(EndpointConfigName="theirs", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "theirs", "InstanceType": "ml.g5.2xlarge",
-        "InitialInstanceCount": 1}])
+    sm.create_model(
+        ModelName="theirs",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/Other",
+        PrimaryContainer={"Image": "example.com/other:1"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="theirs",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "theirs",
+                "InstanceType": "ml.g5.2xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName="shared-name", EndpointConfigName="theirs")
     cluster.emulator.reset_calls()
 
@@ -385,8 +430,11 @@ def test_restart_mid_delete_converges(cluster: Cluster) -> None:
     status = cluster.wait_ready("crash")
     cluster.emulator.faults.set(delete_delay=3.0)
     cluster.delete("crash", wait=False)
-    wait_for(lambda: (cluster.endpoint(status["endpointName"]) or {}).get("EndpointStatus") == "Deleting",
-             timeout=30, what="Deleting")
+    wait_for(
+        lambda: (cluster.endpoint(status["endpointName"]) or {}).get("EndpointStatus") == "Deleting",
+        timeout=30,
+        what="Deleting",
+    )
     cluster.operator.kill()
     cluster.operator.start()
     wait_for(lambda: cluster.get("crash") is None, timeout=60, what="resource gone")
