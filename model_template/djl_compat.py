@@ -124,7 +124,7 @@ class Input:
             value = self.content.get(key)
             if value is None:
                 raise KeyError(f"requested data for key:{key} is not found!")
-            return value  # type: ignore[no-any-return]
+            return value
         value = self.content.get("data")
         return value if value is not None else self.content.value_at(0)
 

@@ -36,9 +36,9 @@ from typing import Any
 import torch
 
 try:  # the real thing inside a DJL container
-    from djl_python import Input, Output  # type: ignore[import-not-found]
+    from djl_python import Input, Output
 except ImportError:  # djl-operator serve, tests
-    from djl_compat import Input, Output  # type: ignore[import-not-found,no-redef]
+    from djl_compat import Input, Output
 
 # Input is re-exported on purpose: hosts (djl-operator serve) build requests with
 # the same class the handler was written against.

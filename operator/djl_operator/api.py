@@ -285,9 +285,7 @@ class DjlEndpointStatus(_Model):
     # Other writers (kopf, kubectl users) may add keys; reading must not fail on them.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
-    observed_generation: int | None = Field(
-        default=None, description="The .metadata.generation the status reflects."
-    )
+    observed_generation: int | None = Field(default=None, description="The .metadata.generation the status reflects.")
     phase: Phase | None = Field(default=None, description="Coarse lifecycle phase.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling and Stalled.")
     endpoint_name: str | None = Field(default=None, description="SageMaker endpoint name.")
@@ -295,9 +293,7 @@ class DjlEndpointStatus(_Model):
     endpoint_status: str | None = Field(default=None, description="EndpointStatus as SageMaker reports it.")
     endpoint_url: str | None = Field(default=None, description="InvokeEndpoint URL of the endpoint.")
     model_name: str | None = Field(default=None, description="SageMaker model the desired config serves.")
-    endpoint_config_name: str | None = Field(
-        default=None, description="Endpoint config the endpoint is serving now."
-    )
+    endpoint_config_name: str | None = Field(default=None, description="Endpoint config the endpoint is serving now.")
     desired_endpoint_config_name: str | None = Field(
         default=None, description="Endpoint config the current spec asks for."
     )

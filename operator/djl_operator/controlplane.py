@@ -129,9 +129,15 @@ def _generate_pki() -> _Pki:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -262,11 +268,12 @@ class ControlPlane:
         return self
 
     def stop(self) -> None:
+        # One at a time, newest first: kube-apiserver hangs in its shutdown while
+        # etcd is going away too, but exits in about a second with etcd still up.
+        deadline = time.monotonic() + 15
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 proc.terminate()
-        deadline = time.monotonic() + 15
-        for proc in reversed(self._procs):
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -295,8 +302,14 @@ class ControlPlane:
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         assert self.workdir is not None
         log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - lives as long as the process
+        # Own session: a terminal's Ctrl-C reaches only us, and stop() shuts them down in order.
         proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
         )
         log.close()
         self._procs.append(proc)
@@ -309,14 +322,21 @@ class ControlPlane:
         self._spawn(
             [
                 str(etcd),
-                "--data-dir", str(self.workdir / "etcd"),
-                "--listen-client-urls", f"http://127.0.0.1:{self.etcd_port}",
-                "--advertise-client-urls", f"http://127.0.0.1:{self.etcd_port}",
-                "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-                "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
+                "--data-dir",
+                str(self.workdir / "etcd"),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{peer_port}",
                 "--unsafe-no-fsync",
-                "--log-level", "warn",
+                "--log-level",
+                "warn",
             ],
             "etcd.log",
         )
@@ -367,7 +387,7 @@ class ControlPlane:
         while time.monotonic() < deadline:
             for proc in self._procs:
                 if proc.poll() is not None:
-                    raise ControlPlaneError(f"{proc.args[0]} exited with {proc.returncode}; {self.log_tail()}")
+                    raise ControlPlaneError(f"{proc.args!r} exited with {proc.returncode}; {self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.server}/readyz", context=ctx, timeout=5) as resp:
                     if resp.status == 200:
@@ -411,9 +431,7 @@ class ControlPlane:
         self.kubectl("create", "serviceaccount", name, "-n", namespace, check=False)
         token = self.kubectl("create", "token", name, "-n", namespace, f"--duration={duration}").stdout.strip()
         path = self.workdir / f"sa-{namespace}-{name}.kubeconfig"
-        path.write_text(
-            yaml.safe_dump(_kubeconfig(self.server, self._ca, {"token": token}, f"{namespace}-{name}"))
-        )
+        path.write_text(yaml.safe_dump(_kubeconfig(self.server, self._ca, {"token": token}, f"{namespace}-{name}")))
         return path
 
 

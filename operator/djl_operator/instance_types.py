@@ -11,4 +11,5 @@ def hosting_instance_types() -> list[str]:
     import botocore.session
 
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return list(model.shape_for("ProductionVariantInstanceType").enum)
+    shape = model.shape_for("ProductionVariantInstanceType")
+    return list(getattr(shape, "enum", []))

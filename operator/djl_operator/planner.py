@@ -127,7 +127,11 @@ def plan(
             wait=Wait.POLL,
             requested_config=desired.config_name,
             event=(
-                ("Warning", "EndpointRecreated", f"endpoint {desired.endpoint_name} was deleted outside the operator; recreating")
+                (
+                    "Warning",
+                    "EndpointRecreated",
+                    f"endpoint {desired.endpoint_name} was deleted outside the operator; recreating",
+                )
                 if drift
                 else ("Normal", "Creating", f"creating endpoint {desired.endpoint_name} on {desired.config_name}")
             ),
@@ -152,14 +156,31 @@ def plan(
     on_desired = live == desired.config_name
 
     if status == "Creating":
-        return Plan([], Phase.CREATING, _progress("Creating", f"endpoint is Creating on {live}"), Wait.POLL,
-                    serving_config=None, requested_config=live)
+        return Plan(
+            [],
+            Phase.CREATING,
+            _progress("Creating", f"endpoint is Creating on {live}"),
+            Wait.POLL,
+            serving_config=None,
+            requested_config=live,
+        )
     if status in ("Updating", "SystemUpdating", "RollingBack"):
-        return Plan([], Phase.UPDATING, _progress(status, f"endpoint is {status} (serving {live})"), Wait.POLL,
-                    serving_config=live, requested_config=previous.desired_endpoint_config_name or desired.config_name)
+        return Plan(
+            [],
+            Phase.UPDATING,
+            _progress(status, f"endpoint is {status} (serving {live})"),
+            Wait.POLL,
+            serving_config=live,
+            requested_config=previous.desired_endpoint_config_name or desired.config_name,
+        )
     if status == "Deleting":
-        return Plan([], Phase.CREATING, _progress("WaitingForDeletion", "waiting for the old endpoint to be deleted"),
-                    Wait.POLL, requested_config=desired.config_name)
+        return Plan(
+            [],
+            Phase.CREATING,
+            _progress("WaitingForDeletion", "waiting for the old endpoint to be deleted"),
+            Wait.POLL,
+            requested_config=desired.config_name,
+        )
 
     if status == "Failed":
         reason_text = observed.failure_reason or "endpoint Failed without a FailureReason"
@@ -168,10 +189,16 @@ def plan(
             return Plan(
                 actions=[*PREPARE, Action.DELETE_ENDPOINT],
                 phase=Phase.CREATING,
-                conditions=_progress("RecreatingFailedEndpoint", "deleting the failed endpoint to retry with the new spec"),
+                conditions=_progress(
+                    "RecreatingFailedEndpoint", "deleting the failed endpoint to retry with the new spec"
+                ),
                 wait=Wait.POLL,
                 requested_config=desired.config_name,
-                event=("Normal", "Recreating", "spec changed after a failure: deleting the failed endpoint to recreate it"),
+                event=(
+                    "Normal",
+                    "Recreating",
+                    "spec changed after a failure: deleting the failed endpoint to recreate it",
+                ),
             )
         if is_capacity_failure(observed.failure_reason):
             since = _stalled_since(previous, "InsufficientCapacity")
@@ -184,7 +211,11 @@ def plan(
                     wait=Wait.POLL,
                     requested_config=desired.config_name,
                     failure_reason=observed.failure_reason,
-                    event=("Normal", "RetryingCapacity", "deleting the failed endpoint to retry after a capacity failure"),
+                    event=(
+                        "Normal",
+                        "RetryingCapacity",
+                        "deleting the failed endpoint to retry after a capacity failure",
+                    ),
                 )
             return Plan(
                 actions=[],
@@ -222,8 +253,15 @@ def plan(
         )
 
     if status == "OutOfService":
-        return Plan([], Phase.FAILED, _stalled("EndpointOutOfService", "endpoint is OutOfService"), Wait.CAPACITY,
-                    serving_config=live, capacity_retry_in=capacity_backoff, failure_reason=observed.failure_reason)
+        return Plan(
+            [],
+            Phase.FAILED,
+            _stalled("EndpointOutOfService", "endpoint is OutOfService"),
+            Wait.CAPACITY,
+            serving_config=live,
+            capacity_retry_in=capacity_backoff,
+            failure_reason=observed.failure_reason,
+        )
 
     # InService.
     if on_desired:
@@ -263,7 +301,11 @@ def plan(
         serving_config=live,
         requested_config=desired.config_name,
         event=(
-            ("Warning", "DriftRestored", f"endpoint was moved to {live} outside the operator; restoring {desired.config_name}")
+            (
+                "Warning",
+                "DriftRestored",
+                f"endpoint was moved to {live} outside the operator; restoring {desired.config_name}",
+            )
             if out_of_band
             else ("Normal", "Updating", f"updating endpoint from {live} to {desired.config_name}")
         ),
@@ -274,13 +316,31 @@ def plan_delete(observed: ObservedEndpoint | None, *, retain: bool) -> Plan:
     """Decide what to do for a resource being deleted (the finalizer)."""
     deleting = _progress("Deleting", "deleting SageMaker resources")
     if retain:
-        return Plan([], Phase.DELETING, deleting, Wait.NONE, event=("Normal", "Retained", "deletionPolicy Retain: AWS resources left in place"))
+        return Plan(
+            [],
+            Phase.DELETING,
+            deleting,
+            Wait.NONE,
+            event=("Normal", "Retained", "deletionPolicy Retain: AWS resources left in place"),
+        )
     if observed is None or not observed.owned:
-        return Plan([Action.DELETE_ALL_OWNED], Phase.DELETING, deleting, Wait.NONE,
-                    event=("Normal", "Deleted", "SageMaker resources and artifacts deleted"))
+        return Plan(
+            [Action.DELETE_ALL_OWNED],
+            Phase.DELETING,
+            deleting,
+            Wait.NONE,
+            event=("Normal", "Deleted", "SageMaker resources and artifacts deleted"),
+        )
     if observed.status in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
-        return Plan([], Phase.DELETING, _progress("Deleting", f"waiting for the endpoint to leave {observed.status}"), Wait.POLL)
+        return Plan(
+            [], Phase.DELETING, _progress("Deleting", f"waiting for the endpoint to leave {observed.status}"), Wait.POLL
+        )
     if observed.status == "Deleting":
         return Plan([], Phase.DELETING, _progress("Deleting", "endpoint is Deleting"), Wait.POLL)
-    return Plan([Action.DELETE_ENDPOINT], Phase.DELETING, _progress("Deleting", "deleting the endpoint"), Wait.POLL,
-                event=("Normal", "Deleting", f"deleting endpoint {observed.name}"))
+    return Plan(
+        [Action.DELETE_ENDPOINT],
+        Phase.DELETING,
+        _progress("Deleting", "deleting the endpoint"),
+        Wait.POLL,
+        event=("Normal", "Deleting", f"deleting endpoint {observed.name}"),
+    )

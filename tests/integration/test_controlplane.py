@@ -38,8 +38,15 @@ def test_service_account_is_bound_by_rbac(control_plane: ControlPlane, kubectl: 
     assert denied.returncode != 0
     assert "forbidden" in denied.stderr.lower()
     kubectl.run("create", "role", "read-djle", "-n", namespace, "--verb=get,list", "--resource=djlendpoints")
-    kubectl.run("create", "rolebinding", "read-djle", "-n", namespace, "--role=read-djle",
-                f"--serviceaccount={namespace}:reader")
+    kubectl.run(
+        "create",
+        "rolebinding",
+        "read-djle",
+        "-n",
+        namespace,
+        "--role=read-djle",
+        f"--serviceaccount={namespace}:reader",
+    )
     assert sa.run("get", "djlendpoints", "-n", namespace).returncode == 0
     still_denied = sa.run("get", "secrets", "-n", namespace, check=False)
     assert still_denied.returncode != 0 and "forbidden" in still_denied.stderr.lower()

@@ -85,8 +85,16 @@ BAD_MANIFESTS = [
     ("bad bucket name", _with("spec.aws.artifactBucket", "My_Bucket"), "spec.aws.artifactBucket"),
     ("unknown engine", _with("spec.model.engine", "TensorFlow"), "spec.model.engine"),
     ("unknown task", _with("spec.model.task", "image-segmentation"), "spec.model.task"),
-    ("download timeout too high", _with("spec.timeouts.modelDataDownloadSeconds", 3601), "spec.timeouts.modelDataDownloadSeconds"),
-    ("health check timeout too low", _with("spec.timeouts.containerStartupHealthCheckSeconds", 59), "spec.timeouts.containerStartupHealthCheckSeconds"),
+    (
+        "download timeout too high",
+        _with("spec.timeouts.modelDataDownloadSeconds", 3601),
+        "spec.timeouts.modelDataDownloadSeconds",
+    ),
+    (
+        "health check timeout too low",
+        _with("spec.timeouts.containerStartupHealthCheckSeconds", 59),
+        "spec.timeouts.containerStartupHealthCheckSeconds",
+    ),
     ("endpointName with underscore", _with("spec.endpointName", "my_endpoint"), "spec.endpointName"),
     ("endpointName of 64 chars", _with("spec.endpointName", "a" * 64), "spec.endpointName"),
     ("unknown field under spec", _with("spec.replicas", 3), "spec.replicas"),
@@ -99,7 +107,9 @@ BAD_MANIFESTS = [
 ]
 
 
-@pytest.mark.parametrize(("manifest", "field"), [(m, f) for _, m, f in BAD_MANIFESTS], ids=[d for d, _, _ in BAD_MANIFESTS])
+@pytest.mark.parametrize(
+    ("manifest", "field"), [(m, f) for _, m, f in BAD_MANIFESTS], ids=[d for d, _, _ in BAD_MANIFESTS]
+)
 def test_bad_manifest_is_rejected_naming_the_field(
     kubectl: Kubectl, namespace: str, manifest: dict[str, Any], field: str
 ) -> None:
@@ -117,14 +127,26 @@ def test_status_subresource_and_printer_columns(kubectl: Kubectl, namespace: str
         "endpointName": "valid-endpoint",
         "endpointUrl": "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/valid-endpoint/invocations",
         "conditions": [
-            {"type": "Ready", "status": "True", "reason": "EndpointInService", "message": "",
-             "lastTransitionTime": "2026-11-25T00:00:00Z"},
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "EndpointInService",
+                "message": "",
+                "lastTransitionTime": "2026-11-25T00:00:00Z",
+            },
         ],
         "undeclaredField": "pruned",
     }
     kubectl.run(
-        "patch", "djle", "valid", "-n", namespace, "--subresource=status", "--type=merge",
-        "-p", yaml.safe_dump({"status": status}),
+        "patch",
+        "djle",
+        "valid",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        yaml.safe_dump({"status": status}),
     )
     stored = kubectl.get_json("djle", "valid", "-n", namespace)
     assert stored["status"]["phase"] == "InService"
@@ -132,7 +154,14 @@ def test_status_subresource_and_printer_columns(kubectl: Kubectl, namespace: str
 
     table = kubectl.run("get", "djlendpoints", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "STATUS", "READY", "ENDPOINT", "INSTANCE", "MODEL", "AGE"]
-    assert table[1].split()[:6] == ["valid", "InService", "True", "valid-endpoint", "ml.g5.12xlarge", "facebook/bart-large"]
+    assert table[1].split()[:6] == [
+        "valid",
+        "InService",
+        "True",
+        "valid-endpoint",
+        "ml.g5.12xlarge",
+        "facebook/bart-large",
+    ]
 
     wide = kubectl.run("get", "djlendpoints", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-2:] == ["URL", "REASON"]

@@ -24,7 +24,9 @@ class Kubectl:
     def run(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return self.cp.kubectl(*args, kubeconfig=self.kubeconfig, check=check, input=input)
 
-    def apply(self, manifest: dict[str, Any] | str, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, manifest: dict[str, Any] | str, *extra: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         return self.run("apply", "--validate=strict", *extra, "-f", "-", input=text, check=check)
 
@@ -50,7 +52,12 @@ def kubectl(control_plane: ControlPlane) -> Kubectl:
 @pytest.fixture
 def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards (without waiting)."""
-    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + str(abs(hash(request.node.nodeid)) % 10000)
+    name = (
+        "t-"
+        + request.node.name.lower().replace("_", "-")[:40].strip("-")
+        + "-"
+        + str(abs(hash(request.node.nodeid)) % 10000)
+    )
     name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
     kubectl.run("create", "namespace", name)
     yield name

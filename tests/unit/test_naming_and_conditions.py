@@ -73,16 +73,20 @@ def test_unrelated_conditions_are_kept() -> None:
 
 
 def _client_error(code: str, message: str = "", status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                       "Op")
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
 
 
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
         (_client_error("ValidationException", 'Could not find endpoint "arn:aws:..."'), ErrorKind.NOT_FOUND),
-        (_client_error("ValidationException", "Could not find model \"m\"."), ErrorKind.NOT_FOUND),
-        (_client_error("ValidationException", 'Cannot create already existing endpoint "arn"'), ErrorKind.ALREADY_EXISTS),
+        (_client_error("ValidationException", 'Could not find model "m".'), ErrorKind.NOT_FOUND),
+        (
+            _client_error("ValidationException", 'Cannot create already existing endpoint "arn"'),
+            ErrorKind.ALREADY_EXISTS,
+        ),
         (_client_error("ValidationException", "1 validation error detected"), ErrorKind.INVALID),
         (_client_error("ResourceLimitExceeded", "quota"), ErrorKind.INVALID),
         (_client_error("ThrottlingException", "Rate exceeded"), ErrorKind.RETRYABLE),

@@ -14,9 +14,17 @@ DESIRED = Desired(endpoint_name="ns-demo", model_name="demo-aaaa", config_name="
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity."
 
 
-def _endpoint(status: str, config: str = "demo-new", failure: str | None = None, owned: bool = True) -> ObservedEndpoint:
-    return ObservedEndpoint(name="ns-demo", arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/ns-demo",
-                            status=status, config_name=config, failure_reason=failure, owned=owned)
+def _endpoint(
+    status: str, config: str = "demo-new", failure: str | None = None, owned: bool = True
+) -> ObservedEndpoint:
+    return ObservedEndpoint(
+        name="ns-demo",
+        arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/ns-demo",
+        status=status,
+        config_name=config,
+        failure_reason=failure,
+        owned=owned,
+    )
 
 
 def _status(**fields: object) -> DjlEndpointStatus:
@@ -24,54 +32,193 @@ def _status(**fields: object) -> DjlEndpointStatus:
 
 
 def _stalled_since(reason: str, when: dt.datetime) -> DjlEndpointStatus:
-    return _status(conditions=[{"type": "Stalled", "status": "True", "reason": reason, "message": "",
-                                "lastTransitionTime": when.isoformat().replace("+00:00", "Z")}])
+    return _status(
+        conditions=[
+            {
+                "type": "Stalled",
+                "status": "True",
+                "reason": reason,
+                "message": "",
+                "lastTransitionTime": when.isoformat().replace("+00:00", "Z"),
+            }
+        ]
+    )
 
 
 # (id, observed, previous status, actions, phase, ready reason, stalled, wait)
 CASES = [
     ("fresh create", None, _status(), [*PREPARE, Action.CREATE_ENDPOINT], Phase.CREATING, "Creating", False, Wait.POLL),
     ("still creating", _endpoint("Creating"), _status(), [], Phase.CREATING, "Creating", False, Wait.POLL),
-    ("in service first time", _endpoint("InService"), _status(phase="Creating"),
-     [Action.COLLECT_GARBAGE], Phase.IN_SERVICE, "EndpointInService", False, Wait.NONE),
-    ("steady state", _endpoint("InService"), _status(phase="InService", endpointConfigName="demo-new"),
-     [], Phase.IN_SERVICE, "EndpointInService", False, Wait.NONE),
-    ("spec changed", _endpoint("InService", config="demo-old"),
-     _status(phase="InService", endpointConfigName="demo-old", desiredEndpointConfigName="demo-old"),
-     [*PREPARE, Action.UPDATE_ENDPOINT], Phase.UPDATING, "Updating", False, Wait.POLL),
-    ("updating", _endpoint("Updating", config="demo-old"), _status(desiredEndpointConfigName="demo-new"),
-     [], Phase.UPDATING, "Updating", False, Wait.POLL),
-    ("rolling back", _endpoint("RollingBack", config="demo-old"), _status(desiredEndpointConfigName="demo-new"),
-     [], Phase.UPDATING, "RollingBack", False, Wait.POLL),
-    ("rolled back", _endpoint("InService", config="demo-old", failure="model failed to start"),
-     _status(phase="Updating", desiredEndpointConfigName="demo-new"),
-     [], Phase.FAILED, "UpdateRolledBack", True, Wait.NEVER),
-    ("new spec after rollback", _endpoint("InService", config="demo-old", failure="model failed to start"),
-     _status(phase="Failed", desiredEndpointConfigName="demo-broken"),
-     [*PREPARE, Action.UPDATE_ENDPOINT], Phase.UPDATING, "Updating", False, Wait.POLL),
-    ("out-of-band config change", _endpoint("InService", config="demo-other"),
-     _status(phase="InService", endpointConfigName="demo-new", desiredEndpointConfigName="demo-new"),
-     [*PREPARE, Action.UPDATE_ENDPOINT], Phase.UPDATING, "Updating", False, Wait.POLL),
-    ("out-of-band delete", None, _status(phase="InService", endpointArn="arn:x", endpointConfigName="demo-new"),
-     [*PREPARE, Action.CREATE_ENDPOINT], Phase.CREATING, "Creating", False, Wait.POLL),
-    ("create failed", _endpoint("Failed", failure="model data not found"), _status(phase="Creating"),
-     [], Phase.FAILED, "EndpointFailed", True, Wait.NEVER),
-    ("spec fixed after failure", _endpoint("Failed", config="demo-broken", failure="boom"), _status(phase="Failed"),
-     [*PREPARE, Action.DELETE_ENDPOINT], Phase.CREATING, "RecreatingFailedEndpoint", False, Wait.POLL),
-    ("old endpoint deleting", _endpoint("Deleting", config="demo-broken"), _status(phase="Creating"),
-     [], Phase.CREATING, "WaitingForDeletion", False, Wait.POLL),
-    ("capacity failure first seen", _endpoint("Failed", failure=CAPACITY), _status(phase="Creating"),
-     [], Phase.FAILED, "InsufficientCapacity", True, Wait.CAPACITY),
-    ("capacity failure within backoff", _endpoint("Failed", failure=CAPACITY),
-     _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=10)),
-     [], Phase.FAILED, "InsufficientCapacity", True, Wait.CAPACITY),
-    ("capacity failure after backoff", _endpoint("Failed", failure=CAPACITY),
-     _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=700)),
-     [Action.DELETE_ENDPOINT], Phase.CREATING, "RetryingCapacity", False, Wait.POLL),
-    ("name conflict", _endpoint("InService", config="theirs", owned=False), _status(),
-     [], Phase.FAILED, "EndpointNameConflict", True, Wait.NEVER),
-    ("rollback failed", _endpoint("UpdateRollbackFailed", config="demo-old", failure="x"), _status(),
-     [], Phase.FAILED, "UpdateRollbackFailed", True, Wait.NEVER),
+    (
+        "in service first time",
+        _endpoint("InService"),
+        _status(phase="Creating"),
+        [Action.COLLECT_GARBAGE],
+        Phase.IN_SERVICE,
+        "EndpointInService",
+        False,
+        Wait.NONE,
+    ),
+    (
+        "steady state",
+        _endpoint("InService"),
+        _status(phase="InService", endpointConfigName="demo-new"),
+        [],
+        Phase.IN_SERVICE,
+        "EndpointInService",
+        False,
+        Wait.NONE,
+    ),
+    (
+        "spec changed",
+        _endpoint("InService", config="demo-old"),
+        _status(phase="InService", endpointConfigName="demo-old", desiredEndpointConfigName="demo-old"),
+        [*PREPARE, Action.UPDATE_ENDPOINT],
+        Phase.UPDATING,
+        "Updating",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "updating",
+        _endpoint("Updating", config="demo-old"),
+        _status(desiredEndpointConfigName="demo-new"),
+        [],
+        Phase.UPDATING,
+        "Updating",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "rolling back",
+        _endpoint("RollingBack", config="demo-old"),
+        _status(desiredEndpointConfigName="demo-new"),
+        [],
+        Phase.UPDATING,
+        "RollingBack",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "rolled back",
+        _endpoint("InService", config="demo-old", failure="model failed to start"),
+        _status(phase="Updating", desiredEndpointConfigName="demo-new"),
+        [],
+        Phase.FAILED,
+        "UpdateRolledBack",
+        True,
+        Wait.NEVER,
+    ),
+    (
+        "new spec after rollback",
+        _endpoint("InService", config="demo-old", failure="model failed to start"),
+        _status(phase="Failed", desiredEndpointConfigName="demo-broken"),
+        [*PREPARE, Action.UPDATE_ENDPOINT],
+        Phase.UPDATING,
+        "Updating",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "out-of-band config change",
+        _endpoint("InService", config="demo-other"),
+        _status(phase="InService", endpointConfigName="demo-new", desiredEndpointConfigName="demo-new"),
+        [*PREPARE, Action.UPDATE_ENDPOINT],
+        Phase.UPDATING,
+        "Updating",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "out-of-band delete",
+        None,
+        _status(phase="InService", endpointArn="arn:x", endpointConfigName="demo-new"),
+        [*PREPARE, Action.CREATE_ENDPOINT],
+        Phase.CREATING,
+        "Creating",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "create failed",
+        _endpoint("Failed", failure="model data not found"),
+        _status(phase="Creating"),
+        [],
+        Phase.FAILED,
+        "EndpointFailed",
+        True,
+        Wait.NEVER,
+    ),
+    (
+        "spec fixed after failure",
+        _endpoint("Failed", config="demo-broken", failure="boom"),
+        _status(phase="Failed"),
+        [*PREPARE, Action.DELETE_ENDPOINT],
+        Phase.CREATING,
+        "RecreatingFailedEndpoint",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "old endpoint deleting",
+        _endpoint("Deleting", config="demo-broken"),
+        _status(phase="Creating"),
+        [],
+        Phase.CREATING,
+        "WaitingForDeletion",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "capacity failure first seen",
+        _endpoint("Failed", failure=CAPACITY),
+        _status(phase="Creating"),
+        [],
+        Phase.FAILED,
+        "InsufficientCapacity",
+        True,
+        Wait.CAPACITY,
+    ),
+    (
+        "capacity failure within backoff",
+        _endpoint("Failed", failure=CAPACITY),
+        _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=10)),
+        [],
+        Phase.FAILED,
+        "InsufficientCapacity",
+        True,
+        Wait.CAPACITY,
+    ),
+    (
+        "capacity failure after backoff",
+        _endpoint("Failed", failure=CAPACITY),
+        _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=700)),
+        [Action.DELETE_ENDPOINT],
+        Phase.CREATING,
+        "RetryingCapacity",
+        False,
+        Wait.POLL,
+    ),
+    (
+        "name conflict",
+        _endpoint("InService", config="theirs", owned=False),
+        _status(),
+        [],
+        Phase.FAILED,
+        "EndpointNameConflict",
+        True,
+        Wait.NEVER,
+    ),
+    (
+        "rollback failed",
+        _endpoint("UpdateRollbackFailed", config="demo-old", failure="x"),
+        _status(),
+        [],
+        Phase.FAILED,
+        "UpdateRollbackFailed",
+        True,
+        Wait.NEVER,
+    ),
 ]
 
 
@@ -93,8 +240,13 @@ def test_plan(observed, previous, actions, phase, reason, stalled, wait) -> None
 
 
 def test_rolled_back_names_the_old_config_and_the_reason() -> None:
-    result = plan(DESIRED, _endpoint("InService", config="demo-old", failure="OOM while loading"),
-                  _status(desiredEndpointConfigName="demo-new"), now=NOW, capacity_backoff=600)
+    result = plan(
+        DESIRED,
+        _endpoint("InService", config="demo-old", failure="OOM while loading"),
+        _status(desiredEndpointConfigName="demo-new"),
+        now=NOW,
+        capacity_backoff=600,
+    )
     assert result.serving_config == "demo-old"
     assert "OOM while loading" in result.conditions["Stalled"].message
     assert result.failure_reason == "OOM while loading"
@@ -102,14 +254,24 @@ def test_rolled_back_names_the_old_config_and_the_reason() -> None:
 
 
 def test_capacity_retry_counts_down_from_the_stall() -> None:
-    result = plan(DESIRED, _endpoint("Failed", failure=CAPACITY),
-                  _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=100)), now=NOW, capacity_backoff=600)
+    result = plan(
+        DESIRED,
+        _endpoint("Failed", failure=CAPACITY),
+        _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=100)),
+        now=NOW,
+        capacity_backoff=600,
+    )
     assert result.capacity_retry_in == pytest.approx(500)
 
 
 def test_out_of_band_change_is_reported_as_drift() -> None:
-    result = plan(DESIRED, _endpoint("InService", config="demo-other"),
-                  _status(endpointConfigName="demo-new", desiredEndpointConfigName="demo-new"), now=NOW, capacity_backoff=600)
+    result = plan(
+        DESIRED,
+        _endpoint("InService", config="demo-other"),
+        _status(endpointConfigName="demo-new", desiredEndpointConfigName="demo-new"),
+        now=NOW,
+        capacity_backoff=600,
+    )
     assert result.event is not None and result.event[1] == "DriftRestored"
 
 
@@ -126,8 +288,9 @@ DELETE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("observed", "retain", "actions", "wait"), [c[1:] for c in DELETE_CASES],
-                         ids=[c[0] for c in DELETE_CASES])
+@pytest.mark.parametrize(
+    ("observed", "retain", "actions", "wait"), [c[1:] for c in DELETE_CASES], ids=[c[0] for c in DELETE_CASES]
+)
 def test_plan_delete(observed, retain, actions, wait) -> None:  # type: ignore[no-untyped-def]
     result = plan_delete(observed, retain=retain)
     assert result.actions == actions

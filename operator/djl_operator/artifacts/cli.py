@@ -73,8 +73,12 @@ OFFLINE_UID = "assigned-by-kubernetes"
 def plan_requests(manifest: Manifest, template: Traversable | None = None) -> tuple[DesiredDeployment, dict[str, Any]]:
     """Exactly what the operator computes for this manifest, and its requests keyed by operation."""
     resource = api.DjlEndpointResource(
-        name=manifest.name, namespace=manifest.namespace, uid=OFFLINE_UID, generation=1,
-        spec=manifest.spec, status=api.DjlEndpointStatus(),
+        name=manifest.name,
+        namespace=manifest.namespace,
+        uid=OFFLINE_UID,
+        generation=1,
+        spec=manifest.spec,
+        status=api.DjlEndpointStatus(),
     )
     desired = desired_deployment(resource, template)
     return desired, {
