@@ -12,8 +12,8 @@ bootstrap:
 control-plane:
 	scripts/build-control-plane.sh
 
-demo:
-	scripts/demo.sh
+demo:  ## the whole operator locally, offline: control plane, emulator, operator, a MiniLM endpoint
+	scripts/demo.sh $(ARGS)
 
 test:
 	scripts/test.sh

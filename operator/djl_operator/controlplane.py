@@ -187,11 +187,15 @@ def _generate_pki() -> _Pki:
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the parent goes away."""
+    """Runs in the child before exec: SIGKILL it when the parent goes away.
+
+    Not SIGTERM: etcd and kube-apiserver would get it at the same moment, and
+    kube-apiserver's graceful shutdown hangs for good once etcd is gone. A
+    throwaway control plane has nothing to save."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _kubeconfig(server: str, ca: bytes, user: dict[str, str], user_name: str) -> dict[str, Any]:

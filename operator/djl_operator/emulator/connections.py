@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -39,6 +40,13 @@ class ConnectionTrackingMixin:
         with self._conn_lock:
             self._conns.discard(request)
         super().shutdown_request(request)  # type: ignore[misc]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-answer (a Ctrl-C'd demo, a timed-out call, or
+        # close_connections itself) is not an emulator bug: no traceback for it.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[misc]
 
     def close_connections(self) -> None:
         """Refuse new connections and cut the open ones, waking their handler threads."""

@@ -7,11 +7,17 @@ the emulator's S3, extracts it to a temp dir and starts
 ``GET /ping`` to answer 200 and forwards ``POST /invocations``. Servers are cached
 and all stopped on shutdown. A non-2xx answer from the model becomes AWS's
 ``ModelError`` (HTTP 424 with ``OriginalStatusCode``/``OriginalMessage``).
+
+Like DJL Serving in the real container, an ``option.model_id`` that names an
+``s3://`` prefix is downloaded (from the emulator's S3) before the model starts,
+and the served serving.properties points at the local copy: the model template
+itself refuses S3 ids, because in AWS the host, not the handler, fetches them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import importlib.util
 import os
@@ -27,14 +33,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from djl_operator.serving.artifact import PROPERTIES_FILE, parse_properties
+
 from .errors import ApiError
 from .sagemaker import RuntimeTarget
 
 SERVE_MODULE = "djl_operator.serving.server"
 INVOKE_TIMEOUT_S = 60.0  # AWS's InvokeEndpoint limit for real-time endpoints
 
+MODEL_ID_KEY = "option.model_id"
+
 # (bucket, key, destination file) -> downloads the object
 Fetch = Callable[[str, str, Path], None]
+# (bucket, prefix) -> the keys of every object under the prefix
+ListKeys = Callable[[str, str], list[str]]
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,58 @@ def _extract(archive: Path, dest: Path) -> None:
         tar.extractall(dest, filter="data")  # refuses absolute paths and links out of dest
 
 
+def split_s3_prefix(url: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> ``("bucket", "a/b/")``: a model id names a folder, so the
+    prefix ends with ``/`` (``a/b`` must not also pick up ``a/bc/...``)."""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not bucket:
+        raise ValueError(f"{url!r} is not an s3://bucket[/prefix] URL")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix
+
+
+def relative_key(key: str, prefix: str) -> Path | None:
+    """Where object ``key`` lands under the download folder; None for folder markers
+    and for keys that would escape it (``..``, absolute parts)."""
+    rest = key[len(prefix) :] if key.startswith(prefix) else None
+    if not rest or rest.endswith("/"):
+        return None
+    parts = rest.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return None
+    return Path(*parts)
+
+
+def with_property(text: str, key: str, value: str) -> str:
+    """serving.properties ``text`` with ``key`` set to ``value`` (replacing every line
+    that sets it, keeping comments and the order of everything else)."""
+    lines, replaced = [], False
+    for raw in text.splitlines():
+        line = raw.strip()
+        cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if line and line[0] not in "#!" and cut > 0 and line[:cut].strip() == key:
+            if not replaced:
+                lines.append(f"{key}={value}")
+                replaced = True
+            continue
+        lines.append(raw)
+    if not replaced:
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def _properties_file(model_dir: Path) -> Path | None:
+    """serving.properties at the top of the artifact or in its single top-level folder
+    (where `serve` and DJL look for it too)."""
+    if (model_dir / PROPERTIES_FILE).is_file():
+        return model_dir / PROPERTIES_FILE
+    children = [p for p in model_dir.iterdir() if p.is_dir()] if model_dir.is_dir() else []
+    if len(children) == 1 and (children[0] / PROPERTIES_FILE).is_file():
+        return children[0] / PROPERTIES_FILE
+    return None
+
+
 def model_error(endpoint: str, region: str, account_id: str, status: int, message: str) -> ApiError:
     kind = "client" if 400 <= status < 500 else "server"
     log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
@@ -95,8 +159,16 @@ def model_error(endpoint: str, region: str, account_id: str, status: int, messag
 class ModelServers:
     """One serving subprocess per (endpoint, model data URL); thread-safe."""
 
-    def __init__(self, fetch: Fetch, region: str, account_id: str, start_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        region: str,
+        account_id: str,
+        start_timeout: float = 120.0,
+        list_keys: ListKeys | None = None,
+    ) -> None:
         self._fetch = fetch
+        self._list_keys = list_keys
         self._region, self._account_id = region, account_id
         self._start_timeout = start_timeout
         self._lock = threading.Lock()
@@ -194,6 +266,7 @@ class ModelServers:
                 _extract(archive, model_dir)
             except (tarfile.TarError, OSError) as exc:
                 raise _internal_dependency(f"{target.model_data_url} is not a valid tar.gz: {exc}") from exc
+            self._download_model_id(target, model_dir, workdir / "model_id")
             port = _free_port()
             log_path = workdir / "serve.log"
             env = {**os.environ, **target.environment}
@@ -205,6 +278,8 @@ class ModelServers:
                     stdin=subprocess.DEVNULL,
                     env=env,
                     cwd=workdir,
+                    # A terminal's Ctrl-C goes to the emulator's host, which stops its servers in order.
+                    start_new_session=True,
                 )
             server = _ModelServer(process, port, workdir, log_path)
             self._wait_ready(server, target)
@@ -214,6 +289,42 @@ class ModelServers:
                 self._stop(server)
             shutil.rmtree(workdir, ignore_errors=True)
             raise
+
+    def _download_model_id(self, target: RuntimeTarget, model_dir: Path, dest: Path) -> None:
+        """Fetch an ``s3://`` option.model_id into ``dest`` and point serving.properties at it."""
+        properties_path = _properties_file(model_dir)
+        if properties_path is None:
+            return  # `serve` reports the missing file itself
+        text = properties_path.read_text(encoding="utf-8", errors="replace")
+        try:
+            model_id = parse_properties(text).get(MODEL_ID_KEY, "")
+        except ValueError:
+            return  # malformed properties: `serve` names the line
+        if not model_id.startswith("s3://"):
+            return
+        fail = functools.partial(model_error, target.endpoint_name, self._region, self._account_id, 500)
+        if self._list_keys is None:
+            raise _internal_dependency(f"{MODEL_ID_KEY}={model_id} needs S3 listing, which this runtime lacks.")
+        try:
+            bucket, prefix = split_s3_prefix(model_id)
+        except ValueError as exc:
+            raise fail(f"{MODEL_ID_KEY}: {exc}") from exc
+        try:
+            keys = self._list_keys(bucket, prefix)
+            fetched = 0
+            for key in keys:
+                relative = relative_key(key, prefix)
+                if relative is None:
+                    continue
+                (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+                self._fetch(bucket, key, dest / relative)
+                fetched += 1
+        except Exception as exc:
+            # DJL fails the model load when the download fails; the endpoint answers 5xx.
+            raise fail(f"could not download {MODEL_ID_KEY} {model_id}: {exc}") from exc
+        if fetched == 0:
+            raise fail(f"{MODEL_ID_KEY} {model_id} holds no objects: nothing to load")
+        properties_path.write_text(with_property(text, MODEL_ID_KEY, str(dest)), encoding="utf-8")
 
     def _wait_ready(self, server: _ModelServer, target: RuntimeTarget) -> None:
         deadline = time.monotonic() + self._start_timeout
