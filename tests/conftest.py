@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.models",
     "tests.plugins.operator",
+    "tests.plugins.aws_calls",
 ]

@@ -59,21 +59,34 @@ def endpoint_manifest(name: str, **spec_overrides: Any) -> dict[str, Any]:
 
 
 class OperatorProcess:
-    def __init__(self, control_plane: ControlPlane, env: dict[str, str], namespace: str, log_path: Path,
-                 kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self,
+        control_plane: ControlPlane,
+        env: dict[str, str],
+        namespace: str,
+        log_path: Path,
+        kubeconfig: Path | None = None,
+    ) -> None:
         self.env = {**os.environ, **env, "KUBECONFIG": str(kubeconfig or control_plane.admin_kubeconfig)}
         self.namespace = namespace
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.extra_args: list[str] = []
+        # Which resources it serves, and how; tests/e2e/test_rbac.py runs it as deployed instead
+        # (cluster-wide, peering).
+        self.scope_args: list[str] = ["--standalone", "-n", namespace]
 
     def start(self) -> OperatorProcess:
         self.starts += 1
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         log.write(f"\n===== start {self.starts} =====\n".encode())
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "djl_operator.cli", "run", "--standalone", "-n", self.namespace],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "djl_operator.cli", "run", *self.scope_args, *self.extra_args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         log.close()
         return self
@@ -133,6 +146,7 @@ class Cluster:
             if is_ready and status.get("observedGeneration") == body["metadata"]["generation"]:
                 return status
             return None
+
         try:
             return wait_for(ready, timeout=timeout, what=f"{name} Ready")
         except AssertionError as exc:
@@ -142,11 +156,13 @@ class Cluster:
         def matches() -> dict[str, Any] | None:
             cond = self.condition(name, ctype)
             return cond if cond.get("status") == "True" and cond.get("reason") == reason else None
+
         try:
             return wait_for(matches, timeout=timeout, what=f"{name} {ctype}={reason}")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\nstatus: {self.status(name)}\n--- operator log tail:\n"
-                                 f"{self.operator.log()[-4000:]}") from None
+            raise AssertionError(
+                f"{exc}\nstatus: {self.status(name)}\n--- operator log tail:\n{self.operator.log()[-4000:]}"
+            ) from None
 
     def delete(self, name: str, wait: bool = True, timeout: float = 60) -> None:
         self.kubectl.run("delete", "djlendpoint", name, "-n", self.namespace, "--wait=false")
@@ -179,7 +195,12 @@ class Cluster:
         return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
+# The operator signs its AWS calls with its own access key id, so the emulator's call log tells
+# its calls from the tests' (tests/e2e/test_zz_iam_policy.py checks the IAM policy against them).
+OPERATOR_ACCESS_KEY = "djl-operator-e2e"
+
 OPERATOR_ENV = {
+    "AWS_ACCESS_KEY_ID": OPERATOR_ACCESS_KEY,
     "DJL_OPERATOR_POLL_SECONDS": "0.5",
     "DJL_OPERATOR_RESYNC_SECONDS": "2",
     "DJL_OPERATOR_CAPACITY_BACKOFF_SECONDS": "3",
@@ -201,5 +222,14 @@ def cluster(
         # Let the finalizers run while the operator is still up, so namespaces can go.
         kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, "--wait=true", "--timeout=30s", check=False)
         operator.stop()
-        kubectl.run("patch", "djlendpoints", "--all", "-n", namespace, "--type=merge",
-                    "-p", '{"metadata":{"finalizers":null}}', check=False)
+        kubectl.run(
+            "patch",
+            "djlendpoints",
+            "--all",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+            check=False,
+        )

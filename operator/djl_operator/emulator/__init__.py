@@ -28,7 +28,8 @@ Admin HTTP API (same port as SageMaker; JSON in and out; bad input -> 400 naming
 GET    /_emulator/health                       ``{"ok": true}``
 GET    /_emulator/env                          the client environment
 GET    /_emulator/calls?service=&operation=    ``{"calls": [{service, operation, resource,
-                                               error_code, bytes, bytes_out, time}]}``
+                                               error_code, bytes, bytes_out, time,
+                                               principal}]}`` (principal: the SigV4 access key id)
 DELETE /_emulator/calls                        forget recorded calls
 GET    /_emulator/faults                       the faults configured now
 DELETE /_emulator/faults                       clear faults, restore configured delays

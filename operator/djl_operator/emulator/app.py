@@ -49,7 +49,9 @@ class Emulator:
             self.account_id, self.region, self.call_log, self.config.host, self.config.s3_port, faults=self.faults
         )
         self.sagemaker = SageMaker(self.region, self.account_id, self.faults, self._s3.exists)
-        self.runtime = ModelServers(self._fetch, self.region, self.account_id, self.config.runtime_start_timeout)
+        self.runtime = ModelServers(
+            self._fetch, self.region, self.account_id, self.config.runtime_start_timeout, self._s3.list_keys
+        )
         self._frontend: FrontendServer | None = None
         self._thread: threading.Thread | None = None
         self._clients: list[Any] = []

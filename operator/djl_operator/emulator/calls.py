@@ -17,6 +17,8 @@ class Call:
     bytes: int = 0  # request payload bytes (what was uploaded)
     bytes_out: int = 0  # response payload bytes (what was downloaded)
     time: float = 0.0  # epoch seconds when the call was answered
+    # The SigV4 access key id that signed the request (who called), None when unsigned.
+    principal: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -28,6 +30,20 @@ class Call:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Call:
         return cls(**data)
+
+
+def access_key_id(authorization: str | None) -> str | None:
+    """The access key id in a SigV4 ``Authorization`` header (``Credential=AKID/date/region/svc/aws4_request``).
+
+    Lets tests tell apart whose calls these were (the operator's credentials vs. the test's own).
+    """
+    if not authorization:
+        return None
+    _, found, rest = authorization.partition("Credential=")
+    if not found:
+        return None
+    key = rest.split("/", 1)[0].strip()
+    return key or None
 
 
 class CallLog:
@@ -45,8 +61,9 @@ class CallLog:
         error_code: str | None,
         bytes_in: int = 0,
         bytes_out: int = 0,
+        principal: str | None = None,
     ) -> Call:
-        call = Call(service, operation, resource, error_code, bytes_in, bytes_out, time.time())
+        call = Call(service, operation, resource, error_code, bytes_in, bytes_out, time.time(), principal)
         with self._lock:
             self._calls.append(call)
         return call

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import validation
+from .calls import access_key_id
 from .connections import ConnectionTrackingMixin
 from .errors import ApiError
 
@@ -65,7 +66,7 @@ def _resource_arn(emu: Emulator, params: dict[str, Any]) -> str:
     return f"arn:aws:sagemaker:{emu.region}:{emu.account_id}:*"
 
 
-def sagemaker_call(emu: Emulator, target: str, body: bytes) -> Response:
+def sagemaker_call(emu: Emulator, target: str, body: bytes, principal: str | None = None) -> Response:
     """One JSON 1.1 control-plane request, faults and validation included, always recorded."""
     operation = target.partition(".")[2] if target.startswith("SageMaker.") else ""
     params: Any = {}
@@ -86,11 +87,13 @@ def sagemaker_call(emu: Emulator, target: str, body: bytes) -> Response:
         validation.validate(operation, params)
         result = emu.sagemaker.handle(operation, params)
     except ApiError as err:
-        emu.call_log.record("sagemaker", operation or target, _resource(params), err.code, len(body))
+        emu.call_log.record(
+            "sagemaker", operation or target, _resource(params), err.code, len(body), principal=principal
+        )
         payload = {"__type": err.code, "message": err.message, **err.fields}
         return _json(err.status, payload, _JSON_11)
     out = json.dumps(result).encode()
-    emu.call_log.record("sagemaker", operation, _resource(params), None, len(body), len(out))
+    emu.call_log.record("sagemaker", operation, _resource(params), None, len(body), len(out), principal)
     return Response(200, out, {"Content-Type": _JSON_11})
 
 
@@ -228,7 +231,8 @@ class FrontendHandler(BaseHTTPRequestHandler):
             if url.path.startswith("/_emulator/"):
                 response = admin(emu, self.command, url.path, parse_qs(url.query), body)
             elif self.command == "POST" and url.path == "/" and self.headers.get("X-Amz-Target"):
-                response = sagemaker_call(emu, self.headers["X-Amz-Target"], body)
+                principal = access_key_id(self.headers.get("Authorization"))
+                response = sagemaker_call(emu, self.headers["X-Amz-Target"], body, principal)
             elif self.command == "POST" and (match := _INVOKE_PATH.match(url.path)):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 response = invoke_endpoint(emu, unquote(match.group(1)), headers, body)

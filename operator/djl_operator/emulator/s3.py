@@ -26,10 +26,10 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import ThreadedWSGIServer
 
-from .calls import CallLog
-from .faults import Faults
+from .calls import CallLog, access_key_id
 from .clients import make_client
 from .connections import ConnectionTrackingMixin
+from .faults import Faults
 from .s3_requests import s3_operation
 
 INTERNAL_HEADER = "x-djl-emulator-internal"
@@ -76,13 +76,21 @@ class AccountingMiddleware:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         operation, resource = s3_operation(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), query, headers)
         sent = headers.get("x-amz-decoded-content-length") or environ.get("CONTENT_LENGTH") or 0
-        injected = self.faults.request_error(operation, resource, self.account_id, control_plane=False) if self.faults else None
+        principal = access_key_id(headers.get("authorization"))
+        injected = (
+            self.faults.request_error(operation, resource or "", self.account_id, control_plane=False)
+            if self.faults
+            else None
+        )
         if injected is not None:
-            code, message, http_status = _S3_FAULTS.get(injected.code, (injected.code, injected.message, injected.status))
-            body = _s3_error(code, message, resource)
-            start_response(f"{http_status} {code}", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
-            self.calls.record("s3", operation, resource, code, 0, len(body))
-            return [body]
+            fault_code, message, http_status = _S3_FAULTS.get(
+                injected.code, (injected.code, injected.message, injected.status)
+            )
+            reply = _s3_error(fault_code, message, resource or "")
+            headers_out = [("Content-Type", "application/xml"), ("Content-Length", str(len(reply)))]
+            start_response(f"{http_status} {fault_code}", headers_out)
+            self.calls.record("s3", operation, resource, fault_code, 0, len(reply), principal)
+            return [reply]
         status: list[int] = []
 
         def capture(status_line: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -102,7 +110,7 @@ class AccountingMiddleware:
         if code >= 300:
             match = _ERROR_CODE.search(body)
             error = match.group(1).decode() if match else str(code)
-        self.calls.record("s3", operation, resource, error, int(sent), len(body))
+        self.calls.record("s3", operation, resource, error, int(sent), len(body), principal)
         return [body]
 
 
@@ -110,7 +118,12 @@ class S3Server(ThreadedMotoServer):
     """moto's ThreadedMotoServer on loopback with accounting, account scoping and a clean stop."""
 
     def __init__(
-        self, account_id: str, region: str, calls: CallLog, host: str = "127.0.0.1", port: int = 0,
+        self,
+        account_id: str,
+        region: str,
+        calls: CallLog,
+        host: str = "127.0.0.1",
+        port: int = 0,
         faults: Faults | None = None,
     ):
         super().__init__(ip_address=host, port=port, verbose=False)
@@ -184,3 +197,8 @@ class S3Server(ThreadedMotoServer):
 
     def download(self, bucket: str, key: str, dest: Path) -> None:
         self._client().download_file(bucket, key, str(dest))
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (an s3:// model id names a folder of weights)."""
+        pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]

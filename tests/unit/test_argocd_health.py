@@ -1,0 +1,145 @@
+"""manifests/argocd/health.lua, run by a real Lua interpreter (lupa) against DjlEndpoint statuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+lupa = pytest.importorskip("lupa", reason="lupa (the test extra) runs the Lua health check")
+
+ARGOCD = Path(__file__).resolve().parents[2] / "manifests" / "argocd"
+HEALTH_KEY = "resource.customizations.health.serving.djl-operator.io_DjlEndpoint"
+
+
+def health(body: dict[str, Any]) -> tuple[str, str]:
+    """Run health.lua the way Argo CD does: the resource in the global ``obj``, a table returned."""
+    lua = lupa.LuaRuntime(unpack_returned_tuples=True)
+    lua.globals().obj = lua.table_from(body, recursive=True)
+    result = lua.execute((ARGOCD / "health.lua").read_text())
+    return str(result["status"]), str(result["message"])
+
+
+def cond(kind: str, status: str, reason: str, message: str = "") -> dict[str, str]:
+    return {"type": kind, "status": status, "reason": reason, "message": message}
+
+
+def resource(status: dict[str, Any] | None, generation: int = 2) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "serving.djl-operator.io/v1alpha1",
+        "kind": "DjlEndpoint",
+        "metadata": {"name": "demo", "namespace": "ml", "generation": generation},
+        "spec": {"model": {"id": "m"}},
+    }
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+READY = cond("Ready", "True", "InService", "endpoint ml-demo is InService")
+NOT_STALLED = cond("Stalled", "False", "Progressing")
+
+
+@pytest.mark.parametrize(
+    ("status", "generation", "expected_status", "message_part"),
+    [
+        pytest.param(None, 1, "Progressing", "Waiting for the operator", id="no status yet"),
+        pytest.param({}, 1, "Progressing", "Waiting", id="empty status"),
+        pytest.param({"observedGeneration": 1}, 1, "Progressing", "Waiting", id="no conditions"),
+        pytest.param(
+            {"observedGeneration": 2, "phase": "InService", "conditions": [READY, NOT_STALLED]},
+            2,
+            "Healthy",
+            "is InService",
+            id="ready and current",
+        ),
+        pytest.param(
+            {"observedGeneration": 1, "phase": "InService", "conditions": [READY, NOT_STALLED]},
+            2,
+            "Progressing",
+            "generation 2",
+            id="ready for an older generation",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "Creating",
+                "conditions": [cond("Ready", "False", "Creating", "endpoint is Creating"), NOT_STALLED],
+            },
+            2,
+            "Progressing",
+            "Creating: endpoint is Creating",
+            id="creating",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "Updating",
+                "conditions": [cond("Ready", "False", "Updating"), cond("Reconciling", "True", "Updating")],
+            },
+            2,
+            "Progressing",
+            "Updating",
+            id="updating",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "Pending",
+                "conditions": [
+                    cond("Ready", "False", "InvalidSpec", "spec.instance.type: unknown"),
+                    cond("Stalled", "True", "InvalidSpec", "spec.instance.type: unknown"),
+                ],
+            },
+            2,
+            "Degraded",
+            "InvalidSpec: spec.instance.type: unknown",
+            id="stalled",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "Failed",
+                "failureReason": "model server crashed",
+                "conditions": [cond("Ready", "False", "EndpointFailed")],
+            },
+            2,
+            "Degraded",
+            "EndpointFailed: model server crashed",
+            id="failed phase",
+        ),
+        pytest.param({"observedGeneration": 2, "phase": "Failed"}, 2, "Degraded", "Failed", id="failed, no conditions"),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "InService",
+                "conditions": [READY, cond("Stalled", "True", "AccessDenied", "sagemaker:UpdateEndpoint")],
+            },
+            2,
+            "Degraded",
+            "AccessDenied: sagemaker:UpdateEndpoint",
+            id="stalled wins over ready",
+        ),
+    ],
+)
+def test_health(status: dict[str, Any] | None, generation: int, expected_status: str, message_part: str) -> None:
+    got_status, message = health(resource(status, generation))
+    assert got_status == expected_status
+    assert message_part in message
+
+
+def test_argocd_cm_embeds_the_same_lua() -> None:
+    configmap = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())
+    assert configmap["kind"] == "ConfigMap"
+    assert configmap["metadata"]["name"] == "argocd-cm"
+    assert configmap["data"][HEALTH_KEY] == (ARGOCD / "health.lua").read_text()
+
+
+def test_application_deploys_the_manifests_base() -> None:
+    app = yaml.safe_load((ARGOCD / "application.yaml").read_text())
+    assert app["kind"] == "Application"
+    assert app["spec"]["source"]["path"] == "manifests"
+    assert app["spec"]["destination"]["namespace"] == "djl-operator-system"
+    assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
