@@ -102,10 +102,9 @@ def ready_condition(body: dict[str, Any]) -> dict[str, Any]:
 def is_ready(body: dict[str, Any]) -> bool:
     """Ready=True for the current generation (not a stale Ready from before an edit)."""
     status = body.get("status") or {}
-    return (
-        ready_condition(body).get("status") == "True"
-        and status.get("observedGeneration") == (body.get("metadata") or {}).get("generation")
-    )
+    return ready_condition(body).get("status") == "True" and status.get("observedGeneration") == (
+        body.get("metadata") or {}
+    ).get("generation")
 
 
 def embeddings(answer: Any) -> list[list[float]]:
@@ -388,8 +387,11 @@ class Demo:
                 if is_ready(body):
                     return "Ready: " + " -> ".join(phases)
                 stalled = next(
-                    (c for c in (body.get("status") or {}).get("conditions") or []
-                     if c.get("type") == "Stalled" and c.get("status") == "True"),
+                    (
+                        c
+                        for c in (body.get("status") or {}).get("conditions") or []
+                        if c.get("type") == "Stalled" and c.get("status") == "True"
+                    ),
                     None,
                 )
                 if stalled:

@@ -223,7 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("name", help="the DjlEndpoint's name")
     parser.add_argument("-n", "--namespace", help="its namespace (default: the current context's)")
     payload = parser.add_mutually_exclusive_group(required=True)
-    payload.add_argument("--data", help="the request body, e.g. '{\"inputs\": \"hello\"}'")
+    payload.add_argument("--data", help='the request body, e.g. \'{"inputs": "hello"}\'')
     payload.add_argument("--file", help="read the request body from this file ('-' for stdin)")
     parser.add_argument(
         "--content-type", help="request Content-Type (default: application/json when the body is JSON, else text/plain)"

@@ -49,8 +49,12 @@ class Demo:
         env = {**os.environ, MARKER: self.marker}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "djl_operator.cli", "demo", *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, start_new_session=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -109,7 +113,7 @@ def _check_startup(lines: list[str]) -> None:
     row = lines[header + 1].split()
     assert row[:5] == ["minilm", "InService", "True", "default-minilm", "ml.g5.xlarge"]
 
-    (dims, values), = [m.groups() for line in lines if (m := EMBEDDING.match(line))]
+    ((dims, values),) = [m.groups() for line in lines if (m := EMBEDDING.match(line))]
     floats = [float(v) for v in values.split(", ")]
     assert int(dims) == 384  # all-MiniLM-L6-v2's sentence vector
     assert len(floats) == 8 and len(set(floats)) == 8 and max(abs(v) for v in floats) < 10
@@ -126,7 +130,9 @@ def test_demo_runs_non_interactively() -> None:
     _check_startup(demo.lines)
     assert re.search(r"^Up and invoked in \d+\.\ds; stopping \(--exit-after-invoke\)\.$", demo.output, re.M)
     assert [line.split(" (")[0] for line in demo.lines if line.startswith("stopped ")] == [
-        "stopped the operator", "stopped the emulator and its model servers", "stopped kube-apiserver + etcd"
+        "stopped the operator",
+        "stopped the emulator and its model servers",
+        "stopped kube-apiserver + etcd",
     ]
     assert re.search(r"^Total: \d+\.\ds$", demo.lines[-1])
     assert demo.strays() == []
@@ -152,15 +158,16 @@ def test_demo_keeps_running_until_ctrl_c(tmp_path: Path) -> None:
                 key, _, value = shlex.split(line.strip())[1].partition("=")
                 env[key] = value.replace("$PATH", os.environ["PATH"])
         assert {"KUBECONFIG", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_S3", "PATH"} <= set(env)
-        assert (workdir / "env.sh").read_text().splitlines() == [line.strip() for line in demo.lines
-                                                                if line.startswith("  export ")]
+        assert (workdir / "env.sh").read_text().splitlines() == [
+            line.strip() for line in demo.lines if line.startswith("  export ")
+        ]
         command = next(line.strip() for line in demo.lines if line.strip().startswith("djl-operator invoke"))
-        result = subprocess.run(shlex.split(command), env=env, capture_output=True, text=True, timeout=120,
-                                check=False)
+        result = subprocess.run(shlex.split(command), env=env, capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0, result.stderr
         assert len(json.loads(result.stdout)) == 384
-        table = subprocess.run(["kubectl", "get", "djlendpoints"], env=env, capture_output=True, text=True,
-                               timeout=60, check=True).stdout
+        table = subprocess.run(
+            ["kubectl", "get", "djlendpoints"], env=env, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
         assert table.splitlines()[1].split()[:3] == ["minilm", "InService", "True"]
     finally:
         if demo.proc.poll() is None:

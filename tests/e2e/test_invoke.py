@@ -28,7 +28,12 @@ def _cli(
     env = {**os.environ, **cluster.emulator.env, "KUBECONFIG": str(control_plane.admin_kubeconfig)}
     return subprocess.run(
         [sys.executable, "-m", "djl_operator.cli", "invoke", *args],
-        env=env, input=stdin, capture_output=True, text=True, timeout=240, check=False,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
 
 
@@ -40,9 +45,11 @@ def embedder(cluster: Cluster, tiny_model_dir: Callable[[str], Path]) -> Callabl
         cluster.s3.upload_file(str(path), BUCKET, MODEL_PREFIX + path.relative_to(weights).as_posix())
 
     def apply(name: str) -> None:
-        cluster.apply(endpoint_manifest(
-            name, model__id=f"s3://{BUCKET}/{MODEL_PREFIX}", model__properties={"option.pooling": "mean"}
-        ))
+        cluster.apply(
+            endpoint_manifest(
+                name, model__id=f"s3://{BUCKET}/{MODEL_PREFIX}", model__properties={"option.pooling": "mean"}
+            )
+        )
 
     return apply
 
@@ -74,8 +81,9 @@ def test_model_errors_exit_nonzero_with_the_models_status(
     embedder("emb")
     cluster.wait_ready("emb")
 
-    result = _cli(control_plane, cluster, "emb", "-n", cluster.namespace, "--data", "x",
-                  "--content-type", "application/x-unknown")
+    result = _cli(
+        control_plane, cluster, "emb", "-n", cluster.namespace, "--data", "x", "--content-type", "application/x-unknown"
+    )
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -98,7 +106,8 @@ def test_endpoint_not_ready_says_why(
     embedder("slow")
     creating = wait_for(
         lambda: (c := cluster.condition("slow", "Ready")).get("reason") == "Creating" and c,
-        timeout=30, what="slow Creating",
+        timeout=30,
+        what="slow Creating",
     )
 
     result = _cli(control_plane, cluster, "slow", "-n", cluster.namespace, "--data", "hello")
@@ -114,8 +123,14 @@ def test_endpoint_not_ready_says_why(
 def test_bad_usage_fails_before_any_lookup(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KUBECONFIG": str(tmp_path / "no-such-kubeconfig")}
-        return subprocess.run([sys.executable, "-m", "djl_operator.cli", "invoke", *args],
-                              env=env, capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "djl_operator.cli", "invoke", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     both = run("x", "--data", "a", "--file", "b")
     assert both.returncode == 2

@@ -354,7 +354,7 @@ def test_throttling_storm_still_converges(cluster: Cluster) -> None:
     for i in range(3):
         cluster.apply(endpoint_manifest(f"storm{i}"))
     for i in range(3):
-        cluster.wait_ready(f"storm{i}", timeout=90)
+        cluster.wait_ready(f"storm{i}", timeout=240)
     throttled = [c for c in cluster.emulator.calls(service="sagemaker") if c.error_code == "ThrottlingException"]
     assert throttled, "the storm did not happen"
     cluster.emulator.faults.clear()

@@ -79,11 +79,13 @@ def test_s3_prefix_is_downloaded_and_served_locally(emulator: Emulator, deploy: 
     upload(s3, BUCKET, "models/probe/1_Pooling/config.json", b"{}")
     upload(s3, BUCKET, "models/probe/empty-folder/", b"")  # a console-made folder marker
     upload(s3, BUCKET, "models/probe-other/config.json", b"not mine")  # a sibling prefix
-    artifact = _tarball({
-        "serving.properties": b"engine=Python\noption.model_id=s3://weights/models/probe\n",
-        "model.py": PROBE_HANDLER,
-        "djl_compat.py": (MODEL_TEMPLATE / "djl_compat.py").read_bytes(),
-    })
+    artifact = _tarball(
+        {
+            "serving.properties": b"engine=Python\noption.model_id=s3://weights/models/probe\n",
+            "model.py": PROBE_HANDLER,
+            "djl_compat.py": (MODEL_TEMPLATE / "djl_compat.py").read_bytes(),
+        }
+    )
     runtime = deploy("probe", artifact)
 
     answer = json.loads(runtime.invoke_endpoint(EndpointName="probe", Body=b"x")["Body"].read())

@@ -80,6 +80,7 @@ def test_env_lines_survive_a_real_shell(tmp_path: Path) -> None:
     lines = env_lines(env, bin_dir=tmp_path / "bin")
     assert lines[0] == f'export PATH={tmp_path / "bin"}:"$PATH"'
     script = "\n".join([*lines, 'printf "%s\\n" "$KUBECONFIG" "$AWS_ENDPOINT_URL_S3" "$PATH"'])
-    out = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        ["bash", "-c", script], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out == [env["KUBECONFIG"], env["AWS_ENDPOINT_URL_S3"], f"{tmp_path / 'bin'}:/usr/bin:/bin"]
