@@ -141,23 +141,33 @@ def _aws_action(exc: ClientError) -> str:
     return f"{service}:{exc.operation_name}"
 
 
+def _failed(
+    status: _Status,
+    next_step: Next,
+    reason: str,
+    text: str,
+    *,
+    delay: float = 0.0,
+    warn: bool = True,
+    stalled: bool | None = None,
+) -> Outcome:
+    """Status and continuation for a step that failed; ``warn`` also records it and posts a Warning event."""
+    is_stalled = next_step is Next.STALLED if stalled is None else stalled
+    status.conditions(_failure("stalled" if is_stalled else "progress", reason, text))
+    if warn:
+        status.set(failureReason=text)
+    events = [("Warning", reason, text)] if warn else []
+    return Outcome(status.build(), next_step, delay=delay, message=text, events=events)
+
+
 def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phase: Phase) -> Outcome:
     """Map an error raised while acting to status and a way to continue."""
     status.set(phase=phase.value)
     if isinstance(exc, ArtifactStoreError):
+        # A bucket or IAM fix needs no spec change: keep looking, slowly. Only IAM is "in progress".
         denied = exc.code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
         reason = "AccessDenied" if denied else "ArtifactStoreError"
-        text = str(exc)
-        status.conditions(_failure("progress" if denied else "stalled", reason, text))
-        status.set(failureReason=text)
-        # A bucket or IAM fix needs no spec change: keep looking, slowly.
-        return Outcome(
-            status.build(),
-            Next.RETRY,
-            delay=settings.access_denied_backoff,
-            message=text,
-            events=[("Warning", reason, text)],
-        )
+        return _failed(status, Next.RETRY, reason, str(exc), delay=settings.access_denied_backoff, stalled=not denied)
     if isinstance(exc, SpecError):
         return invalid_spec_outcome(status, exc.field, exc.message)
     if isinstance(exc, ClientError):
@@ -165,31 +175,20 @@ def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phas
         code, message = error_code(exc), error_message(exc)
         if kind is ErrorKind.ACCESS_DENIED:
             text = f"{_aws_action(exc)} was denied: {message}"
-            status.conditions(_failure("progress", "AccessDenied", text))
-            status.set(failureReason=text)
-            return Outcome(
-                status.build(),
-                Next.RETRY,
-                delay=settings.access_denied_backoff,
-                message=text,
-                events=[("Warning", "AccessDenied", text)],
-            )
+            return _failed(status, Next.RETRY, "AccessDenied", text, delay=settings.access_denied_backoff)
         if kind is ErrorKind.INVALID:
-            text = f"{exc.operation_name} refused ({code}): {message}"
-            status.conditions(_failure("stalled", "AwsRequestRejected", text))
-            status.set(failureReason=text)
-            return Outcome(status.build(), Next.STALLED, message=text, events=[("Warning", "AwsRequestRejected", text)])
+            return _failed(
+                status, Next.STALLED, "AwsRequestRejected", f"{exc.operation_name} refused ({code}): {message}"
+            )
         if kind in (ErrorKind.RETRYABLE, ErrorKind.IN_USE, ErrorKind.NOT_FOUND, ErrorKind.ALREADY_EXISTS):
             text = f"{exc.operation_name}: {code}: {message} (retrying)"
-            status.conditions(_failure("progress", "Retrying", text))
-            return Outcome(status.build(), Next.RETRY, delay=settings.transient_backoff, message=text)
+            return _failed(status, Next.RETRY, "Retrying", text, delay=settings.transient_backoff, warn=False)
     if isinstance(exc, BotoCoreError):
         text = f"AWS unreachable: {exc} (retrying)"
-        status.conditions(_failure("progress", "Retrying", text))
-        return Outcome(status.build(), Next.RETRY, delay=settings.transient_backoff, message=text)
-    text = f"unexpected error: {type(exc).__name__}: {exc}"
-    status.conditions(_failure("progress", "Retrying", text))
-    return Outcome(status.build(), Next.UNEXPECTED, message=text, error=exc)
+        return _failed(status, Next.RETRY, "Retrying", text, delay=settings.transient_backoff, warn=False)
+    outcome = _failed(status, Next.UNEXPECTED, "Retrying", f"unexpected error: {type(exc).__name__}: {exc}", warn=False)
+    outcome.error = exc
+    return outcome
 
 
 def _continue(result: Plan, settings: Settings) -> tuple[Next, float]:

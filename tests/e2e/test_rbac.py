@@ -19,23 +19,25 @@ import pytest
 
 from djl_operator.controlplane import ControlPlane, free_port
 from tests.plugins.controlplane import Kubectl
-from tests.plugins.operator import BUCKET, OPERATOR_ENV, Cluster, OperatorProcess, endpoint_manifest, wait_for
+from tests.plugins.operator import (
+    BUCKET,
+    MANIFESTS,
+    OPERATOR_ENV,
+    Cluster,
+    OperatorProcess,
+    clean_up,
+    endpoint_manifest,
+    install_peering_crds,
+    wait_for,
+)
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 SYSTEM_NAMESPACE = "djl-operator-system"
 SERVICE_ACCOUNT = "djl-operator"
 
 
 def install_operator_base(kubectl: Kubectl) -> None:
     """What a cluster admin does: peering CRDs first (the base holds an object of theirs), then the base."""
-    kubectl.run("apply", "--server-side", "-f", str(MANIFESTS / "crds" / "kopf-peering.yaml"))
-    kubectl.run(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/clusterkopfpeerings.kopf.dev",
-        "crd/kopfpeerings.kopf.dev",
-    )
+    install_peering_crds(kubectl)
     kubectl.run("apply", "--server-side", "-k", str(MANIFESTS))
 
 
@@ -76,20 +78,7 @@ def replicas(
         leader.start()
         yield Replicas(leader, follower, port)
     finally:
-        kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, "--wait=true", "--timeout=30s", check=False)
-        leader.stop()
-        follower.stop()
-        kubectl.run(
-            "patch",
-            "djlendpoints",
-            "--all",
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            '{"metadata":{"finalizers":null}}',
-            check=False,
-        )
+        clean_up(kubectl, namespace, leader, follower)
 
 
 def _paused(replica: OperatorProcess) -> bool:

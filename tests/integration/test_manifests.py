@@ -15,6 +15,7 @@ import yaml
 from djl_operator import crd
 from djl_operator.controlplane import ControlPlane, kubectl_path
 from tests.plugins.controlplane import Kubectl
+from tests.plugins.operator import install_peering_crds
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
@@ -128,14 +129,7 @@ def prerequisites(control_plane: ControlPlane) -> Iterator[None]:
     """
     kubectl = Kubectl(control_plane)
     kubectl.run("apply", "--server-side", "-f", str(MANIFESTS / "namespace.yaml"))
-    kubectl.run("apply", "--server-side", "-f", str(MANIFESTS / "crds" / "kopf-peering.yaml"))
-    kubectl.run(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/clusterkopfpeerings.kopf.dev",
-        "crd/kopfpeerings.kopf.dev",
-    )
+    install_peering_crds(kubectl)
     yield
 
 

@@ -199,6 +199,31 @@ class Cluster:
 # its calls from the tests' (tests/e2e/test_zz_iam_policy.py checks the IAM policy against them).
 OPERATOR_ACCESS_KEY = "djl-operator-e2e"
 
+
+def clean_up(kubectl: Kubectl, namespace: str, *operators: OperatorProcess) -> None:
+    """Let the finalizers run while the operators are up, then stop them and release what is left."""
+    kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, "--wait=true", "--timeout=30s", check=False)
+    for operator in operators:
+        operator.stop()
+    no_finalizers = '{"metadata":{"finalizers":null}}'
+    kubectl.run("patch", "djlendpoints", "--all", "-n", namespace, "--type=merge", "-p", no_finalizers, check=False)
+
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+
+
+def install_peering_crds(kubectl: Kubectl) -> None:
+    """kopf's peering CRDs: the operator base holds a ClusterKopfPeering, so they go first."""
+    kubectl.run("apply", "--server-side", "-f", str(MANIFESTS / "crds" / "kopf-peering.yaml"))
+    kubectl.run(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/clusterkopfpeerings.kopf.dev",
+        "crd/kopfpeerings.kopf.dev",
+    )
+
+
 OPERATOR_ENV = {
     "AWS_ACCESS_KEY_ID": OPERATOR_ACCESS_KEY,
     "DJL_OPERATOR_POLL_SECONDS": "0.5",
@@ -220,16 +245,4 @@ def cluster(
         yield Cluster(kubectl, namespace, emulator, operator)
     finally:
         # Let the finalizers run while the operator is still up, so namespaces can go.
-        kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, "--wait=true", "--timeout=30s", check=False)
-        operator.stop()
-        kubectl.run(
-            "patch",
-            "djlendpoints",
-            "--all",
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            '{"metadata":{"finalizers":null}}',
-            check=False,
-        )
+        clean_up(kubectl, namespace, operator)

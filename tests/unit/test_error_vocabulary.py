@@ -1,0 +1,69 @@
+"""The error vocabulary: what each kind of failure does to status and to the retry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from djl_operator.api import DjlEndpointStatus, Phase
+from djl_operator.errors import ArtifactStoreError, SpecError
+from djl_operator.reconcile import Next, _error_outcome, _Status
+from djl_operator.settings import Settings
+
+SETTINGS = Settings(access_denied_backoff=300, transient_backoff=15)
+
+
+def _client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+# (id, error, next, delay, Ready reason, Stalled, message contains)
+CASES = [
+    ("invalid spec", SpecError("spec.model.engine", "DeepSpeed cannot serve fill-mask"),
+     Next.STALLED, 0, "InvalidSpec", True, "spec.model.engine"),
+    ("missing bucket", ArtifactStoreError("spec.aws.artifactBucket", "bucket 'b' does not exist",
+                                          code="NoSuchBucket", bucket="b"),
+     Next.RETRY, 300, "ArtifactStoreError", True, "spec.aws.artifactBucket"),
+    ("s3 denied", ArtifactStoreError("spec.aws.artifactBucket", "access denied: may not s3:PutObject",
+                                     code="AccessDenied", bucket="b"),
+     Next.RETRY, 300, "AccessDenied", False, "s3:PutObject"),
+    ("sagemaker denied", _client_error("AccessDeniedException", "not authorized", "CreateModel"),
+     Next.RETRY, 300, "AccessDenied", False, "sagemaker:CreateModel"),
+    ("aws rejects the request",
+     _client_error("ValidationException", "1 validation error detected", "CreateEndpointConfig"),
+     Next.STALLED, 0, "AwsRequestRejected", True, "CreateEndpointConfig refused"),
+    ("quota", _client_error("ResourceLimitExceeded", "account-level service limit", "CreateEndpoint"),
+     Next.STALLED, 0, "AwsRequestRejected", True, "service limit"),
+    ("throttled", _client_error("ThrottlingException", "Rate exceeded", "DescribeEndpoint"),
+     Next.RETRY, 15, "Retrying", False, "ThrottlingException"),
+    ("5xx", _client_error("InternalFailure", "oops", "CreateModel", 500),
+     Next.RETRY, 15, "Retrying", False, "InternalFailure"),
+    ("busy", _client_error("ValidationException", 'Cannot update in-progress endpoint "arn"', "UpdateEndpoint"),
+     Next.RETRY, 15, "Retrying", False, "in-progress"),
+    ("unreachable", EndpointConnectionError(endpoint_url="https://api.sagemaker.us-east-1.amazonaws.com"),
+     Next.RETRY, 15, "Retrying", False, "unreachable"),
+    ("bug", KeyError("EndpointStatus"), Next.UNEXPECTED, 0, "Retrying", False, "KeyError"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "next_step", "delay", "reason", "stalled", "text"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_error_outcome(
+    error: BaseException, next_step: Next, delay: float, reason: str, stalled: bool, text: str
+) -> None:
+    status = _Status(DjlEndpointStatus(), 3, dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
+    outcome = _error_outcome(error, status, SETTINGS, Phase.CREATING)
+    conditions = {c["type"]: c for c in outcome.status["conditions"]}
+    assert outcome.next is next_step
+    assert outcome.delay == delay
+    assert conditions["Ready"]["status"] == "False" and conditions["Ready"]["reason"] == reason
+    assert conditions["Stalled"]["status"] == ("True" if stalled else "False")
+    assert conditions["Reconciling"]["status"] == ("False" if stalled else "True")
+    assert text in outcome.message
+    assert outcome.status["observedGeneration"] == 3
+    assert (outcome.error is error) is (next_step is Next.UNEXPECTED)
