@@ -8,12 +8,13 @@ SageMaker requests. Any problem here is a spec problem: it raises
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
 
 from djl_operator import naming
-from djl_operator.api import DjlEndpointResource
+from djl_operator.api import DjlEndpointResource, DjlEndpointSpec
 from djl_operator.artifacts import images, package, requests
 from djl_operator.planner import Desired
 
@@ -55,9 +56,15 @@ class DesiredDeployment:
         return f"s3://{self.scope.bucket}/{self.artifact_key}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _package_for(spec_json: str) -> package.Package:
+    """Packages are pure functions of the spec; every poll and resync needs the sha256, so build each once."""
+    return package.build_package(DjlEndpointSpec.model_validate_json(spec_json))
+
+
 def desired_deployment(resource: DjlEndpointResource, template: Traversable | None = None) -> DesiredDeployment:
     spec = resource.spec
-    built = package.build_package(spec, template)
+    built = package.build_package(spec, template) if template else _package_for(spec.model_dump_json())
     image_uri = images.resolve_image_uri(spec)
     key = package.artifact_key(spec.aws.artifact_prefix, resource.namespace, resource.name, built.sha256)
     bucket = spec.aws.artifact_bucket

@@ -7,6 +7,7 @@ blocking boto3 calls inside ``reconcile()`` never block the event loop.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -38,6 +39,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     if "ctx" not in memo:  # tests may inject a context of their own
         memo["ctx"] = Context(settings=SETTINGS, clients=AwsClients())
     memo.setdefault("inflight", set())
+    memo.setdefault("reconciled_at", {})  # uid -> time.monotonic() of this process's last reconcile
 
 
 def _field_path(error: ErrorDetails) -> str:
@@ -88,6 +90,7 @@ def _reconcile_and_apply(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *,
         return
     with ctx.lock_for(parsed.uid), metrics.RECONCILE_SECONDS.time():
         outcome = reconcile.reconcile(parsed, ctx)
+        memo["reconciled_at"][parsed.uid] = time.monotonic()
     _record(parsed.uid, outcome)
     if not from_timer:
         # While a change handler keeps retrying, it owns the polling; the timer stays out.
@@ -108,17 +111,25 @@ def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_:
 @kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.poll_interval, initial_delay=SETTINGS.poll_interval)
 def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Drift detection, and polling of transitions no change handler is watching (e.g. a recreate)."""
-    if body["metadata"].get("deletionTimestamp") or body["metadata"]["uid"] in memo["inflight"]:
-        return
+    meta = body["metadata"]
     status = body.get("status") or {}
+    if meta.get("deletionTimestamp") or meta["uid"] in memo["inflight"]:
+        return
+    if status.get("observedGeneration") != meta.get("generation"):
+        return  # this generation's change handler has not finished: it owns the resource
     in_progress = status.get("phase") in (Phase.CREATING.value, Phase.UPDATING.value, Phase.PACKAGING.value) or any(
         c.get("type") == "Reconciling" and c.get("status") == "True" for c in status.get("conditions") or []
     )
-    last_sync = status.get("lastSyncTime")
-    ctx: Context = memo["ctx"]
-    if not in_progress and last_sync:
-        age = (ctx.clock() - reconcile.parse_timestamp(last_sync)).total_seconds()
-        if age < SETTINGS.resync_interval:
+    due = SETTINGS.poll_interval if in_progress else SETTINGS.resync_interval
+    last = memo["reconciled_at"].get(meta["uid"])
+    if last is not None:
+        # This process's own clock; the body may predate the status its last reconcile wrote.
+        if time.monotonic() - last < due:
+            return
+    elif not in_progress and status.get("lastSyncTime"):
+        ctx: Context = memo["ctx"]
+        age = (ctx.clock() - reconcile.parse_timestamp(status["lastSyncTime"])).total_seconds()
+        if age < due:
             return
     _reconcile_and_apply(body, patch, memo, from_timer=True)
 
@@ -145,6 +156,7 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
     _record(resource.uid, outcome)
     if outcome.next is Next.DONE:
         ctx.forget(resource.uid)
+        memo["reconciled_at"].pop(resource.uid, None)
         metrics.PHASES.set(resource.uid, None)
     elif outcome.next is Next.STALLED:
         # Giving up would drop the finalizer and leak AWS resources: keep trying, slowly.

@@ -109,6 +109,18 @@ def _stalled_since(previous: DjlEndpointStatus, reason: str) -> dt.datetime | No
     return None
 
 
+def _may_have_garbage(desired: Desired, previous: DjlEndpointStatus, generation: int | None) -> bool:
+    """Only an earlier spec, or names from an earlier operator version, can leave models or configs behind."""
+    if generation is None or generation > 1:
+        return True
+    recorded = (
+        (previous.model_name, desired.model_name),
+        (previous.endpoint_config_name, desired.config_name),
+        (previous.desired_endpoint_config_name, desired.config_name),
+    )
+    return any(name is not None and name != expected for name, expected in recorded)
+
+
 def plan(
     desired: Desired,
     observed: ObservedEndpoint | None,
@@ -116,8 +128,13 @@ def plan(
     *,
     now: dt.datetime,
     capacity_backoff: float,
+    generation: int | None = None,
 ) -> Plan:
-    """Decide what to do for a resource that is not being deleted."""
+    """Decide what to do for a resource that is not being deleted.
+
+    ``generation`` (``metadata.generation``; None when unknown) tells whether an
+    earlier spec can have left models or configs behind.
+    """
     if observed is None:
         drift = previous.endpoint_arn is not None and previous.phase in (Phase.IN_SERVICE, Phase.UPDATING)
         return Plan(
@@ -266,8 +283,9 @@ def plan(
     # InService.
     if on_desired:
         transition = previous.phase != Phase.IN_SERVICE or previous.endpoint_config_name != live
+        collect = transition and _may_have_garbage(desired, previous, generation)
         return Plan(
-            actions=[Action.COLLECT_GARBAGE] if transition else [],
+            actions=[Action.COLLECT_GARBAGE] if collect else [],
             phase=Phase.IN_SERVICE,
             conditions=_ready(f"endpoint is InService on {live}"),
             wait=Wait.NONE,

@@ -226,7 +226,12 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
             desired.target.endpoint_name, owner_uid=resource.uid, known_arn=resource.status.endpoint_arn
         )
         result = plan(
-            desired.target, observed, resource.status, now=status.now, capacity_backoff=ctx.settings.capacity_backoff
+            desired.target,
+            observed,
+            resource.status,
+            now=status.now,
+            capacity_backoff=ctx.settings.capacity_backoff,
+            generation=resource.generation,
         )
         phase = result.phase
         _describe_observed(status, observed, clients)
@@ -234,7 +239,7 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         for action in result.actions:
             if action is Action.UPLOAD_ARTIFACT:
                 phase = Phase.PACKAGING
-            event = _execute(action, desired, observed, sagemaker, clients, resource)
+            event = _execute(action, desired, observed, sagemaker, clients, resource, status)
             events += [event] if event else []
             phase = result.phase
     except Exception as exc:  # mapped to the error vocabulary; nothing is lost
@@ -273,6 +278,7 @@ def _execute(
     sagemaker: SageMakerAdapter,
     clients: RegionClients,
     resource: DjlEndpointResource,
+    status: _Status,
 ) -> tuple[str, str, str] | None:
     if action is Action.UPLOAD_ARTIFACT:
         uploaded = upload.upload_package(
@@ -286,7 +292,9 @@ def _execute(
     elif action is Action.CREATE_ENDPOINT_CONFIG:
         sagemaker.create_endpoint_config(desired.config_request)
     elif action is Action.CREATE_ENDPOINT:
-        sagemaker.create_endpoint(desired.endpoint_request)
+        arn = sagemaker.create_endpoint(desired.endpoint_request)
+        if arn:  # recorded, so the next look needs no ownership check by tag
+            status.set(endpointArn=arn)
     elif action is Action.UPDATE_ENDPOINT:
         assert observed is not None
         sagemaker.update_endpoint(
@@ -325,12 +333,11 @@ def _collect_garbage(
     sagemaker: SageMakerAdapter, s3: Any, scope: OwnedScope, *, keep: set[str], keep_key: str | None
 ) -> None:
     """Delete our configs, then models, then artifacts that nothing serves any more."""
-    for config in sagemaker.owned_endpoint_configs(scope.name_prefix, scope.uid):
-        if config not in keep:
-            sagemaker.delete_endpoint_config(config)
-    for model in sagemaker.owned_models(scope.name_prefix, scope.uid):
-        if model not in keep:
-            sagemaker.delete_model(model)
+    skip = frozenset(keep)
+    for config in sagemaker.owned_endpoint_configs(scope.name_prefix, scope.uid, skip):
+        sagemaker.delete_endpoint_config(config)
+    for model in sagemaker.owned_models(scope.name_prefix, scope.uid, skip):
+        sagemaker.delete_model(model)
     if keep_key is None:
         upload.delete_artifacts(s3, scope.bucket, scope.artifact_prefix)
     else:

@@ -42,8 +42,10 @@ class SageMakerAdapter:
             owned=owned,
         )
 
-    def create_endpoint(self, request: dict[str, Any]) -> None:
-        self._create(self.client.create_endpoint, request)
+    def create_endpoint(self, request: dict[str, Any]) -> str | None:
+        """Creates the endpoint; its ARN, or None when it already existed."""
+        created = self._create(self.client.create_endpoint, request)
+        return str(created["EndpointArn"]) if created else None
 
     def update_endpoint(self, request: dict[str, Any]) -> None:
         self.client.update_endpoint(**request)
@@ -62,10 +64,11 @@ class SageMakerAdapter:
     def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
         return self._describe(self.client.describe_endpoint_config, EndpointConfigName=name)
 
-    def owned_models(self, name_prefix: str, owner_uid: str) -> list[str]:
-        return self._owned(self.client.list_models, "Models", "ModelName", "ModelArn", name_prefix, owner_uid)
+    def owned_models(self, name_prefix: str, owner_uid: str, skip: frozenset[str] = frozenset()) -> list[str]:
+        """Our models whose names start with ``name_prefix``, except those in ``skip`` (not even checked)."""
+        return self._owned(self.client.list_models, "Models", "ModelName", "ModelArn", name_prefix, owner_uid, skip)
 
-    def owned_endpoint_configs(self, name_prefix: str, owner_uid: str) -> list[str]:
+    def owned_endpoint_configs(self, name_prefix: str, owner_uid: str, skip: frozenset[str] = frozenset()) -> list[str]:
         return self._owned(
             self.client.list_endpoint_configs,
             "EndpointConfigs",
@@ -73,6 +76,7 @@ class SageMakerAdapter:
             "EndpointConfigArn",
             name_prefix,
             owner_uid,
+            skip,
         )
 
     def delete_model(self, name: str) -> None:
@@ -96,7 +100,14 @@ class SageMakerAdapter:
                 return
 
     def _owned(
-        self, list_call: Any, key: str, name_key: str, arn_key: str, name_prefix: str, owner_uid: str
+        self,
+        list_call: Any,
+        key: str,
+        name_key: str,
+        arn_key: str,
+        name_prefix: str,
+        owner_uid: str,
+        skip: frozenset[str],
     ) -> list[str]:
         names: list[str] = []
         token: str | None = None
@@ -104,8 +115,9 @@ class SageMakerAdapter:
             page = list_call(NameContains=name_prefix, MaxResults=100, **({"NextToken": token} if token else {}))
             for item in page.get(key, []):
                 # NameContains matches anywhere; our names start with the prefix.
-                if item[name_key].startswith(name_prefix) and self.is_owned(item[arn_key], owner_uid):
-                    names.append(item[name_key])
+                name = item[name_key]
+                if name.startswith(name_prefix) and name not in skip and self.is_owned(item[arn_key], owner_uid):
+                    names.append(name)
             token = page.get("NextToken")
             if not token:
                 return names
@@ -123,12 +135,15 @@ class SageMakerAdapter:
             raise
 
     @staticmethod
-    def _create(call: Any, request: dict[str, Any]) -> None:
+    def _create(call: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The create's response, or None when the resource already existed (which counts as done)."""
         try:
-            call(**request)
+            response: dict[str, Any] = call(**request)
+            return response
         except ClientError as exc:
             if classify(exc) is not ErrorKind.ALREADY_EXISTS:
                 raise
+            return None
 
     @staticmethod
     def _delete(call: Any, **kwargs: str) -> None:

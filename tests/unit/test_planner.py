@@ -296,3 +296,27 @@ def test_plan_delete(observed, retain, actions, wait) -> None:  # type: ignore[n
     assert result.actions == actions
     assert result.wait == wait
     assert result.phase == Phase.DELETING
+
+
+# (id, generation, previous status, collects garbage)
+GARBAGE_CASES = [
+    ("first spec, nothing else ever asked for", 1, {"phase": "Creating", "modelName": "demo-aaaa",
+                                                      "desiredEndpointConfigName": "demo-new"}, False),
+    ("a later spec", 2, {"phase": "Creating", "modelName": "demo-aaaa"}, True),
+    ("names from an older operator", 1, {"phase": "Updating", "modelName": "demo-old-naming"}, True),
+    ("generation unknown", None, {"phase": "Creating"}, True),
+    ("steady state", 3, {"phase": "InService", "endpointConfigName": "demo-new"}, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("generation", "previous", "collects"), [c[1:] for c in GARBAGE_CASES], ids=[c[0] for c in GARBAGE_CASES]
+)
+def test_garbage_is_collected_only_when_some_can_exist(
+    generation: int | None, previous: dict[str, str], collects: bool
+) -> None:
+    result = plan(
+        DESIRED, _endpoint("InService"), _status(**previous), now=NOW, capacity_backoff=600, generation=generation
+    )
+    assert result.ready
+    assert (Action.COLLECT_GARBAGE in result.actions) is collects

@@ -138,7 +138,17 @@ def _already_there(s3: Any, bucket: str, key: str, sha256: str, size: int, kms_k
     )
 
 
+# (bucket, region) pairs this process has checked already: a bucket never changes region.
+_REGION_CHECKED: set[tuple[str, str]] = set()
+
+
 def _check_bucket_region(s3: Any, bucket: str, key: str, region: str) -> None:
+    if (bucket, region) not in _REGION_CHECKED:
+        _check_bucket_region_once(s3, bucket, key, region)
+        _REGION_CHECKED.add((bucket, region))
+
+
+def _check_bucket_region_once(s3: Any, bucket: str, key: str, region: str) -> None:
     """Refuse a bucket outside ``region`` before writing to it.
 
     botocore follows S3's region redirects on its own, so a PutObject to a
