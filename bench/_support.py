@@ -228,8 +228,10 @@ class Watch:
             with self._cond:
                 if self._stop:
                     return
-            path = (f"{KubeApi.collection(self.namespace)}?watch=1&allowWatchBookmarks=true"
-                    f"&resourceVersion={self._resource_version}&timeoutSeconds=1800")
+            path = (
+                f"{KubeApi.collection(self.namespace)}?watch=1&allowWatchBookmarks=true"
+                f"&resourceVersion={self._resource_version}&timeoutSeconds=1800"
+            )
             self._conn = conn = self.kube.connection(timeout=None)
             try:
                 conn.request("GET", path)
@@ -296,8 +298,14 @@ class Watch:
     def snapshot(self, name: str) -> Tracked:
         with self._cond:
             tracked = self.resources.get(name) or Tracked()
-            return Tracked(tracked.added, dict(tracked.ready), list(tracked.status_writes), list(tracked.phases),
-                           tracked.deleted, tracked.last)
+            return Tracked(
+                tracked.added,
+                dict(tracked.ready),
+                list(tracked.status_writes),
+                list(tracked.phases),
+                tracked.deleted,
+                tracked.last,
+            )
 
 
 # -- profiling --------------------------------------------------------------------------
@@ -310,8 +318,19 @@ class PySpy:
         exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if not Path(exe).is_file():
             raise RuntimeError("py-spy not found: pip install -e '.[bench]'")
-        self.args = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-                     "--nonblocking", "--output", str(out)]
+        self.args = [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ]
         self.out = out
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -117,8 +117,10 @@ class Report:
     def add(self, metric: str, measured: float, unit: str, target: float | None = None, note: str = "") -> None:
         row = Row(metric, round(measured, 3), unit, target, note)
         self.rows.append(row)
-        print(f"  {metric}: {row.measured:g} {unit}" + (f" (target <= {target:g})" if target is not None else ""),
-              flush=True)
+        print(
+            f"  {metric}: {row.measured:g} {unit}" + (f" (target <= {target:g})" if target is not None else ""),
+            flush=True,
+        )
 
 
 # -- the local world ------------------------------------------------------------------
@@ -206,8 +208,10 @@ def phase_latency(world: World, report: Report, n: int) -> None:
                 watch.wait(ready_for(name), 60 + delay, f"{name} Ready")
                 latencies.append(watch.snapshot(name).ready[1] - t0)
             cpu = proc_sample(pid(op)).cpu_s - cpu0
-            results[f"delay_{int(delay)}s"] = {"latencies_s": [round(x, 3) for x in latencies],
-                                              "operator_cpu_s_per_create": round(cpu / n, 4)}
+            results[f"delay_{int(delay)}s"] = {
+                "latencies_s": [round(x, 3) for x in latencies],
+                "operator_cpu_s_per_create": round(cpu / n, 4),
+            }
             p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
             if delay == 0:
                 report.add("apply->Ready p50, delay 0 s (operator overhead)", p50, "s", 2.0, f"n={n}, poll 1 s")
@@ -215,8 +219,12 @@ def phase_latency(world: World, report: Report, n: int) -> None:
             else:
                 report.add("apply->Ready p50, delay 5 s", p50, "s", note=f"n={n}, poll 1 s")
                 report.add("apply->Ready p95, delay 5 s", p95, "s", note=f"n={n}")
-                report.add("operator overhead at delay 5 s (p50 - 5 s)", p50 - delay, "s",
-                           note="includes up to one 1 s poll interval")
+                report.add(
+                    "operator overhead at delay 5 s (p50 - 5 s)",
+                    p50 - delay,
+                    "s",
+                    note="includes up to one 1 s poll interval",
+                )
             report.add(f"operator CPU per create, delay {int(delay)} s", cpu / n, "s")
         world.emu.faults.set(create_delay=0.0)
     report.details["latency"] = results
@@ -263,16 +271,27 @@ def phase_calls(world: World, report: Report) -> None:
         watch.wait(lambda r: r["warmup"].deleted is not None and r["c2"].deleted is not None, 60, "clean-up")
         quiet(world)
 
-    for label, calls in (("create", create), ("update", update), ("delete", delete),
-                         ("create_delay_5s", create_slow)):
-        details[label] = {"total": len(calls), "by_operation": by_operation(calls),
-                          "errors": by_operation([c for c in calls if not c.ok]),
-                          "uploaded_bytes": uploaded_bytes(calls)}
+    for label, calls in (("create", create), ("update", update), ("delete", delete), ("create_delay_5s", create_slow)):
+        details[label] = {
+            "total": len(calls),
+            "by_operation": by_operation(calls),
+            "errors": by_operation([c for c in calls if not c.ok]),
+            "uploaded_bytes": uploaded_bytes(calls),
+        }
     report.details["calls"] = details
-    report.add("AWS calls per create (delay 0 s)", len(create), "calls", 1.5 * MIN_CREATE_CALLS,
-               f"minimum {MIN_CREATE_CALLS}; ratio to minimum {len(create) / MIN_CREATE_CALLS:.2f}x")
-    report.add("AWS calls per create (delay 5 s, poll 1 s)", len(create_slow), "calls",
-               note="includes DescribeEndpoint polls while Creating")
+    report.add(
+        "AWS calls per create (delay 0 s)",
+        len(create),
+        "calls",
+        1.5 * MIN_CREATE_CALLS,
+        f"minimum {MIN_CREATE_CALLS}; ratio to minimum {len(create) / MIN_CREATE_CALLS:.2f}x",
+    )
+    report.add(
+        "AWS calls per create (delay 5 s, poll 1 s)",
+        len(create_slow),
+        "calls",
+        note="includes DescribeEndpoint polls while Creating",
+    )
     report.add("AWS calls per update", len(update), "calls")
     report.add("AWS calls per delete", len(delete), "calls")
     report.add("bytes uploaded per create", uploaded_bytes(create), "B")
@@ -281,8 +300,11 @@ def phase_calls(world: World, report: Report) -> None:
 def phase_steady(world: World, report: Report, n: int, resyncs: int) -> None:
     poll, resync = DEFAULTS.poll_interval / STEADY_SCALE, DEFAULTS.resync_interval / STEADY_SCALE
     window = resyncs * resync
-    print(f"[steady] {n} Ready resources, poll {poll:g} s, resync {resync:g} s (defaults / {STEADY_SCALE:g}), "
-          f"{window:g} s window", flush=True)
+    print(
+        f"[steady] {n} Ready resources, poll {poll:g} s, resync {resync:g} s (defaults / {STEADY_SCALE:g}), "
+        f"{window:g} s window",
+        flush=True,
+    )
     ns = world.namespace("bench-steady")
     env = {"DJL_OPERATOR_POLL_SECONDS": f"{poll:g}", "DJL_OPERATOR_RESYNC_SECONDS": f"{resync:g}"}
     with world.operator(ns, env) as op, Watch(world.kube, ns) as watch:
@@ -315,23 +337,50 @@ def phase_steady(world: World, report: Report, n: int, resyncs: int) -> None:
         per_resync = len(sagemaker_calls) / reconciles
         per_hour_window = 3600.0 / (elapsed * STEADY_SCALE) / n  # for counts that should be 0 anyway
         report.details["steady"] = {
-            "resources": n, "poll_s": poll, "resync_s": resync, "window_s": round(elapsed, 2),
-            "by_operation": by_operation(calls), "reconciles": reconciles,
-            "resync_period_s": round(period, 3), "sagemaker_calls_per_resync": round(per_resync, 3),
-            "operator_cpu_s": round(cpu, 3), "status_writes": status_writes,
-            "extrapolation": (f"SageMaker calls per endpoint per hour = calls per resync ({per_resync:.2f}) x "
-                              f"3600 s / (measured resync period {period:.2f} s x {STEADY_SCALE:g})"),
+            "resources": n,
+            "poll_s": poll,
+            "resync_s": resync,
+            "window_s": round(elapsed, 2),
+            "by_operation": by_operation(calls),
+            "reconciles": reconciles,
+            "resync_period_s": round(period, 3),
+            "sagemaker_calls_per_resync": round(per_resync, 3),
+            "operator_cpu_s": round(cpu, 3),
+            "status_writes": status_writes,
+            "extrapolation": (
+                f"SageMaker calls per endpoint per hour = calls per resync ({per_resync:.2f}) x "
+                f"3600 s / (measured resync period {period:.2f} s x {STEADY_SCALE:g})"
+            ),
         }
-        report.add("steady: SageMaker calls per endpoint per hour", per_resync * 3600 / (period * STEADY_SCALE),
-                   "calls/h", 12, f"{per_resync:.2f} calls/resync, period {period:.2f} s x {STEADY_SCALE:g}")
-        report.add("steady: AWS writes per endpoint per hour", len(writes(calls)) * per_hour_window, "calls/h", 0,
-                   f"{len(writes(calls))} writes in the window")
-        report.add("steady: all AWS calls per endpoint per hour", len(calls) * per_hour_window, "calls/h",
-                   note=f"window count: {len(calls)} calls, {n} endpoints, {elapsed:.0f} s")
-        report.add("steady: status writes per endpoint per hour", status_writes * per_hour_window, "writes/h",
-                   note="Kubernetes API")
-        report.add("steady: operator CPU per resync", cpu / reconciles, "s",
-                   note="incl. kopf timer ticks every poll interval")
+        report.add(
+            "steady: SageMaker calls per endpoint per hour",
+            per_resync * 3600 / (period * STEADY_SCALE),
+            "calls/h",
+            12,
+            f"{per_resync:.2f} calls/resync, period {period:.2f} s x {STEADY_SCALE:g}",
+        )
+        report.add(
+            "steady: AWS writes per endpoint per hour",
+            len(writes(calls)) * per_hour_window,
+            "calls/h",
+            0,
+            f"{len(writes(calls))} writes in the window",
+        )
+        report.add(
+            "steady: all AWS calls per endpoint per hour",
+            len(calls) * per_hour_window,
+            "calls/h",
+            note=f"window count: {len(calls)} calls, {n} endpoints, {elapsed:.0f} s",
+        )
+        report.add(
+            "steady: status writes per endpoint per hour",
+            status_writes * per_hour_window,
+            "writes/h",
+            note="Kubernetes API",
+        )
+        report.add(
+            "steady: operator CPU per resync", cpu / reconciles, "s", note="incl. kopf timer ticks every poll interval"
+        )
 
         # Out-of-band delete: the next resync re-runs the whole create path, upload step included.
         victim = names[0]
@@ -348,17 +397,30 @@ def phase_steady(world: World, report: Report, n: int, resyncs: int) -> None:
         quiet(world)
         redo = world.calls_since(mark)
         report.details["steady"]["recreate_after_out_of_band_delete"] = {
-            "by_operation": by_operation(redo), "uploaded_bytes": uploaded_bytes(redo)}
-        report.add("bytes uploaded by a re-reconcile (artifact exists)", uploaded_bytes(redo), "B", 0,
-                   "endpoint deleted out of band; the resync re-runs the upload step")
+            "by_operation": by_operation(redo),
+            "uploaded_bytes": uploaded_bytes(redo),
+        }
+        report.add(
+            "bytes uploaded by a re-reconcile (artifact exists)",
+            uploaded_bytes(redo),
+            "B",
+            0,
+            "endpoint deleted out of band; the resync re-runs the upload step",
+        )
 
 
 def phase_artifacts(world: World, report: Report, repeats: int) -> None:
     print(f"[artifacts] packaging the sample spec x{repeats}", flush=True)
     manifest = endpoint_manifest("pkg")
     spec = DjlEndpointSpec.model_validate(manifest["spec"])
-    resource = DjlEndpointResource(name="pkg", namespace="bench", uid="00000000-0000-0000-0000-000000000000",
-                                   generation=1, spec=spec, status=DjlEndpointStatus())
+    resource = DjlEndpointResource(
+        name="pkg",
+        namespace="bench",
+        uid="00000000-0000-0000-0000-000000000000",
+        generation=1,
+        spec=spec,
+        status=DjlEndpointStatus(),
+    )
     package.build_package(spec)  # imports and template reads out of the timing
     build, desired = [], []
     for _ in range(repeats):
@@ -369,13 +431,20 @@ def phase_artifacts(world: World, report: Report, repeats: int) -> None:
         t2 = time.perf_counter()
         build.append(t1 - t0)
         desired.append(t2 - t1)
-    report.details["artifacts"] = {"repeats": repeats, "archive_bytes": len(built.data),
-                                   "files": {k: len(v) for k, v in built.files.items()},
-                                   "build_package_s": [round(x, 5) for x in build],
-                                   "desired_deployment_s": [round(x, 5) for x in desired]}
+    report.details["artifacts"] = {
+        "repeats": repeats,
+        "archive_bytes": len(built.data),
+        "files": {k: len(v) for k, v in built.files.items()},
+        "build_package_s": [round(x, 5) for x in build],
+        "desired_deployment_s": [round(x, 5) for x in desired],
+    }
     report.add("packaging time (build_package), median", statistics.median(build) * 1000, "ms")
-    report.add("desired_deployment time (every reconcile), median", statistics.median(desired) * 1000, "ms",
-               note="render + package + image + requests")
+    report.add(
+        "desired_deployment time (every reconcile), median",
+        statistics.median(desired) * 1000,
+        "ms",
+        note="render + package + image + requests",
+    )
     report.add("artifact size", len(built.data), "B")
 
 
@@ -400,17 +469,27 @@ def phase_load(world: World, report: Report, n: int, delay: float, profile: Path
         quiet(world)
         calls = world.calls_since(mark)
         report.details["load"] = {
-            "resources": n, "creation_delay_s": delay, "kubectl_apply_s": round(applied, 2),
-            "ready_s": {"p50": round(percentile(ready, 50), 2), "p95": round(percentile(ready, 95), 2),
-                        "max": round(ready[-1], 2)},
+            "resources": n,
+            "creation_delay_s": delay,
+            "kubectl_apply_s": round(applied, 2),
+            "ready_s": {
+                "p50": round(percentile(ready, 50), 2),
+                "p95": round(percentile(ready, 95), 2),
+                "max": round(ready[-1], 2),
+            },
             "rss_samples_mb": [round(x, 1) for _, x in rss.samples],
-            "by_operation": by_operation(calls), "errors": by_operation([c for c in calls if not c.ok]),
+            "by_operation": by_operation(calls),
+            "errors": by_operation([c for c in calls if not c.ok]),
         }
-        report.add(f"{n} resources: all Ready after apply", ready[-1], "s", 120.0,
-                   f"creation delay {delay:g} s, poll 1 s; kubectl apply took {applied:.1f} s")
+        report.add(
+            f"{n} resources: all Ready after apply",
+            ready[-1],
+            "s",
+            120.0,
+            f"creation delay {delay:g} s, poll 1 s; kubectl apply took {applied:.1f} s",
+        )
         report.add(f"{n} resources: operator peak RSS", max(after.peak_rss_mb, rss.peak_mb), "MB", 300.0, "VmHWM")
-        report.add(f"{n} resources: operator CPU seconds", after.cpu_s - before.cpu_s, "s",
-                   note="apply -> all Ready")
+        report.add(f"{n} resources: operator CPU seconds", after.cpu_s - before.cpu_s, "s", note="apply -> all Ready")
         report.add(f"{n} resources: AWS calls per resource", len(calls) / n, "calls")
     if profile:
         summary = profile_summary(profile)
@@ -450,16 +529,23 @@ def phase_startup(world: World, report: Report, settle: float, default_poll_n: i
                 watch.wait(ready_for(name), 3 * DEFAULTS.poll_interval + 30, f"{name} Ready")
                 default_poll.append(watch.snapshot(name).ready[1] - t1)
     report.details["startup"] = {
-        "first_aws_call_s": round(first_call, 3), "first_status_write_s": round(first_write, 3),
-        "idle_rss_mb": [round(s.rss_mb, 1) for s in idle], "peak_rss_mb": round(idle[-1].peak_rss_mb, 1),
-        "calls": by_operation(idle_calls), "latency_default_poll_s": [round(x, 3) for x in default_poll],
+        "first_aws_call_s": round(first_call, 3),
+        "first_status_write_s": round(first_write, 3),
+        "idle_rss_mb": [round(s.rss_mb, 1) for s in idle],
+        "peak_rss_mb": round(idle[-1].peak_rss_mb, 1),
+        "calls": by_operation(idle_calls),
+        "latency_default_poll_s": [round(x, 3) for x in default_poll],
     }
     report.add("start-up: spawn -> first AWS call (resume)", first_call, "s")
     report.add("start-up: spawn -> first status write (resume)", first_write, "s")
     report.add("idle RSS (1 resource, after start-up)", idle[-1].rss_mb, "MB", 150.0)
     if default_poll:
-        report.add(f"apply->Ready p50, delay 0 s, default poll {DEFAULTS.poll_interval:g} s",
-                   percentile(default_poll, 50), "s", note=f"n={len(default_poll)}")
+        report.add(
+            f"apply->Ready p50, delay 0 s, default poll {DEFAULTS.poll_interval:g} s",
+            percentile(default_poll, 50),
+            "s",
+            note=f"n={len(default_poll)}",
+        )
 
 
 # -- output -----------------------------------------------------------------------------
@@ -489,10 +575,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-delay", type=float, default=5.0, help="emulator creation delay in the load phase")
     parser.add_argument("--steady-n", type=int, help="resources in steady state (default 10, quick 3)")
     parser.add_argument("--resyncs", type=int, help="resync intervals observed in steady state (default 6, quick 3)")
-    parser.add_argument("--phases", default="latency,calls,steady,artifacts,load,startup",
-                        help="comma-separated subset to run (startup needs calls)")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy the operator during the load phase (collapsed stacks next to the JSON)")
+    parser.add_argument(
+        "--phases",
+        default="latency,calls,steady,artifacts,load,startup",
+        help="comma-separated subset to run (startup needs calls)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the operator during the load phase (collapsed stacks next to the JSON)",
+    )
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/operator-<timestamp>.json)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -532,26 +624,36 @@ def main(argv: list[str] | None = None) -> int:
             if "artifacts" in phases:
                 phase_artifacts(world, report, 10 if quick else 30)
             if "load" in phases:
-                phase_load(world, report, load_n, args.load_delay,
-                           logs / "load-pyspy.txt" if args.profile else None)
+                phase_load(world, report, load_n, args.load_delay, logs / "load-pyspy.txt" if args.profile else None)
             if "startup" in phases:
                 phase_startup(world, report, 5.0 if quick else 15.0, 1 if quick else 3)
         finally:
             world.kube.close()
 
     result = {
-        "timestamp": stamp, "quick": quick, "duration_s": round(time.monotonic() - started, 1),
-        "host": {"cpus": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-                 "python": platform.python_version(), "platform": platform.platform()},
-        "operator_defaults": asdict(DEFAULTS), "logs": str(logs.relative_to(REPO)),
-        "rows": [r.to_json() for r in report.rows], "details": report.details,
+        "timestamp": stamp,
+        "quick": quick,
+        "duration_s": round(time.monotonic() - started, 1),
+        "host": {
+            "cpus": os.cpu_count(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "operator_defaults": asdict(DEFAULTS),
+        "logs": str(logs.relative_to(REPO)),
+        "rows": [r.to_json() for r in report.rows],
+        "details": report.details,
     }
     out.write_text(json.dumps(result, indent=2) + "\n")
     print()
     print_table(report.rows)
     shown = out.relative_to(REPO) if out.is_relative_to(REPO) else out
-    print(f"\n{sum(r.passed is False for r in report.rows)} target(s) missed; JSON: {shown}; "
-          f"operator logs: {logs.relative_to(REPO)}")
+    print(
+        f"\n{sum(r.passed is False for r in report.rows)} target(s) missed; JSON: {shown}; "
+        f"operator logs: {logs.relative_to(REPO)}"
+    )
     return 0
 
 

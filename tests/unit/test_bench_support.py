@@ -40,23 +40,28 @@ def test_proc_sample_reads_this_process() -> None:
 def test_profile_summary_counts_self_and_inclusive_shares(tmp_path: Path) -> None:
     collapsed = tmp_path / "stacks.txt"
     collapsed.write_text(
-        "process 1:\"python\";thread (0x1);_worker (concurrent/futures/thread.py:83);"
+        'process 1:"python";thread (0x1);_worker (concurrent/futures/thread.py:83);'
         "reconcile (djl_operator/reconcile.py:10);build_tarball (djl_operator/artifacts/package.py:5);"
         "GzipFile.write (gzip.py:289) 6\n"
-        "process 1:\"python\";thread (0x1);_worker (concurrent/futures/thread.py:83);"
+        'process 1:"python";thread (0x1);_worker (concurrent/futures/thread.py:83);'
         "reconcile (djl_operator/reconcile.py:12);_describe (djl_operator/sagemaker_adapter.py:9);"
         "SocketIO.readinto (socket.py:706) 3\n"
-        "process 1:\"python\";thread (0x2);select (selectors.py:468) 1\n"
+        'process 1:"python";thread (0x2);select (selectors.py:468) 1\n'
         "garbage line without a count\n"
     )
     summary = profile_summary(collapsed, n=3)
     assert summary["samples"] == 10
-    assert summary["self"] == [("GzipFile.write (gzip.py)", 60.0), ("SocketIO.readinto (socket.py)", 30.0),
-                               ("select (selectors.py)", 10.0)]
+    assert summary["self"] == [
+        ("GzipFile.write (gzip.py)", 60.0),
+        ("SocketIO.readinto (socket.py)", 30.0),
+        ("select (selectors.py)", 10.0),
+    ]
     # A function on two lines of one stack counts once; line numbers do not split it.
-    assert summary["inclusive_project"] == [("reconcile (djl_operator/reconcile.py)", 90.0),
-                                            ("build_tarball (djl_operator/artifacts/package.py)", 60.0),
-                                            ("_describe (djl_operator/sagemaker_adapter.py)", 30.0)]
+    assert summary["inclusive_project"] == [
+        ("reconcile (djl_operator/reconcile.py)", 90.0),
+        ("build_tarball (djl_operator/artifacts/package.py)", 60.0),
+        ("_describe (djl_operator/sagemaker_adapter.py)", 30.0),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -70,8 +75,7 @@ def test_profile_summary_counts_self_and_inclusive_shares(tmp_path: Path) -> Non
         (3.0, None, None, None),
     ],
 )
-def test_row_ratio_and_verdict(measured: float, target: float | None, ratio: float | None,
-                               passed: bool | None) -> None:
+def test_row_ratio_and_verdict(measured: float, target: float | None, ratio: float | None, passed: bool | None) -> None:
     row = Row("m", measured, "calls", target)
     assert row.ratio == (pytest.approx(ratio) if ratio not in (None, float("inf")) else ratio)
     assert row.passed is passed
