@@ -117,7 +117,8 @@ def test_endpoint_not_ready_says_why(
     assert f"DjlEndpoint {cluster.namespace}/slow is not Ready (Ready=False, reason Creating: " in result.stderr
     # The message moves on while Creating ("creating endpoint ..." -> "endpoint is Creating on ..."):
     # the CLI quotes the one it read, which is the one before or after the call.
-    assert creating["message"] in result.stderr or after.get("message", "") in result.stderr
+    assert after.get("reason") == "Creating" and after["message"]
+    assert creating["message"] in result.stderr or after["message"] in result.stderr
     assert f"kubectl wait --for=condition=Ready djlendpoint/slow -n {cluster.namespace}" in result.stderr
     assert cluster.emulator.calls(service="sagemaker-runtime") == []
     cluster.wait_ready("slow", timeout=60)  # so the teardown can delete it
