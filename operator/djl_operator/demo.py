@@ -36,7 +36,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from djl_operator import invoke
+from djl_operator import invoke, processes
 from djl_operator.api import GROUP, KIND, PLURAL, SINGULAR, VERSION
 
 NAME = "minilm"
@@ -227,14 +227,7 @@ class OperatorProcess:
             return ""
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()  # kopf finishes in-flight handlers, then exits
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.stop(self.proc, timeout=20)  # on SIGTERM kopf finishes in-flight handlers, then exits
 
 
 # -- the demo --------------------------------------------------------------------

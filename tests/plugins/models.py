@@ -25,18 +25,13 @@ from typing import Any
 
 import pytest
 
+from djl_operator.api import Task
+
 REPO = Path(__file__).resolve().parents[2]
 MODEL_TEMPLATE = REPO / "model_template"
 TEMPLATE_FILES = ("model.py", "djl_compat.py", "requirements.txt")
-TINY_TASKS = (
-    "feature-extraction",
-    "text-generation",
-    "text2text-generation",
-    "summarization",
-    "fill-mask",
-    "text-classification",
-    "token-classification",
-)
+# Every task the API admits gets a tiny model.
+TINY_TASKS = tuple(task.value for task in Task)
 # serving.properties keys that DJL reads itself rather than as option.<key>.
 TOP_LEVEL_KEYS = {"engine", "batch_size", "max_batch_delay", "minWorkers", "maxWorkers", "job_queue_size"}
 

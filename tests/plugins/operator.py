@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from djl_operator import processes
 from djl_operator.controlplane import ControlPlane
 from tests.plugins.controlplane import Kubectl
 
@@ -98,13 +99,7 @@ class OperatorProcess:
             self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop(self.proc, timeout=15)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from djl_operator import processes
+
 from .calls import Call
 from .clients import make_client
 
@@ -174,13 +176,7 @@ class EmulatorProcess(RemoteEmulator):
         raise AdminError(f"emulator exited ({process.returncode}) before it was ready:\n{''.join(lines)}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process, timeout=10)
         self._drain.join(timeout=5)
         if self.process.stdout is not None:
             self.process.stdout.close()

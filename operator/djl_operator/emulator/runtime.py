@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from djl_operator import processes
 from djl_operator.serving.artifact import PROPERTIES_FILE, parse_properties
 
 from .errors import ApiError
@@ -358,13 +359,7 @@ class ModelServers:
 
     @staticmethod
     def _stop(server: _ModelServer) -> None:
-        if server.process.poll() is None:
-            server.process.terminate()
-            try:
-                server.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
+        processes.stop(server.process, timeout=5)
         shutil.rmtree(server.workdir, ignore_errors=True)
 
     def running(self) -> int:
