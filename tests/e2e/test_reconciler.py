@@ -31,6 +31,21 @@ def _ops(cluster: Cluster, service: str = "sagemaker") -> list[str]:
     return [c.operation for c in cluster.emulator.calls(service=service)]
 
 
+def _foreign_model_and_config(sm: Any, name: str) -> None:
+    """A model and config someone else made: no owner tags."""
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/Other",
+        PrimaryContainer={"Image": "example.com/other:1"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.g5.2xlarge", "InitialInstanceCount": 1}
+        ],
+    )
+
+
 def test_create_becomes_ready_with_truthful_status(cluster: Cluster) -> None:
     cluster.apply(endpoint_manifest("demo"))
     status = cluster.wait_ready("demo")
@@ -220,22 +235,7 @@ def test_out_of_band_config_change_is_restored(cluster: Cluster) -> None:
     cluster.apply(endpoint_manifest("drift"))
     status = cluster.wait_ready("drift")
     sm = cluster.sagemaker
-    sm.create_model(
-        ModelName="someone-elses",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/Other",
-        PrimaryContainer={"Image": "example.com/other:1"},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName="someone-elses",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "someone-elses",
-                "InstanceType": "ml.g5.2xlarge",
-                "InitialInstanceCount": 1,
-            }
-        ],
-    )
+    _foreign_model_and_config(sm, "someone-elses")
     sm.update_endpoint(EndpointName=status["endpointName"], EndpointConfigName="someone-elses")
     wait_for(lambda: "DriftRestored" in {e["reason"] for e in cluster.events("drift")}, timeout=30, what="drift event")
     wait_for(
@@ -299,22 +299,7 @@ def test_delete_when_aws_side_is_already_gone(cluster: Cluster) -> None:
 
 def test_name_clash_with_a_foreign_endpoint(cluster: Cluster) -> None:
     sm = cluster.sagemaker
-    sm.create_model(
-        ModelName="theirs",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/Other",
-        PrimaryContainer={"Image": "example.com/other:1"},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName="theirs",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "theirs",
-                "InstanceType": "ml.g5.2xlarge",
-                "InitialInstanceCount": 1,
-            }
-        ],
-    )
+    _foreign_model_and_config(sm, "theirs")
     sm.create_endpoint(EndpointName="shared-name", EndpointConfigName="theirs")
     cluster.emulator.reset_calls()
 

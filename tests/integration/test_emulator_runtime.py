@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from djl_operator.artifacts.package import build_tarball
 from djl_operator.emulator import Emulator
 from tests.plugins.emulator import config, model, upload
 
@@ -43,13 +42,7 @@ def _artifact() -> bytes:
         "model.py": ECHO_HANDLER,
         "djl_compat.py": (ROOT / "model_template" / "djl_compat.py").read_bytes(),
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return build_tarball(files)
 
 
 @pytest.fixture

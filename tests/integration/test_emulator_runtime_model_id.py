@@ -3,10 +3,8 @@ from the emulator's S3 and serves the local copy, as DJL Serving does in AWS."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from djl_operator.artifacts.package import build_tarball
 from djl_operator.emulator import Emulator
 from tests.plugins.emulator import config, model, upload
 from tests.plugins.models import HIDDEN, MODEL_TEMPLATE, TEMPLATE_FILES, render_properties
@@ -44,16 +43,6 @@ def handle(inputs):
 """
 
 
-def _tarball(files: Mapping[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def _template_files() -> dict[str, bytes]:
     return {name: (MODEL_TEMPLATE / name).read_bytes() for name in TEMPLATE_FILES}
 
@@ -79,7 +68,7 @@ def test_s3_prefix_is_downloaded_and_served_locally(emulator: Emulator, deploy: 
     upload(s3, BUCKET, "models/probe/1_Pooling/config.json", b"{}")
     upload(s3, BUCKET, "models/probe/empty-folder/", b"")  # a console-made folder marker
     upload(s3, BUCKET, "models/probe-other/config.json", b"not mine")  # a sibling prefix
-    artifact = _tarball(
+    artifact = build_tarball(
         {
             "serving.properties": b"engine=Python\noption.model_id=s3://weights/models/probe\n",
             "model.py": PROBE_HANDLER,
@@ -106,7 +95,7 @@ def test_model_template_serves_weights_from_s3(
     for path in sorted(p for p in weights.rglob("*") if p.is_file()):
         upload(s3, BUCKET, f"models/tiny/{path.relative_to(weights).as_posix()}", path.read_bytes())
     properties = render_properties("s3://weights/models/tiny/", "feature-extraction", pooling="mean")
-    runtime = deploy("tiny", _tarball({"serving.properties": properties.encode(), **_template_files()}))
+    runtime = deploy("tiny", build_tarball({"serving.properties": properties.encode(), **_template_files()}))
 
     answer = runtime.invoke_endpoint(
         EndpointName="tiny", Body=b'{"inputs": "hello world"}', ContentType="application/json"
@@ -120,7 +109,7 @@ def test_model_template_serves_weights_from_s3(
 def test_empty_prefix_is_a_model_error(emulator: Emulator, deploy: Callable[[str, bytes], Any]) -> None:
     emulator.client("s3").create_bucket(Bucket=BUCKET)
     properties = render_properties("s3://weights/models/missing/", "feature-extraction")
-    runtime = deploy("missing", _tarball({"serving.properties": properties.encode(), **_template_files()}))
+    runtime = deploy("missing", build_tarball({"serving.properties": properties.encode(), **_template_files()}))
 
     with pytest.raises(ClientError) as info:
         runtime.invoke_endpoint(EndpointName="missing", Body=b"hello", ContentType="text/plain")
@@ -134,7 +123,7 @@ def test_empty_prefix_is_a_model_error(emulator: Emulator, deploy: Callable[[str
 
 def test_missing_bucket_is_a_model_error(emulator: Emulator, deploy: Callable[[str, bytes], Any]) -> None:
     properties = render_properties("s3://no-such-bucket/m/", "feature-extraction")
-    runtime = deploy("nobucket", _tarball({"serving.properties": properties.encode(), **_template_files()}))
+    runtime = deploy("nobucket", build_tarball({"serving.properties": properties.encode(), **_template_files()}))
 
     with pytest.raises(ClientError) as info:
         runtime.invoke_endpoint(EndpointName="nobucket", Body=b"hello", ContentType="text/plain")
