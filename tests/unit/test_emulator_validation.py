@@ -119,3 +119,30 @@ def test_java_patterns_translate(pattern: str, text: str, matches: bool) -> None
     regex = compile_pattern(pattern)
     assert regex is not None
     assert bool(regex.fullmatch(text)) is matches
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"TagFilters": [{"Key": "djl-operator.io/owner-uid", "Values": ["u"]}], "ResourcesPerPage": 100}, []),
+        (
+            {"TagFilters": [{"Key": ""}]},
+            ["at 'tagFilters.1.member.key' failed to satisfy constraint: Member must have"],
+        ),
+        (
+            {"TagFilters": [{"Key": "k", "Values": ["v"] * 21}]},
+            ["at 'tagFilters.1.member.values' failed to satisfy constraint: Member must have length less than or"],
+        ),
+        ({"ResourceTypeFilters": ["s" * 257]}, ["at 'resourceTypeFilters.1.member' failed to satisfy constraint"]),
+        ({"ResourcesPerPage": "10"}, ["at 'resourcesPerPage' failed to satisfy constraint: Member must be of type"]),
+    ],
+)
+def test_tagging_get_resources_from_its_own_model(params: dict[str, object], expected: list[str]) -> None:
+    found = violations("GetResources", params, "resourcegroupstaggingapi")
+    assert len(found) == len(expected), found
+    for message, fragment in zip(found, expected, strict=True):
+        assert fragment in message
+    if expected:
+        with pytest.raises(ApiError) as info:
+            validate("GetResources", params, "resourcegroupstaggingapi", code="InvalidParameterException")
+        assert info.value.code == "InvalidParameterException"

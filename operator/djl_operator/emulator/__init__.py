@@ -14,11 +14,18 @@ In-process use::
     emu.env                                 # AWS_ENDPOINT_URL_* etc. for subprocesses
     emu.faults.fail_model_start(model_name="m-1")
     emu.calls(service="sagemaker", operation="CreateEndpoint")
+    emu.client("resourcegroupstaggingapi").get_resources(TagFilters=[{"Key": "k", "Values": ["v"]}])
     emu.stop()
+
+The same port also answers the Resource Groups Tagging API's ``GetResources`` over the
+SageMaker resources (JSON 1.1, ``X-Amz-Target: ResourceGroupsTaggingAPI_20170126.*``; see
+:mod:`~djl_operator.emulator.tagging`). Faults name it like any operation
+(``throttle(operations=["GetResources"])``, ``deny("GetResources")``); a throttle without
+``operations`` only reaches SageMaker's control plane.
 
 As a process: ``djl-operator emulator --port 8090`` prints ``KEY=VALUE`` lines
 (``AWS_ENDPOINT_URL_SAGEMAKER``, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``,
-``AWS_ENDPOINT_URL_S3``, ``AWS_DEFAULT_REGION``, dummy credentials,
+``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API``, ``AWS_DEFAULT_REGION``, dummy credentials,
 ``DJL_EMULATOR_ADMIN_URL``) then ``# djl emulator ready``.
 :class:`~djl_operator.emulator.client.RemoteEmulator` drives it from Python.
 

@@ -17,6 +17,7 @@ from .frontend import FrontendServer
 from .runtime import ModelServers
 from .s3 import S3Server
 from .sagemaker import SageMaker
+from .tagging import TaggingApi
 
 # Distinct accounts for emulators sharing a process (moto's S3 state is per process).
 _ACCOUNTS = itertools.count()
@@ -49,6 +50,7 @@ class Emulator:
             self.account_id, self.region, self.call_log, self.config.host, self.config.s3_port, faults=self.faults
         )
         self.sagemaker = SageMaker(self.region, self.account_id, self.faults, self._s3.exists)
+        self.tagging = TaggingApi(self.sagemaker)
         self.runtime = ModelServers(
             self._fetch, self.region, self.account_id, self.config.runtime_start_timeout, self._s3.list_keys
         )
@@ -126,6 +128,7 @@ class Emulator:
             "AWS_ENDPOINT_URL_SAGEMAKER": self.url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.url,
             "AWS_ENDPOINT_URL_S3": self.s3_url,
+            "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API": self.url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": DUMMY_KEY,
@@ -136,15 +139,21 @@ class Emulator:
         }
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A stock boto3 client for "sagemaker", "sagemaker-runtime" or "s3" (closed by :meth:`stop`)."""
-        urls = {"sagemaker": self.url, "sagemaker-runtime": self.url, "s3": self.s3_url}
+        """A stock boto3 client for "sagemaker", "sagemaker-runtime", "s3" or "resourcegroupstaggingapi"
+        (closed by :meth:`stop`); ``region_name=`` signs for another region."""
+        urls = {
+            "sagemaker": self.url,
+            "sagemaker-runtime": self.url,
+            "s3": self.s3_url,
+            "resourcegroupstaggingapi": self.url,
+        }
         if service not in urls:
             raise ValueError(f"service must be one of {sorted(urls)}, got {service!r}")
         kwargs.setdefault("config", Config(retries={"max_attempts": 3, "mode": "standard"}))
+        kwargs.setdefault("region_name", self.region)
         client = make_client(
             service,
             endpoint_url=urls[service],
-            region_name=self.region,
             aws_access_key_id=DUMMY_KEY,
             aws_secret_access_key=DUMMY_SECRET,
             **kwargs,

@@ -10,7 +10,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Call:
-    service: str  # "sagemaker", "sagemaker-runtime" or "s3"
+    service: str  # "sagemaker", "sagemaker-runtime", "s3", "resourcegroupstaggingapi" or "sts" (boto3's names)
     operation: str  # e.g. "CreateEndpoint", "PutObject"
     resource: str | None  # the name/ARN/bucket[/key] the call was about
     error_code: str | None  # None on success
@@ -44,6 +44,20 @@ def access_key_id(authorization: str | None) -> str | None:
         return None
     key = rest.split("/", 1)[0].strip()
     return key or None
+
+
+def credential_region(authorization: str | None) -> str | None:
+    """The region of a SigV4 credential scope (``Credential=AKID/20260101/us-west-2/tagging/aws4_request``).
+
+    It is the region the client signed for, i.e. the regional endpoint it believes it is calling;
+    None when the request is unsigned or the header is not SigV4."""
+    if not authorization:
+        return None
+    _, found, rest = authorization.partition("Credential=")
+    if not found:
+        return None
+    scope = rest.split(",", 1)[0].strip().split("/")
+    return scope[2] if len(scope) == 5 and scope[2] else None
 
 
 class CallLog:

@@ -105,11 +105,12 @@ class RemoteEmulator:
             "sagemaker": env["AWS_ENDPOINT_URL_SAGEMAKER"],
             "sagemaker-runtime": env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"],
             "s3": env["AWS_ENDPOINT_URL_S3"],
+            "resourcegroupstaggingapi": env["AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API"],
         }
+        kwargs.setdefault("region_name", env["AWS_DEFAULT_REGION"])
         return make_client(
             service,
             endpoint_url=urls[service],
-            region_name=env["AWS_DEFAULT_REGION"],
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             **kwargs,

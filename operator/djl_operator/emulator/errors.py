@@ -54,12 +54,15 @@ def throttled() -> ApiError:
     return ApiError("ThrottlingException", "Rate exceeded")
 
 
-def access_denied(operation: str, resource_arn: str, account_id: str) -> ApiError:
+def access_denied(operation: str, resource_arn: str, account_id: str, action_prefix: str = "sagemaker") -> ApiError:
+    """``action_prefix`` is the IAM service prefix: "sagemaker", "tag" (Tagging API), "sts"."""
+    # IAM names the resource only for actions that have resource-level permissions.
+    action = f"{action_prefix}:{operation}"
+    on = f" on resource: {resource_arn}" if resource_arn else ""
     return ApiError(
         "AccessDeniedException",
         f"User: arn:aws:sts::{account_id}:assumed-role/emulator/session is not authorized to perform: "
-        f"sagemaker:{operation} on resource: {resource_arn} because no identity-based policy allows "
-        f"the sagemaker:{operation} action",
+        f"{action}{on} because no identity-based policy allows the {action} action",
     )
 
 

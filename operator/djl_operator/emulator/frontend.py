@@ -3,6 +3,7 @@
 Routing:
 
 * ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> control plane;
+* ``POST /`` with ``X-Amz-Target: ResourceGroupsTaggingAPI_20170126.<Operation>`` -> Tagging API;
 * ``POST /endpoints/<name>/invocations`` -> InvokeEndpoint;
 * ``/_emulator/...`` -> admin API (see the package docstring).
 """
@@ -18,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import validation
-from .calls import access_key_id
+from . import tagging, validation
+from .calls import access_key_id, credential_region
 from .connections import ConnectionTrackingMixin
 from .errors import ApiError
 
@@ -95,6 +96,49 @@ def sagemaker_call(emu: Emulator, target: str, body: bytes, principal: str | Non
     out = json.dumps(result).encode()
     emu.call_log.record("sagemaker", operation, _resource(params), None, len(body), len(out), principal)
     return Response(200, out, {"Content-Type": _JSON_11})
+
+
+# The Tagging API's own names for the faults SageMaker calls ThrottlingException and InternalFailure
+# (its model declares ThrottledException and InternalServiceException).
+_TAGGING_CODES = {"ThrottlingException": "ThrottledException", "InternalFailure": "InternalServiceException"}
+
+
+def tagging_call(emu: Emulator, operation: str, body: bytes, principal: str | None, region: str | None) -> Response:
+    """One Resource Groups Tagging API request (JSON 1.1), faults and validation included, always recorded."""
+    try:
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise ApiError("SerializationException", f"Request body is not JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise ApiError("SerializationException", "Request body must be a JSON object.")
+        if operation not in emu.tagging.operations:
+            raise ApiError(
+                "UnknownOperationException", f"The emulator does not implement {tagging.TARGET_PREFIX}.{operation}."
+            )
+        fault = emu.faults.request_error(operation, "", emu.account_id, control_plane=False, action_prefix="tag")
+        if fault is not None:
+            raise ApiError(_TAGGING_CODES.get(fault.code, fault.code), fault.message, fault.status)
+        # Constraint violations are the modeled InvalidParameterException ("A provided parameter
+        # value is out of range"), not SageMaker's ValidationException.
+        validation.validate(operation, params, tagging.SERVICE, code="InvalidParameterException")
+        result = emu.tagging.handle(operation, params, region or emu.region)
+    except ApiError as err:
+        emu.call_log.record(tagging.SERVICE, operation, None, err.code, len(body), principal=principal)
+        # The model's error shapes name their member "Message".
+        return _json(err.status, {"__type": err.code, "Message": err.message}, _JSON_11)
+    out = json.dumps(result).encode()
+    emu.call_log.record(tagging.SERVICE, operation, None, None, len(body), len(out), principal)
+    return Response(200, out, {"Content-Type": _JSON_11})
+
+
+def json_call(emu: Emulator, target: str, body: bytes, authorization: str | None) -> Response:
+    """A JSON 1.1 request, routed by its ``X-Amz-Target`` prefix."""
+    principal = access_key_id(authorization)
+    prefix, _, operation = target.partition(".")
+    if prefix == tagging.TARGET_PREFIX:
+        return tagging_call(emu, operation, body, principal, credential_region(authorization))
+    return sagemaker_call(emu, target, body, principal)
 
 
 def _runtime_error(err: ApiError) -> Response:
@@ -231,8 +275,7 @@ class FrontendHandler(BaseHTTPRequestHandler):
             if url.path.startswith("/_emulator/"):
                 response = admin(emu, self.command, url.path, parse_qs(url.query), body)
             elif self.command == "POST" and url.path == "/" and self.headers.get("X-Amz-Target"):
-                principal = access_key_id(self.headers.get("Authorization"))
-                response = sagemaker_call(emu, self.headers["X-Amz-Target"], body, principal)
+                response = json_call(emu, self.headers["X-Amz-Target"], body, self.headers.get("Authorization"))
             elif self.command == "POST" and (match := _INVOKE_PATH.match(url.path)):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 response = invoke_endpoint(emu, unquote(match.group(1)), headers, body)

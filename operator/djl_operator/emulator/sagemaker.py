@@ -58,6 +58,8 @@ class _Resource:
     request: dict[str, Any]
     creation_time: float
     tags: dict[str, str] = field(default_factory=dict)
+    # Whether the resource ever had a tag: the Tagging API lists such resources (with ``Tags: []``) forever.
+    ever_tagged: bool = False
 
 
 @dataclass
@@ -75,11 +77,21 @@ class _Endpoint:
     creation_time: float
     last_modified: float
     tags: dict[str, str] = field(default_factory=dict)
+    ever_tagged: bool = False
     failure_reason: str | None = None
     variants: list[dict[str, Any]] | None = None  # live ProductionVariantSummary list
     pending: dict[str, Any] | None = None  # PendingDeploymentSummary while a deployment runs
     steps: deque[_Step] = field(default_factory=deque)
     gone: bool = False
+
+
+@dataclass(frozen=True)
+class TaggedResource:
+    """A resource as the Resource Groups Tagging API sees it."""
+
+    arn: str
+    tags: dict[str, str]
+    ever_tagged: bool
 
 
 @dataclass(frozen=True)
@@ -232,7 +244,8 @@ class SageMaker:
             if name.lower() in self._models:
                 raise errors.already_exists("model", arn)
             request = {k: copy.deepcopy(v) for k, v in p.items() if k != "Tags"}
-            self._models[name.lower()] = _Resource(name, arn, request, self._clock(), _tags_dict(p.get("Tags")))
+            tags = _tags_dict(p.get("Tags"))
+            self._models[name.lower()] = _Resource(name, arn, request, self._clock(), tags, bool(tags))
         return {"ModelArn": arn}
 
     def describe_model(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -292,7 +305,8 @@ class SageMaker:
                     self._model(v["ModelName"])
             request = {k: copy.deepcopy(v) for k, v in p.items() if k != "Tags"}
             request["ProductionVariants"] = variants
-            self._configs[name.lower()] = _Resource(name, arn, request, self._clock(), _tags_dict(p.get("Tags")))
+            tags = _tags_dict(p.get("Tags"))
+            self._configs[name.lower()] = _Resource(name, arn, request, self._clock(), tags, bool(tags))
         return {"EndpointConfigArn": arn}
 
     def describe_endpoint_config(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -470,6 +484,7 @@ class SageMaker:
                 creation_time=now,
                 last_modified=now,
                 tags=_tags_dict(p.get("Tags")),
+                ever_tagged=bool(p.get("Tags")),
                 pending=self._pending_summary(config, now),
             )
 
@@ -630,7 +645,7 @@ class SageMaker:
 
     # ---- tags ----
 
-    def _tagged(self, arn: str) -> dict[str, str]:
+    def _tagged(self, arn: str) -> _Resource | _Endpoint:
         parsed = parse_sagemaker_arn(arn)
         if parsed is not None and arn.split(":")[3:5] == [self.region, self.account_id]:
             kind, name = parsed
@@ -641,21 +656,22 @@ class SageMaker:
             }
             table = tables[kind]
             if name in table:
-                tags: dict[str, str] = table[name].tags
-                return tags
+                found: _Resource | _Endpoint = table[name]
+                return found
         raise errors.validation(f'Could not find resource "{arn}".')
 
     def add_tags(self, p: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._advance()
-            tags = self._tagged(p["ResourceArn"])
-            tags.update(_tags_dict(p["Tags"]))
+            resource = self._tagged(p["ResourceArn"])
+            resource.tags.update(_tags_dict(p["Tags"]))
+            resource.ever_tagged = resource.ever_tagged or bool(p["Tags"])
         return {"Tags": list(p["Tags"])}
 
     def delete_tags(self, p: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._advance()
-            tags = self._tagged(p["ResourceArn"])
+            tags = self._tagged(p["ResourceArn"]).tags
             for key in p["TagKeys"]:
                 tags.pop(key, None)
         return {}
@@ -663,13 +679,24 @@ class SageMaker:
     def list_tags(self, p: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._advance()
-            tags = _tags_list(self._tagged(p["ResourceArn"]))
+            tags = _tags_list(self._tagged(p["ResourceArn"]).tags)
         start = _token_offset(p.get("NextToken"))
         size = int(p.get("MaxResults") or 50)
         out: dict[str, Any] = {"Tags": tags[start : start + size]}
         if start + size < len(tags):
             out["NextToken"] = str(start + size)
         return out
+
+    def tagged_resources(self) -> list[TaggedResource]:
+        """Every model, endpoint config and endpoint that exists now (deleted ones are gone), with its tags."""
+        with self._lock:
+            self._advance()
+            everything: list[_Resource | _Endpoint] = [
+                *self._models.values(),
+                *self._configs.values(),
+                *self._endpoints.values(),
+            ]
+            return [TaggedResource(r.arn, dict(r.tags), r.ever_tagged) for r in everything]
 
     # ---- emulator-only ----
 

@@ -1,4 +1,4 @@
-"""Request validation driven by botocore's own SageMaker service model.
+"""Request validation driven by botocore's own service models (SageMaker, Tagging, STS).
 
 The service model is the most faithful local copy of what AWS enforces: required
 members, enums (``ProductionVariantInstanceType``), lengths, patterns and
@@ -84,7 +84,7 @@ def _compile(shape: Shape, seen: dict[str, Rule]) -> Rule:
     return rule
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _service_model(service: str = "sagemaker") -> Any:
     return botocore.session.get_session().get_service_model(service)
 
@@ -188,9 +188,9 @@ def violations(operation: str, params: Any, service: str = "sagemaker") -> list[
     return out
 
 
-def validate(operation: str, params: Any, service: str = "sagemaker") -> None:
-    """Raise AWS's ``ValidationException`` listing every violation, as AWS does."""
+def validate(operation: str, params: Any, service: str = "sagemaker", code: str = "ValidationException") -> None:
+    """Raise AWS's ``ValidationException`` (or the service's own ``code``) listing every violation, as AWS does."""
     found = violations(operation, params, service)
     if found:
         noun = "error" if len(found) == 1 else "errors"
-        raise ApiError("ValidationException", f"{len(found)} validation {noun} detected: " + "; ".join(found))
+        raise ApiError(code, f"{len(found)} validation {noun} detected: " + "; ".join(found))
