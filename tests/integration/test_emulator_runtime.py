@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from djl_operator.artifacts.package import build_tarball
 from djl_operator.emulator import Emulator
-from tests.plugins.emulator import config, model, upload
-
-ROOT = Path(__file__).resolve().parents[2]
-
-ECHO_HANDLER = b"""
-import os
-
-from djl_compat import Output
-
-
-def handle(inputs):
-    if inputs.is_empty():
-        return None  # DJL's load call
-    data = bytes(inputs.get_as_bytes())
-    if data == b"fail":
-        return Output().error("asked to fail", code=400)
-    out = Output()
-    out.add_property("content-type", "application/x-echo")
-    prefix = os.environ.get("ECHO_PREFIX", "").encode()
-    ctype = (inputs.get_property("Content-Type") or "").encode()
-    out.add(prefix + ctype + b"|" + data)
-    return out
-"""
-
-
-def _artifact() -> bytes:
-    files = {
-        "serving.properties": b"engine=Python\n",
-        "model.py": ECHO_HANDLER,
-        "djl_compat.py": (ROOT / "model_template" / "djl_compat.py").read_bytes(),
-    }
-    return build_tarball(files)
+from tests.plugins.emulator import config, echo_artifact, model, upload
 
 
 @pytest.fixture
 def deployed(emulator: Emulator) -> Any:
     sm = emulator.client("sagemaker")
-    url = upload(emulator.client("s3"), "models", "echo/model.tar.gz", _artifact())
+    url = upload(emulator.client("s3"), "models", "echo/model.tar.gz", echo_artifact())
     model(sm, "echo", url, env={"ECHO_PREFIX": "env:"})
     config(sm, "echo", "echo")
     sm.create_endpoint(EndpointName="echo", EndpointConfigName="echo")

@@ -7,7 +7,8 @@
   admin HTTP API (:class:`~djl_operator.emulator.client.EmulatorProcess`); ~1-2 s to start.
 
 Also small builders (stock boto3 only) for tests that need a model/config/endpoint:
-``upload``, ``model``, ``config``, ``wait_status``.
+``upload``, ``model``, ``config``, ``wait_status``; ``echo_artifact()`` is a real, tiny model
+artifact (a DJL Python handler that echoes its input) for tests that invoke.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from djl_operator.artifacts.package import build_tarball
 from djl_operator.emulator import Emulator, EmulatorConfig
 from djl_operator.emulator.client import EmulatorProcess
 
@@ -93,3 +96,35 @@ def wait_status(sm: Any, name: str, wanted: str, timeout: float = 10.0) -> dict[
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} stayed {described['EndpointStatus']}, wanted {wanted}")
         time.sleep(0.05)
+
+
+ECHO_HANDLER = b"""
+import os
+
+from djl_compat import Output
+
+
+def handle(inputs):
+    if inputs.is_empty():
+        return None  # DJL's load call
+    data = bytes(inputs.get_as_bytes())
+    if data == b"fail":
+        return Output().error("asked to fail", code=400)
+    out = Output()
+    out.add_property("content-type", "application/x-echo")
+    prefix = os.environ.get("ECHO_PREFIX", "").encode()
+    ctype = (inputs.get_property("Content-Type") or "").encode()
+    out.add(prefix + ctype + b"|" + data)
+    return out
+"""
+
+
+def echo_artifact(handler: bytes = ECHO_HANDLER) -> bytes:
+    """model.tar.gz of a Python-engine model whose handler echoes ``ECHO_PREFIX + content type | body``."""
+    root = Path(__file__).resolve().parents[2]
+    files = {
+        "serving.properties": b"engine=Python\n",
+        "model.py": handler,
+        "djl_compat.py": (root / "model_template" / "djl_compat.py").read_bytes(),
+    }
+    return build_tarball(files)

@@ -129,6 +129,7 @@ class Emulator:
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.url,
             "AWS_ENDPOINT_URL_S3": self.s3_url,
             "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API": self.url,
+            "AWS_ENDPOINT_URL_STS": self.url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": DUMMY_KEY,
@@ -139,25 +140,23 @@ class Emulator:
         }
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A stock boto3 client for "sagemaker", "sagemaker-runtime", "s3" or "resourcegroupstaggingapi"
-        (closed by :meth:`stop`); ``region_name=`` signs for another region."""
+        """A stock boto3 client for "sagemaker", "sagemaker-runtime", "s3", "resourcegroupstaggingapi" or "sts"
+        (closed by :meth:`stop`); ``region_name=`` signs for another region, ``aws_access_key_id=``
+        calls as someone else."""
         urls = {
             "sagemaker": self.url,
             "sagemaker-runtime": self.url,
             "s3": self.s3_url,
             "resourcegroupstaggingapi": self.url,
+            "sts": self.url,
         }
         if service not in urls:
             raise ValueError(f"service must be one of {sorted(urls)}, got {service!r}")
         kwargs.setdefault("config", Config(retries={"max_attempts": 3, "mode": "standard"}))
         kwargs.setdefault("region_name", self.region)
-        client = make_client(
-            service,
-            endpoint_url=urls[service],
-            aws_access_key_id=DUMMY_KEY,
-            aws_secret_access_key=DUMMY_SECRET,
-            **kwargs,
-        )
+        kwargs.setdefault("aws_access_key_id", DUMMY_KEY)
+        kwargs.setdefault("aws_secret_access_key", DUMMY_SECRET)
+        client = make_client(service, endpoint_url=urls[service], **kwargs)
         with self._clients_lock:
             self._clients.append(client)
         return client

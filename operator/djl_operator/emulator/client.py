@@ -106,6 +106,7 @@ class RemoteEmulator:
             "sagemaker-runtime": env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"],
             "s3": env["AWS_ENDPOINT_URL_S3"],
             "resourcegroupstaggingapi": env["AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API"],
+            "sts": env["AWS_ENDPOINT_URL_STS"],
         }
         kwargs.setdefault("region_name", env["AWS_DEFAULT_REGION"])
         return make_client(

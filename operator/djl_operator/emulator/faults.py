@@ -194,18 +194,20 @@ class Faults:
         account_id: str,
         control_plane: bool = True,
         action_prefix: str = "sagemaker",
+        deniable: bool = True,
     ) -> errors.ApiError | None:
         """The error to answer instead of serving ``operation``, if any fault applies.
 
         ``control_plane=False`` (the runtime, the Tagging API, STS): a throttle without
         ``operations`` does not apply; name the operation to throttle it. ``action_prefix``
-        is the IAM prefix an AccessDenied message names. The codes are SageMaker's; other
+        is the IAM prefix an AccessDenied message names; ``deniable=False`` for actions IAM cannot
+        deny (sts:GetCallerIdentity). The codes are SageMaker's; other
         services rename them (the Tagging API says ``ThrottledException``)."""
         with self._lock:
             s = self._state
             if self._throttled(operation, control_plane):
                 return errors.throttled()
-            if operation in s.denied:
+            if deniable and operation in s.denied:
                 return errors.access_denied(operation, resource_arn, account_id, action_prefix)
             if operation in s.internal:
                 return errors.internal_failure(operation)

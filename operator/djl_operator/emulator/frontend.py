@@ -4,6 +4,8 @@ Routing:
 
 * ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> control plane;
 * ``POST /`` with ``X-Amz-Target: ResourceGroupsTaggingAPI_20170126.<Operation>`` -> Tagging API;
+* ``POST /`` with a form body ``Action=GetCallerIdentity&Version=2011-06-15`` (or ``GET /?Action=..``)
+  -> STS (Query protocol, XML);
 * ``POST /endpoints/<name>/invocations`` -> InvokeEndpoint;
 * ``/_emulator/...`` -> admin API (see the package docstring).
 """
@@ -19,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import tagging, validation
+from . import sts, tagging, validation
 from .calls import access_key_id, credential_region
 from .connections import ConnectionTrackingMixin
 from .errors import ApiError
@@ -139,6 +141,38 @@ def json_call(emu: Emulator, target: str, body: bytes, authorization: str | None
     if prefix == tagging.TARGET_PREFIX:
         return tagging_call(emu, operation, body, principal, credential_region(authorization))
     return sagemaker_call(emu, target, body, principal)
+
+
+def sts_call(emu: Emulator, body: bytes, query: str, principal: str | None) -> Response:
+    """One STS Query-protocol request: form parameters in, XML out, always recorded."""
+    request_id = str(uuid.uuid4())
+    params = sts.form(body, query)
+    operation = params.pop("Action", "")
+    try:
+        if operation not in sts.OPERATIONS or params.pop("Version", None) != sts.VERSION:
+            raise ApiError("InvalidAction", f"Could not find operation {operation} for version {sts.VERSION}")
+        # GetCallerIdentity needs no permission, and an explicit deny does not stop it.
+        fault = emu.faults.request_error(operation, "", emu.account_id, control_plane=False, deniable=False)
+        if fault is not None:
+            raise ApiError(sts.FAULT_CODES.get(fault.code, fault.code), fault.message, fault.status)
+        validation.validate(operation, params, sts.SERVICE, code="ValidationError")
+        result = sts.caller_identity(principal, emu.account_id)
+    except ApiError as err:
+        emu.call_log.record(sts.SERVICE, operation or "?", None, err.code, len(body), principal=principal)
+        return Response(
+            err.status, sts.error_xml(err, request_id), {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
+        )
+    out = sts.result_xml(operation, result, request_id)
+    emu.call_log.record(sts.SERVICE, operation, None, None, len(body), len(out), principal)
+    return Response(200, out, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id})
+
+
+def _is_query_protocol(method: str, path: str, query: str, content_type: str) -> bool:
+    if path != "/":
+        return False
+    if method == "POST":
+        return content_type.startswith("application/x-www-form-urlencoded")
+    return method == "GET" and "Action=" in query
 
 
 def _runtime_error(err: ApiError) -> Response:
@@ -276,6 +310,8 @@ class FrontendHandler(BaseHTTPRequestHandler):
                 response = admin(emu, self.command, url.path, parse_qs(url.query), body)
             elif self.command == "POST" and url.path == "/" and self.headers.get("X-Amz-Target"):
                 response = json_call(emu, self.headers["X-Amz-Target"], body, self.headers.get("Authorization"))
+            elif _is_query_protocol(self.command, url.path, url.query, self.headers.get("Content-Type") or ""):
+                response = sts_call(emu, body, url.query, access_key_id(self.headers.get("Authorization")))
             elif self.command == "POST" and (match := _INVOKE_PATH.match(url.path)):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 response = invoke_endpoint(emu, unquote(match.group(1)), headers, body)

@@ -195,15 +195,21 @@ class SageMaker:
             self._endpoints.clear()
             self._busy.clear()
 
+    def _now(self) -> float:
+        # AWS's JSON timestamps are epoch seconds with millisecond precision (e.g. 1.700000000123E9);
+        # keeping times at that precision makes a timestamp a client read back compare exactly.
+        return round(self._clock(), 3)
+
     def _advance(self) -> float:
         """Apply every lifecycle step whose time has come; returns 'now'. Caller holds the lock."""
-        now = self._clock()
+        now = self._now()
         for key in list(self._busy):
             ep = self._endpoints[key]
             while ep.steps and ep.steps[0].due <= now:
                 step = ep.steps.popleft()
-                step.apply(ep, step.due)
-                ep.last_modified = step.due
+                due = round(step.due, 3)
+                step.apply(ep, due)
+                ep.last_modified = due
             if not ep.steps:
                 self._busy.discard(key)
             if ep.gone:
@@ -245,7 +251,7 @@ class SageMaker:
                 raise errors.already_exists("model", arn)
             request = {k: copy.deepcopy(v) for k, v in p.items() if k != "Tags"}
             tags = _tags_dict(p.get("Tags"))
-            self._models[name.lower()] = _Resource(name, arn, request, self._clock(), tags, bool(tags))
+            self._models[name.lower()] = _Resource(name, arn, request, self._now(), tags, bool(tags))
         return {"ModelArn": arn}
 
     def describe_model(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -306,7 +312,7 @@ class SageMaker:
             request = {k: copy.deepcopy(v) for k, v in p.items() if k != "Tags"}
             request["ProductionVariants"] = variants
             tags = _tags_dict(p.get("Tags"))
-            self._configs[name.lower()] = _Resource(name, arn, request, self._clock(), tags, bool(tags))
+            self._configs[name.lower()] = _Resource(name, arn, request, self._now(), tags, bool(tags))
         return {"EndpointConfigArn": arn}
 
     def describe_endpoint_config(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -315,6 +321,10 @@ class SageMaker:
             c = self._config(p["EndpointConfigName"])
             out = copy.deepcopy(c.request)
             out.update(EndpointConfigArn=c.arn, CreationTime=c.creation_time)
+            # The reference lists EnableNetworkIsolation without a default; AWS answers false when
+            # the config did not set it, as DescribeModel does (clients that copy the response into
+            # their desired state never converge without it).
+            out.setdefault("EnableNetworkIsolation", False)
             return out
 
     def delete_endpoint_config(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ AWS's format::
 
 from __future__ import annotations
 
+import datetime
 import functools
 import re
 from dataclasses import dataclass, field
@@ -194,3 +195,81 @@ def validate(operation: str, params: Any, service: str = "sagemaker", code: str 
     if found:
         noun = "error" if len(found) == 1 else "errors"
         raise ApiError(code, f"{len(found)} validation {noun} detected: " + "; ".join(found))
+
+
+@functools.cache
+def _output_shape(operation: str, service: str) -> Shape | None:
+    shape: Shape | None = _service_model(service).operation_model(operation).output_shape
+    return shape
+
+
+def response_violations(operation: str, data: Any, service: str = "sagemaker", wire: bool = True) -> list[str]:
+    """How a response breaks ``operation``'s output shape in botocore's model (empty when it conforms).
+
+    Stricter than request validation: members the model does not declare, missing required
+    members, wrong types and values outside an enum are all reported. ``wire=True`` checks a
+    JSON body as sent (timestamps are epoch-second numbers, blobs base64 strings); ``wire=False``
+    checks what botocore parsed (timestamps are datetimes) -- for XML protocols. Members bound
+    to HTTP headers, the status code or the payload are left to the caller."""
+    shape = _output_shape(operation, service)
+    out: list[str] = []
+    if shape is None:
+        if data not in ({}, None):
+            out.append(f"{operation} has no output shape, got {data!r}")
+        return out
+    _check_output(shape, data, operation, out, wire, top=True)
+    return out
+
+
+def _check_output(shape: Shape, value: Any, path: str, out: list[str], wire: bool, top: bool = False) -> None:
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            out.append(f"{path}: expected a structure, got {type(value).__name__}")
+            return
+        members = shape.members  # type: ignore[attr-defined]
+        for name in shape.required_members:
+            if value.get(name) is None and (not top or members[name].serialization.get("location") is None):
+                out.append(f"{path}.{name}: required by the model, missing")
+        for name, member_value in value.items():
+            if top and name == "ResponseMetadata" and not wire:
+                continue
+            member = members.get(name)
+            if member is None:
+                out.append(f"{path}.{name}: not a member of {shape.name}")
+            elif member_value is not None:
+                _check_output(member, member_value, f"{path}.{name}", out, wire)
+    elif kind == "list":
+        if not isinstance(value, list):
+            out.append(f"{path}: expected a list, got {type(value).__name__}")
+            return
+        for index, item in enumerate(value):
+            _check_output(shape.member, item, f"{path}[{index}]", out, wire)  # type: ignore[attr-defined]
+    elif kind == "map":
+        if not isinstance(value, dict):
+            out.append(f"{path}: expected a map, got {type(value).__name__}")
+            return
+        for key, item in value.items():
+            _check_output(shape.key, key, f"{path}<key>", out, wire)  # type: ignore[attr-defined]
+            _check_output(shape.value, item, f"{path}[{key!r}]", out, wire)  # type: ignore[attr-defined]
+    elif kind == "string":
+        if not isinstance(value, str):
+            out.append(f"{path}: expected a string, got {value!r}")
+        elif getattr(shape, "enum", None) and value not in shape.enum:  # type: ignore[attr-defined]
+            out.append(f"{path}: {value!r} is not one of {shape.enum}")  # type: ignore[attr-defined]
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            out.append(f"{path}: expected a boolean, got {value!r}")
+    elif kind in ("integer", "long"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            out.append(f"{path}: expected an integer, got {value!r}")
+    elif kind in ("float", "double"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            out.append(f"{path}: expected a number, got {value!r}")
+    elif kind == "timestamp":
+        if wire and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            out.append(f"{path}: expected epoch seconds (a JSON number), got {value!r}")
+        if not wire and not isinstance(value, datetime.datetime):
+            out.append(f"{path}: expected a timestamp, got {value!r}")
+    elif kind == "blob" and wire and not isinstance(value, str):
+        out.append(f"{path}: expected base64 text, got {value!r}")
