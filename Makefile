@@ -25,6 +25,8 @@ lint: bootstrap
 
 crd: bootstrap
 	$(BIN)/djl-operator crd -o crds/djlendpoint.yaml
+	$(BIN)/djl-operator crd -o manifests/crds/djlendpoint.yaml
+	$(BIN)/djl-operator crd --json-schema -o schemas/serving.djl-operator.io/djlendpoint_v1alpha1.json
 
 bench: bootstrap
 	$(BIN)/python bench/operator.py

@@ -79,7 +79,12 @@ class ConfigError(ValueError):
 # Configuration
 # --------------------------------------------------------------------------
 def _property(properties: dict[str, str], name: str) -> str | None:
-    value = properties.get(f"option.{name}", properties.get(name))
+    # DJL hands option.X over as X; a host that passes both spellings must not
+    # let one silently shadow the other.
+    prefixed, plain = properties.get(f"option.{name}"), properties.get(name)
+    if prefixed is not None and plain is not None and str(prefixed).strip() != str(plain).strip():
+        raise ConfigError(f"option.{name}={prefixed!r} and {name}={plain!r} disagree; set it once")
+    value = prefixed if prefixed is not None else plain
     if value is None or not str(value).strip():
         return None
     return str(value).strip()

@@ -25,3 +25,4 @@ if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" ]]; then
   touch "$STAMP"
 fi
 echo "[bootstrap] control-plane binaries: $(scripts/build-control-plane.sh)" >&2
+echo "[bootstrap] kubeconform: $(scripts/build-kubeconform.sh)" >&2

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from djl_operator import instance_types
@@ -23,22 +23,64 @@ PLURAL = "djlendpoints"
 SINGULAR = "djlendpoint"
 SHORT_NAMES = ["djle"]
 
+# Every pattern below is read by two regex engines: the API server's (Go, RE2) and
+# pydantic's (Rust `regex`). They disagree on \s, \d, \w (Unicode or not, \v or not) and
+# on Unicode classes, so the patterns use explicit ASCII classes only; `$` is the end of
+# the text in both (never Python's "or before a trailing newline": see _Model's
+# regex_engine). tests/integration/test_pattern_agreement.py runs one corpus through both.
+
 # SageMaker resource names (models, endpoint configs, endpoints).
 SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 # botocore's RoleArn shape pattern, anchored.
-ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/?[a-zA-Z0-9+=,.@_/-]+$"
 # S3 bucket naming rules: 3-63 chars, lower case, digits, dots and hyphens,
 # starting and ending with a letter or digit.
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+# One segment of an s3:// key: S3's safe characters, never empty, never "." or "..".
+_S3_CHAR = r"[A-Za-z0-9!_.*'()-]"
+_S3_NON_DOT = r"[A-Za-z0-9!_*'()-]"
+_S3_SEGMENT = rf"({_S3_NON_DOT}{_S3_CHAR}*|\.{_S3_NON_DOT}{_S3_CHAR}*|\.\.{_S3_CHAR}+)"
 # A Hugging Face model id (``name`` or ``org/name``) or an S3 prefix holding weights.
 MODEL_ID_PATTERN = (
-    r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?"
+    rf"^(s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/{_S3_SEGMENT})*/?"
     r"|[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?)$"
 )
-REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+# A Hugging Face revision: a branch, tag or commit, e.g. main, v1.0, refs/pr/1 (no empty or ".." segment).
+REVISION_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
 PREFIX_PATTERN = r"^[A-Za-z0-9!_.*'()/-]*$"
-IMAGE_URI_PATTERN = r"^\S+$"
+# registry[:port]/repository[:tag][@sha256:digest], ASCII only.
+IMAGE_URI_PATTERN = (
+    r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
 KMS_KEY_PATTERN = r"^[a-zA-Z0-9:/_-]*$"
+IMAGE_VERSION_PATTERN = r"^[0-9]+\.[0-9]+(\.[0-9]+)?$"
+DTYPE_PATTERN = r"^(fp32|fp16|bf16|int8|auto)$"
+# serving.properties keys: letters, digits, '_', '.', '-' (DJL's own keys all fit).
+PROPERTY_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"  # the bound too: kubeconform checks keys by pattern
+# serving.properties values: one line; no C0/C1 control, DEL or line/paragraph separator.
+PROPERTY_VALUE_PATTERN = r"^[^\x{0}-\x{1f}\x{7f}-\x{9f}\x{2028}\x{2029}]*$"
+# A requirements entry: printable ASCII without '#' (pip comment), '$' (pip expands ${VAR})
+# and '\' (pip line continuation). What it means is checked with `packaging`.
+REQUIREMENT_PATTERN = r'^[ -"%-\[\]-~]+$'
+# AWS tag keys and values, restricted to ASCII (AWS's own pattern uses Unicode classes).
+TAG_PATTERN = r"^[A-Za-z0-9 _.:/=+@-]*$"
+TAG_KEY_PATTERN = r"^[A-Za-z0-9 _.:/=+@-]{1,128}$"
+RESERVED_TAG_PREFIXES = ("aws:", "djl-operator.io/")
+
+# Bounds: a whole resource stays far below etcd's and kopf's limits (kopf stores the
+# last handled spec in a 256 KiB annotation).
+MAX_PROPERTIES = 64
+MAX_PROPERTY_KEY = 128
+MAX_PROPERTY_VALUE = 4096
+# Keys plus values, in characters (<= 48 KiB of UTF-8): kubectl's last-applied and kopf's
+# last-handled annotations each hold the whole spec, and share 256 KiB.
+MAX_PROPERTIES_TOTAL = 16384
+MAX_REQUIREMENTS = 64
+MAX_REQUIREMENT = 256
+MAX_TAGS = 40  # SageMaker allows 50 per resource; the operator adds its own
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
 
 
 class Task(StrEnum):
@@ -93,6 +135,8 @@ class _Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         use_enum_values=False,
+        # Rust's regex reads the patterns as RE2 does; Python's `re` would not (`$`, \x{...}).
+        regex_engine="rust-regex",
     )
 
 
@@ -104,6 +148,27 @@ InstanceType = Annotated[
         json_schema_extra={"enum": instance_types.hosting_instance_types()},
     ),
 ]
+
+
+def _no_reserved_prefix(tags: dict[str, str]) -> dict[str, str]:
+    for key in tags:
+        if key.startswith(RESERVED_TAG_PREFIXES):
+            raise ValueError(f"tag key {key!r} uses a reserved prefix ({', '.join(RESERVED_TAG_PREFIXES)})")
+    return tags
+
+
+def _bounded_total(properties: dict[str, str]) -> dict[str, str]:
+    total = sum(len(k) + len(v) for k, v in properties.items())
+    if total > MAX_PROPERTIES_TOTAL:
+        raise ValueError(f"keys and values hold {total} characters in all; at most {MAX_PROPERTIES_TOTAL}")
+    return properties
+
+
+PropertyKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROPERTY_KEY, pattern=PROPERTY_KEY_PATTERN)]
+PropertyValue = Annotated[str, StringConstraints(max_length=MAX_PROPERTY_VALUE, pattern=PROPERTY_VALUE_PATTERN)]
+Requirement = Annotated[str, StringConstraints(min_length=1, max_length=MAX_REQUIREMENT, pattern=REQUIREMENT_PATTERN)]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY, pattern=TAG_KEY_PATTERN)]
+TagValue = Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE, pattern=TAG_PATTERN)]
 
 
 class ModelSpec(_Model):
@@ -119,6 +184,7 @@ class ModelSpec(_Model):
         default=None,
         min_length=1,
         max_length=128,
+        pattern=REVISION_PATTERN,
         description="Hugging Face revision (branch, tag or commit) to load.",
     )
     task: Task = Field(
@@ -128,7 +194,8 @@ class ModelSpec(_Model):
     engine: Engine = Field(default=Engine.PYTHON, description="DJL Serving engine (serving.properties `engine`).")
     dtype: str | None = Field(
         default=None,
-        pattern=r"^(fp32|fp16|bf16|int8|auto)$",
+        max_length=8,
+        pattern=DTYPE_PATTERN,
         description="Weights data type: fp32, fp16, bf16, int8 or auto (option.dtype).",
     )
     tensor_parallel_degree: int | None = Field(
@@ -137,13 +204,16 @@ class ModelSpec(_Model):
         le=64,
         description="Number of GPUs a model copy is sharded over (option.tensor_parallel_degree).",
     )
-    properties: dict[str, str] = Field(
+    properties: Annotated[dict[PropertyKey, PropertyValue], AfterValidator(_bounded_total)] = Field(
         default_factory=dict,
+        max_length=MAX_PROPERTIES,
         description="Extra serving.properties entries; they override the operator's defaults.",
     )
-    requirements: list[str] = Field(
+    requirements: list[Requirement] = Field(
         default_factory=list,
-        description="Extra pip requirements installed by DJL Serving before the model loads.",
+        max_length=MAX_REQUIREMENTS,
+        description="Extra pip requirements (PEP 508, one per entry) installed by DJL Serving before the model "
+        "loads; index options and URL requirements only where the operator policy allows them.",
     )
 
 
@@ -156,7 +226,8 @@ class ImageSpec(_Model):
     )
     version: str | None = Field(
         default=None,
-        pattern=r"^\d+\.\d+(\.\d+)?$",
+        max_length=32,
+        pattern=IMAGE_VERSION_PATTERN,
         description="Container version (e.g. 0.21.0); the newest the SDK lists when omitted.",
     )
     uri: str | None = Field(
@@ -204,6 +275,7 @@ class AwsSpec(_Model):
 
     region: str = Field(
         default="us-east-1",
+        max_length=32,
         pattern=REGION_PATTERN,
         description="AWS region of the endpoint and the artifact bucket.",
     )
@@ -232,9 +304,11 @@ class AwsSpec(_Model):
         pattern=KMS_KEY_PATTERN,
         description="KMS key for the artifact (SSE-KMS) and the endpoint's storage volume.",
     )
-    tags: dict[str, str] = Field(
+    tags: Annotated[dict[TagKey, TagValue], AfterValidator(_no_reserved_prefix)] = Field(
         default_factory=dict,
-        description="Extra tags put on every SageMaker resource the operator creates.",
+        max_length=MAX_TAGS,
+        description="Extra tags put on every SageMaker resource the operator creates (keys starting with aws: "
+        "or djl-operator.io/ are reserved).",
     )
 
 

@@ -9,6 +9,7 @@ enforces.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -26,8 +27,14 @@ _KEPT_KEYWORDS = (
     "maximum",
     "minItems",
     "maxItems",
+    "maxProperties",
     "default",
 )
+# Every status string the operator writes gets a bound too (the typed status model stays
+# lenient: reading a status must never fail).
+_STATUS_MAX_LENGTH = 2048
+_STATUS_LONG_TEXT = {"message": 32768, "failureReason": 32768}
+_STATUS_MAX_CONDITIONS = 8
 
 
 def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +68,12 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             if node.get("required"):
                 out["required"] = sorted(node["required"])
         extra = node.get("additionalProperties")
+        patterned = node.get("patternProperties")
+        if patterned:
+            # A map whose keys have a pattern: the values' schema, plus the key
+            # constraints as JSON schema's propertyNames (turned into CEL for the CRD).
+            ((key_pattern, extra),) = patterned.items()
+            out["propertyNames"] = {**node.get("propertyNames", {}), "pattern": key_pattern}
         if isinstance(extra, dict):
             out["additionalProperties"] = _structural(extra, defs)
     elif json_type == "array":
@@ -76,22 +89,82 @@ def _schema_for(model: type[api.BaseModel]) -> dict[str, Any]:
     return _structural(raw, raw.get("$defs", {}))
 
 
-def spec_schema() -> dict[str, Any]:
+def _key_rule(names: dict[str, Any]) -> dict[str, str]:
+    """propertyNames as CEL: structural schemas cannot constrain map keys otherwise."""
+    pattern = names["pattern"]
+    if "'" in pattern:
+        raise ValueError(f"key pattern {pattern!r} cannot be a raw CEL string")
+    low, high = names.get("minLength", 0), names["maxLength"]
+    return {
+        "rule": f"self.all(k, size(k) >= {low} && size(k) <= {high} && k.matches(r'{pattern}'))",
+        "message": f"every key must be {low}-{high} characters matching {pattern}",
+    }
+
+
+def _spec_schema(*, json_schema: bool) -> dict[str, Any]:
     schema = _schema_for(api.DjlEndpointSpec)
+    props = schema["properties"]
     # The API server rejects an image that names both an explicit URI and a framework version.
-    schema["properties"]["image"]["x-kubernetes-validations"] = [
+    props["image"]["x-kubernetes-validations"] = [
         {
             "rule": "!(has(self.uri) && has(self.version))",
             "message": "set either image.uri or image.version, not both",
             "fieldPath": ".uri",
         }
     ]
+    # Moving an endpoint between regions would strand the old one: refused at the API server.
+    props["aws"]["x-kubernetes-validations"] = [
+        {
+            "rule": "self.region == oldSelf.region",
+            "message": "spec.aws.region is immutable: create a new DjlEndpoint in the other region",
+            "fieldPath": ".region",
+        }
+    ]
+    extra_rules = {
+        ("model", "properties"): [
+            {
+                "rule": f"self.map(k, size(k) + size(self[k])).sum() <= {api.MAX_PROPERTIES_TOTAL}",
+                "message": f"keys and values may hold at most {api.MAX_PROPERTIES_TOTAL} characters in all",
+            }
+        ],
+        ("aws", "tags"): [
+            {
+                "rule": "self.all(k, " + " && ".join(f"!k.startsWith('{p}')" for p in api.RESERVED_TAG_PREFIXES) + ")",
+                "message": f"tag keys starting with {' or '.join(api.RESERVED_TAG_PREFIXES)} are reserved",
+            }
+        ],
+    }
+    for (section, name), rules in extra_rules.items():
+        node = props[section]["properties"][name]
+        names = node.pop("propertyNames")
+        if json_schema:
+            # kubeconform ignores CEL; patternProperties (the key pattern carries its length bound)
+            # makes a bad key an "additional property" reported at the map's own path.
+            node["patternProperties"] = {names["pattern"]: node.pop("additionalProperties")}
+            node["additionalProperties"] = False
+        else:
+            node["x-kubernetes-validations"] = [_key_rule(names), *rules]
     return schema
+
+
+def spec_schema() -> dict[str, Any]:
+    return _spec_schema(json_schema=False)
+
+
+def _bound_strings(node: dict[str, Any], name: str = "") -> None:
+    if node["type"] == "string" and "maxLength" not in node and "enum" not in node:
+        node["maxLength"] = _STATUS_LONG_TEXT.get(name, _STATUS_MAX_LENGTH)
+    for child, sub in node.get("properties", {}).items():
+        _bound_strings(sub, child)
+    if "items" in node:
+        _bound_strings(node["items"])
 
 
 def status_schema() -> dict[str, Any]:
     schema = _schema_for(api.DjlEndpointStatus)
+    _bound_strings(schema)
     conditions = schema["properties"]["conditions"]
+    conditions["maxItems"] = _STATUS_MAX_CONDITIONS
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
     conditions["items"]["required"] = ["lastTransitionTime", "reason", "status", "type"]
@@ -171,6 +244,47 @@ def custom_resource_definition() -> dict[str, Any]:
     }
 
 
+JSON_SCHEMA_PATH = f"schemas/{api.GROUP}/{api.KIND.lower()}_{api.VERSION}.json"
+
+
+def _closed(node: dict[str, Any]) -> dict[str, Any]:
+    """openapi2jsonschema's strict form: objects with declared fields refuse others."""
+    out = {k: v for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if "properties" in node:
+        out["properties"] = {name: _closed(sub) for name, sub in node["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    if isinstance(node.get("additionalProperties"), dict):
+        out["additionalProperties"] = _closed(node["additionalProperties"])
+    if "patternProperties" in node:
+        out["patternProperties"] = {key: _closed(sub) for key, sub in node["patternProperties"].items()}
+    if "items" in node:
+        out["items"] = _closed(node["items"])
+    return out
+
+
+def json_schema() -> dict[str, Any]:
+    """The resource's JSON schema in the CRDs-catalog layout kubeconform reads
+    (``-schema-location 'schemas/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'``).
+
+    Generated from the typed models rather than converted from the CRD: map key
+    rules stay JSON schema's propertyNames (the CRD can only say them in CEL,
+    which kubeconform does not run), and no converter trips over the field
+    named ``properties``.
+    """
+    version = custom_resource_definition()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema = _closed({**version, "properties": {**version["properties"], "spec": _spec_schema(json_schema=True)}})
+    # metadata is Kubernetes' own; kubeconform checks it against nothing here.
+    schema["properties"]["metadata"] = {"type": "object"}
+    schema["properties"]["apiVersion"] = {"type": "string", "enum": [f"{api.GROUP}/{api.VERSION}"]}
+    schema["properties"]["kind"] = {"type": "string", "enum": [api.KIND]}
+    schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind"})
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
+
+
+def render_json_schema() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+
+
 def render_yaml() -> str:
     header = "# Generated by `djl-operator crd` from operator/djl_operator/api.py. Do not edit.\n"
     return header + yaml.safe_dump(custom_resource_definition(), sort_keys=False, width=120)
@@ -187,6 +301,11 @@ def _constraints(node: dict[str, Any]) -> str:
         parts.append(f"pattern `{node['pattern']}`".replace("|", "\\|"))
     if "maxLength" in node and "pattern" not in node:
         parts.append(f"max {node['maxLength']} chars")
+    if "maxItems" in node:
+        parts.append(f"max {node['maxItems']} entries of {node['items'].get('maxLength', '?')} chars")
+    if "maxProperties" in node:
+        value = node.get("additionalProperties", {})
+        parts.append(f"max {node['maxProperties']} entries; values max {value.get('maxLength', '?')} chars")
     return "; ".join(parts)
 
 

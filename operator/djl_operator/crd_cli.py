@@ -12,10 +12,22 @@ from djl_operator import crd
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="djl-operator crd", description=__doc__)
     parser.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
-    parser.add_argument("--reference", action="store_true", help="print the spec reference as a Markdown table")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--reference", action="store_true", help="print the spec reference as a Markdown table")
+    output.add_argument(
+        "--json-schema",
+        action="store_true",
+        help=f"print the JSON schema kubeconform reads (committed as {crd.JSON_SCHEMA_PATH})",
+    )
     args = parser.parse_args(argv)
-    text = crd.reference_markdown() if args.reference else crd.render_yaml()
+    if args.reference:
+        text = crd.reference_markdown()
+    elif args.json_schema:
+        text = crd.render_json_schema()
+    else:
+        text = crd.render_yaml()
     if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
     else:
         sys.stdout.write(text)

@@ -8,12 +8,11 @@ SageMaker requests. Any problem here is a spec problem: it raises
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from djl_operator import naming
+from djl_operator import bytecache, naming, policy
 from djl_operator.api import DjlEndpointResource, DjlEndpointSpec
 from djl_operator.artifacts import images, package, requests
 from djl_operator.planner import Desired
@@ -56,13 +55,16 @@ class DesiredDeployment:
         return f"s3://{self.scope.bucket}/{self.artifact_key}"
 
 
-@functools.lru_cache(maxsize=1024)
+@bytecache.bounded_by_bytes(64 * 2**20, lambda built: len(built.data) + sum(map(len, built.files.values())))
 def _package_for(spec_json: str) -> package.Package:
     """Packages are pure functions of the spec; every poll and resync needs the sha256, so build each once."""
     return package.build_package(DjlEndpointSpec.model_validate_json(spec_json))
 
 
-def desired_deployment(resource: DjlEndpointResource, template: Traversable | None = None) -> DesiredDeployment:
+def desired_deployment(
+    resource: DjlEndpointResource, template: Traversable | None = None, rules: policy.Policy | None = None
+) -> DesiredDeployment:
+    policy.check(resource, rules if rules is not None else policy.Policy())  # the admin's policy, before anything
     spec = resource.spec
     built = package.build_package(spec, template) if template else _package_for(spec.model_dump_json())
     image_uri = images.resolve_image_uri(spec)

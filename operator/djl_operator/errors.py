@@ -31,6 +31,9 @@ class SpecError(ValueError):
     wire names (``spec.model.engine``, ``spec.model.properties[option.task]``).
     """
 
+    # The condition reason the reconciler reports.
+    reason = "InvalidSpec"
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(field, message)
         self.field = field
@@ -52,3 +55,17 @@ class ArtifactStoreError(SpecError):
         self.code = code
         self.bucket = bucket
         self.key = key
+
+
+class PolicyError(SpecError):
+    """The operator policy (set by the cluster admin) does not allow what a field asks for.
+
+    A :class:`SpecError`, so every path that stalls a bad spec before AWS stalls
+    this too; the reconciler reports it as ``PolicyViolation`` naming ``rule``.
+    """
+
+    reason = "PolicyViolation"
+
+    def __init__(self, field: str, rule: str, detail: str) -> None:
+        super().__init__(field, f"denied by the operator policy ({rule}): {detail}")
+        self.rule = rule

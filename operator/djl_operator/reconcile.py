@@ -119,11 +119,11 @@ def _failure(kind: str, reason: str, message: str) -> dict[str, ConditionState]:
     }
 
 
-def invalid_spec_outcome(status: _Status, field_path: str, message: str) -> Outcome:
+def invalid_spec_outcome(status: _Status, field_path: str, message: str, reason: str = "InvalidSpec") -> Outcome:
     text = f"{field_path}: {message}" if field_path else message
-    status.conditions(_failure("stalled", "InvalidSpec", text))
+    status.conditions(_failure("stalled", reason, text))
     status.set(phase=Phase.FAILED.value, failureReason=text)
-    return Outcome(status.build(), Next.STALLED, message=text, events=[("Warning", "InvalidSpec", text)])
+    return Outcome(status.build(), Next.STALLED, message=text, events=[("Warning", reason, text)])
 
 
 def status_for_invalid_body(
@@ -168,8 +168,8 @@ def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phas
         denied = exc.code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
         reason = "AccessDenied" if denied else "ArtifactStoreError"
         return _failed(status, Next.RETRY, reason, str(exc), delay=settings.access_denied_backoff, stalled=not denied)
-    if isinstance(exc, SpecError):
-        return invalid_spec_outcome(status, exc.field, exc.message)
+    if isinstance(exc, SpecError):  # PolicyError included: reason PolicyViolation
+        return invalid_spec_outcome(status, exc.field, exc.message, exc.reason)
     if isinstance(exc, ClientError):
         kind = classify(exc)
         code, message = error_code(exc), error_message(exc)
@@ -208,9 +208,9 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     """Converge one DjlEndpoint a step towards its spec."""
     status = _Status(resource.status, resource.generation, ctx.clock())
     try:
-        desired = desired_deployment(resource)  # local only: a bad spec makes no AWS call
-    except SpecError as exc:
-        return invalid_spec_outcome(status, exc.field, exc.message)
+        desired = desired_deployment(resource, rules=ctx.settings.policy)  # local only: no AWS call
+    except SpecError as exc:  # PolicyError included: reason PolicyViolation
+        return invalid_spec_outcome(status, exc.field, exc.message, exc.reason)
 
     status.set(
         endpointName=desired.target.endpoint_name,

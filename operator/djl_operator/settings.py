@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from djl_operator.policy import Policy
 
 
 def _seconds(name: str, default: float) -> float:
@@ -33,6 +35,8 @@ class Settings:
     transient_backoff: float = 15.0
     # Threads for blocking boto3 calls.
     workers: int = 16
+    # What a DjlEndpoint may run (DJL_OPERATOR_POLICY_FILE; safe defaults without one).
+    policy: Policy = field(default_factory=Policy)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,4 +47,5 @@ class Settings:
             access_denied_backoff=_seconds("DJL_OPERATOR_ACCESS_DENIED_BACKOFF_SECONDS", cls.access_denied_backoff),
             transient_backoff=_seconds("DJL_OPERATOR_TRANSIENT_BACKOFF_SECONDS", cls.transient_backoff),
             workers=int(_seconds("DJL_OPERATOR_WORKERS", cls.workers)),
+            policy=Policy.from_env(),
         )

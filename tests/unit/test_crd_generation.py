@@ -69,3 +69,39 @@ def test_readme_reference_is_current() -> None:
     section = readme.split("<!-- reference:start -->\n")[1].split("<!-- reference:end -->")[0]
     assert section == crd.reference_markdown(), "refresh the README section from `djl-operator crd --reference`"
     assert "`spec.instance.type`" in section and "`spec.aws.executionRoleArn`" in section
+
+
+def test_committed_json_schema_is_current() -> None:
+    committed = (REPO / crd.JSON_SCHEMA_PATH).read_text()
+    assert committed == crd.render_json_schema(), "run `make crd` (djl-operator crd --json-schema -o ...)"
+    assert crd.JSON_SCHEMA_PATH == "schemas/serving.djl-operator.io/djlendpoint_v1alpha1.json"
+
+
+def _strings(schema: dict, path: str = "spec") -> list[tuple[str, dict]]:
+    found = []
+    for name, sub in schema.get("properties", {}).items():
+        found += _strings(sub, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            found += _strings(schema[key], f"{path}[]")
+    if schema.get("type") in ("string", "array", "object") and path:
+        found.append((path, schema))
+    return found
+
+
+def test_every_string_list_and_map_is_bounded() -> None:
+    for path, node in _strings(crd.spec_schema()) + _strings(crd.status_schema(), "status"):
+        if node["type"] == "string":
+            assert "maxLength" in node or "enum" in node, path
+        elif node["type"] == "array":
+            assert "maxItems" in node, path
+        elif "properties" not in node and path not in ("spec", "status"):  # a map
+            assert "maxProperties" in node and node.get("x-kubernetes-validations"), path
+
+
+def test_spec_patterns_use_no_engine_specific_classes() -> None:
+    """RE2 and Rust's regex read \\s, \\d, \\w and Unicode classes differently: explicit ASCII only."""
+    for path, node in _strings(crd.spec_schema()):
+        pattern = node.get("pattern", "")
+        for token in ("\\s", "\\S", "\\d", "\\D", "\\w", "\\W", "\\p", "\\b", "\\z", "\\Z", "\\A"):
+            assert token not in pattern, f"{path}: {pattern}"

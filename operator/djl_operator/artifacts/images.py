@@ -80,6 +80,11 @@ def available_regions(framework: str, version: str) -> tuple[str, ...]:
     return tuple(sorted(_table(framework)["versions"][version]["registries"]))
 
 
+def registries(framework: str, version: str) -> dict[str, str]:
+    """Region -> ECR registry account of ``framework`` at ``version``."""
+    return dict(_table(framework)["versions"][version]["registries"])
+
+
 def _pick_version(framework: str, requested: str | None) -> str:
     known = available_versions(framework)
     if requested is None:
@@ -98,17 +103,21 @@ def _pick_version(framework: str, requested: str | None) -> str:
 
 
 @functools.cache
-def _ecr_hostname(region: str) -> str:
+def _endpoint_resolver() -> Any:
+    import botocore.loaders
+    import botocore.regions
+
+    return botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
+
+
+@functools.cache
+def ecr_hostname(region: str) -> str:
     """ECR's hostname in ``region`` (``ecr.<region>.amazonaws.com``, ``.com.cn`` in China).
 
     Taken from botocore's endpoint data, as the SDK does, so partitions with
     other DNS suffixes come out right.
     """
-    import botocore.loaders
-    import botocore.regions
-
-    resolver = botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
-    endpoint = resolver.construct_endpoint("ecr", region)
+    endpoint = _endpoint_resolver().construct_endpoint("ecr", region)
     if endpoint and endpoint.get("hostname"):
         return str(endpoint["hostname"])
     return f"ecr.{region}.amazonaws.com"
@@ -130,7 +139,7 @@ def image_uri(framework: str, region: str, version: str | None = None) -> str:
             f"{framework} {chosen} is not published in region {region!r} (it is in: {', '.join(sorted(registries))})",
         )
     tag = entry.get("tag_prefix", chosen)
-    return f"{registries[region]}.dkr.{_ecr_hostname(region)}/{entry['repository']}:{tag}"
+    return f"{registries[region]}.dkr.{ecr_hostname(region)}/{entry['repository']}:{tag}"
 
 
 def resolve_image_uri(spec: DjlEndpointSpec) -> str:

@@ -12,7 +12,10 @@ helper module, ...) plus two rendered files:
 
 ``requirements.txt``
     The template's requirements, then the user's; a user requirement for a
-    project the template also lists replaces the template's line.
+    project the template also lists replaces the template's line. Each user
+    entry is one PEP 508 requirement by name (parsed with ``packaging``), or,
+    where the operator policy allows it, one index option or URL requirement;
+    pip's other options (``-e``, ``-r``, ``--trusted-host``...) never.
 
 Engine/task matrix (``SUPPORTED_TASKS``):
 
@@ -42,12 +45,17 @@ Defaults worth knowing:
 
 from __future__ import annotations
 
+import enum
 import importlib.resources
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from importlib.abc import Traversable
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from djl_operator import javaprops
 from djl_operator.api import DjlEndpointSpec, Engine, ImageFramework, Task
 from djl_operator.errors import SpecError
 
@@ -73,10 +81,16 @@ SUPPORTED_ENGINES: dict[ImageFramework, frozenset[Engine]] = {
     ImageFramework.DJL_NEURONX: frozenset({Engine.PYTHON}),
 }
 
-# Keys a DJL serving.properties may use: letters, digits, '_', '.', '-'.
-_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-# pip requirement project name (PEP 508), normalised per PEP 503 for comparison.
-_PROJECT_PATTERN = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+# Keys a DJL serving.properties may use: letters, digits, '_', '.', '-' (used with fullmatch:
+# Python's `$` also matches before a trailing newline).
+_KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+OPTION_PREFIX = "option."
+# What a requirements entry may contain: printable ASCII without '#' (pip: a comment),
+# '\\' (pip: joins the next line) and '$' (pip expands ${VAR} from the container's environment).
+REQUIREMENT_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - frozenset("#\\$")
+# Index options a policy may allow, each with exactly one http(s) URL argument.
+INDEX_OPTIONS = ("--index-url", "--extra-index-url")
+_URL_PATTERN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!*'()+,;=:@/-]*)?")
 # Template files never shipped: build caches.
 _SKIPPED_DIRS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -84,6 +98,23 @@ _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
 def property_field(key: str) -> str:
     return f"spec.model.properties[{key}]"
+
+
+def base_key(key: str) -> str:
+    """How the handler sees a key: DJL hands ``option.X`` to Python as ``X``, and
+    lookups there are case-insensitive, so ``Option.Task``, ``option.task`` and
+    ``task`` are one setting."""
+    lowered = key.lower()
+    return lowered[len(OPTION_PREFIX) :] if lowered.startswith(OPTION_PREFIX) else lowered
+
+
+def unsafe_character(text: str) -> str | None:
+    """The first character no serving.properties value or spec string may hold: C0/C1
+    controls, DEL, line and paragraph separators, unpaired surrogates."""
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs"):
+            return ch
+    return None
 
 
 # serving.properties key -> the first-class spec field that owns it.
@@ -127,20 +158,25 @@ def _defaults(spec: DjlEndpointSpec) -> dict[str, str]:
 
 
 def _check_user_properties(user: Mapping[str, str], first_class: Mapping[str, str]) -> None:
-    # DJL's Python side looks properties up case-insensitively, so "Option.Task"
-    # would still shadow option.task: compare keys case-insensitively.
-    owned = {key.lower(): key for key in _OWNED_KEYS}
+    # Keys are compared the way the handler sees them (base_key): "Option.Task" or
+    # an un-prefixed "task" would still shadow option.task.
+    owned = {base_key(key): key for key in _OWNED_KEYS}
     seen: dict[str, str] = {}
     for key, value in user.items():
         field = property_field(key)
-        if not _KEY_PATTERN.match(key):
+        if not _KEY_PATTERN.fullmatch(key):
             raise SpecError(field, "keys may only use letters, digits, '_', '.' and '-'")
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            raise SpecError(field, "values must be a single line without control characters")
-        if key.lower() in seen:
-            raise SpecError(field, f"duplicates {property_field(seen[key.lower()])} (keys are case-insensitive)")
-        seen[key.lower()] = key
-        canonical = owned.get(key.lower())
+        bad = unsafe_character(value)
+        if bad is not None:
+            raise SpecError(field, f"values must be a single line without control characters (found {bad!r})")
+        if base_key(key) in seen:
+            raise SpecError(
+                field,
+                f"duplicates {property_field(seen[base_key(key)])} (keys are case-insensitive and "
+                f"{OPTION_PREFIX!r} is optional to the handler)",
+            )
+        seen[base_key(key)] = key
+        canonical = owned.get(base_key(key))
         if canonical is None:
             continue
         owner = _OWNED_KEYS[canonical]
@@ -211,60 +247,100 @@ def serving_properties(spec: DjlEndpointSpec) -> dict[str, str]:
     first_class = _first_class(spec)
     _check_user_properties(spec.model.properties, first_class)
     props = {**first_class, **_defaults(spec), **spec.model.properties}
+    for key, value in props.items():
+        # The encoder would keep them on one line; DJL and the handler must still never see them.
+        bad = unsafe_character(value)
+        if bad is not None:
+            raise SpecError(_OWNED_KEYS.get(key, property_field(key)), f"must not contain control characters ({bad!r})")
     _check_matrix(spec, props)
     return props
 
 
-def _escape(text: str, *, is_key: bool) -> str:
-    """Java ``Properties`` escaping (DJL parses serving.properties in Java)."""
-    out = []
-    for i, ch in enumerate(text):
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == " " and (is_key or i == 0):
-            out.append("\\ ")
-        elif ch in "=:#!" and (is_key or i == 0):
-            out.append("\\" + ch)
-        elif ord(ch) > 0x7E:
-            # \uXXXX (UTF-16 units) reads the same whether the file is parsed as Latin-1 or UTF-8.
-            units = ch.encode("utf-16-be")
-            out.extend(f"\\u{int.from_bytes(units[j : j + 2], 'big'):04x}" for j in range(0, len(units), 2))
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def format_properties(props: Mapping[str, str]) -> str:
-    """serving.properties text: spec-owned keys first (fixed order), then the rest sorted."""
+    """serving.properties text: spec-owned keys first (fixed order), then the rest sorted.
+
+    Every key and value, first-class or the user's, goes through the one Java
+    ``Properties`` encoder; reading the text back must give exactly ``props``.
+    """
     order = [k for k in (*_OWNED_KEYS, "option.entryPoint") if k in props]
     order += sorted(k for k in props if k not in order)
-    lines = ["# Rendered by djl-operator from a DjlEndpoint spec; edit the resource, not this file."]
-    lines += [f"{_escape(k, is_key=True)}={_escape(props[k], is_key=False)}" for k in order]
-    return "\n".join(lines) + "\n"
+    text = javaprops.dumps(
+        ((k, props[k]) for k in order),
+        comment="Rendered by djl-operator from a DjlEndpoint spec; edit the resource, not this file.",
+    )
+    if javaprops.loads(text) != dict(props):  # the encoder's contract, checked on every render
+        raise AssertionError("serving.properties does not read back as written")
+    return text
 
 
-def _project(requirement: str) -> str | None:
-    if requirement.startswith("-"):
-        return None  # pip options (--extra-index-url ...) are kept as they are
-    match = _PROJECT_PATTERN.match(requirement)
-    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else None
+class RequirementKind(enum.Enum):
+    NAMED = "requirement"  # a PEP 508 requirement by project name, from the configured index
+    URL = "URL requirement"  # name @ https://...
+    INDEX_OPTION = "index option"  # --index-url / --extra-index-url URL
+
+
+def requirement_field(index: int) -> str:
+    return f"spec.model.requirements[{index}]"
+
+
+def classify_requirement(index: int, entry: str) -> tuple[RequirementKind, str | None]:
+    """What one ``spec.model.requirements`` entry is, and its canonical project name.
+
+    Raises :class:`SpecError` for anything that is not one PEP 508 requirement or
+    one index option; whether URL requirements and index options are allowed is
+    the operator policy's call (``djl_operator.policy``).
+    """
+    field = requirement_field(index)
+    line = entry.strip()
+    if not line:
+        raise SpecError(field, "must be one non-empty pip requirement")
+    bad = next((ch for ch in entry if ch not in REQUIREMENT_CHARS), None)
+    if bad is not None:
+        raise SpecError(
+            field,
+            f"may only hold printable ASCII without '#', '\\' or '$' (found {bad!r}): one PEP 508 requirement",
+        )
+    if line.startswith("-"):
+        option, _, argument = line.partition(" ")
+        if option not in INDEX_OPTIONS or not _URL_PATTERN.fullmatch(argument.strip()):
+            raise SpecError(
+                field,
+                f"pip options are not accepted ({option!r}); only {' or '.join(INDEX_OPTIONS)} <http(s) URL>, "
+                "where the operator policy allows index options",
+            )
+        return RequirementKind.INDEX_OPTION, None
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]
+        raise SpecError(field, f"not a PEP 508 requirement ({reason})") from None
+    if requirement.url is not None:
+        if not _URL_PATTERN.fullmatch(requirement.url):
+            raise SpecError(field, f"URL requirements must use an http(s) URL, not {requirement.url!r}")
+        return RequirementKind.URL, canonicalize_name(requirement.name)
+    return RequirementKind.NAMED, canonicalize_name(requirement.name)
+
+
+def _template_project(line: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(line).name)
+    except InvalidRequirement:
+        return None  # a pip option in the template itself: kept as it is
 
 
 def merge_requirements(template_text: str, user: Iterable[str]) -> str:
     """Template requirements then the user's; the user's line for a project replaces the template's."""
     user_lines = []
+    overridden = set()
     for i, raw in enumerate(user):
-        line = raw.strip()
-        if not line or "\n" in raw or "\r" in raw:
-            raise SpecError(f"spec.model.requirements[{i}]", "must be one non-empty pip requirement line")
-        if line.startswith("#"):
-            raise SpecError(f"spec.model.requirements[{i}]", "must be a requirement, not a comment")
-        user_lines.append(line)
-    overridden = {p for p in map(_project, user_lines) if p}
+        _, project = classify_requirement(i, raw)
+        if project is not None:
+            overridden.add(project)
+        user_lines.append(raw.strip())
     kept = []
     for raw in template_text.splitlines():
         line = raw.split(" #", 1)[0].strip()
-        if line and not line.startswith("#") and _project(line) not in overridden:
+        if line and not line.startswith("#") and _template_project(line) not in overridden:
             kept.append(line)
     merged: list[str] = []
     for line in kept + user_lines:

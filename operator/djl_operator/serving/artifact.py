@@ -6,6 +6,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from djl_operator import javaprops
+
 PROPERTIES_FILE = "serving.properties"
 # DJL Serving's defaults when serving.properties does not say.
 DEFAULT_BATCH_SIZE = 1
@@ -18,18 +20,11 @@ class ArtifactError(ValueError):
 
 
 def parse_properties(text: str) -> dict[str, str]:
-    """The subset of Java properties syntax serving.properties uses: ``key=value``
-    or ``key: value`` lines, ``#``/``!`` comments, surrounding blanks ignored."""
-    properties: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line[0] in "#!":
-            continue
-        cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
-        if cut <= 0:
-            raise ArtifactError(f"{PROPERTIES_FILE} line {number}: expected key=value, got {raw!r}")
-        properties[line[:cut].strip()] = line[cut + 1 :].strip()
-    return properties
+    """serving.properties exactly as DJL reads it (``java.util.Properties.load``)."""
+    try:
+        return javaprops.loads(text)
+    except javaprops.PropertiesSyntaxError as exc:
+        raise ArtifactError(f"{PROPERTIES_FILE}: {exc}") from None
 
 
 def _integer(properties: dict[str, str], key: str, default: int, minimum: int) -> int:
@@ -114,6 +109,6 @@ def open_artifact(path: Path, scratch: Path) -> Artifact:
         raise ArtifactError(f"{path} is neither a folder nor a tar archive")
     else:
         raise ArtifactError(f"{path} does not exist")
-    artifact = Artifact(root.resolve(), parse_properties((root / PROPERTIES_FILE).read_text()))
+    artifact = Artifact(root.resolve(), parse_properties((root / PROPERTIES_FILE).read_text(encoding="utf-8")))
     artifact.validate()
     return artifact
