@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from djl_operator import crd
+from djl_operator import crd, policy
 from djl_operator.controlplane import ControlPlane, kubectl_path
 from tests.plugins.controlplane import Kubectl
 from tests.plugins.operator import install_peering_crds
@@ -58,11 +58,25 @@ def test_base_holds_every_piece(objects: list[dict[str, Any]]) -> None:
             ("ClusterRole", "djl-operator"),
             ("ClusterRoleBinding", "djl-operator"),
             ("Deployment", "djl-operator"),
+            ("ConfigMap", "djl-operator-policy"),
         ]
     )
     for obj in objects:
         if obj["kind"] in ("ServiceAccount", "Deployment"):
             assert obj["metadata"]["namespace"] == NAMESPACE
+
+
+def test_shipped_policy_is_the_safe_default_and_mounted(objects: list[dict[str, Any]]) -> None:
+    config = find(objects, "ConfigMap", "djl-operator-policy")
+    assert config["metadata"]["namespace"] == NAMESPACE
+    assert policy.Policy.model_validate(yaml.safe_load(config["data"]["policy.yaml"])) == policy.Policy()
+    container = _container(objects)
+    path = next(e["value"] for e in container["env"] if e["name"] == policy.POLICY_FILE_ENV)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "policy")
+    assert path == f"{mount['mountPath']}/policy.yaml" and mount["readOnly"] is True
+    volumes = find(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    volume = next(v for v in volumes if v["name"] == "policy")
+    assert volume["configMap"]["name"] == "djl-operator-policy"
 
 
 def test_service_account_carries_the_irsa_role(objects: list[dict[str, Any]]) -> None:
