@@ -121,9 +121,14 @@ def _failure(kind: str, reason: str, message: str) -> dict[str, ConditionState]:
 
 def invalid_spec_outcome(status: _Status, field_path: str, message: str, reason: str = "InvalidSpec") -> Outcome:
     text = f"{field_path}: {message}" if field_path else message
+    # One event per transition: a resync of the same generation, stalled the same way, posts none.
+    same = (STALLED, "True", reason, text, status.generation)
+    previous = status.previous.conditions
+    repeated = any((c.type, c.status, c.reason, c.message, c.observed_generation) == same for c in previous)
     status.conditions(_failure("stalled", reason, text))
     status.set(phase=Phase.FAILED.value, failureReason=text)
-    return Outcome(status.build(), Next.STALLED, message=text, events=[("Warning", reason, text)])
+    events = [] if repeated else [("Warning", reason, text)]
+    return Outcome(status.build(), Next.STALLED, message=text, events=events)
 
 
 def status_for_invalid_body(

@@ -133,3 +133,18 @@ def test_control_a_valid_spec_does_reach_aws(emulator: Emulator, context: Any) -
     outcome = reconcile(_resource(case), context())
     assert outcome.next is not Next.STALLED or "PolicyViolation" not in outcome.message
     assert emulator.calls()
+
+
+def test_one_event_per_transition(emulator: Emulator, context: Any) -> None:
+    case = next(c for c in corpus.CASES if c.id == "trust-remote-code")
+    resource = _resource(case)
+    first = reconcile(resource, context())
+    assert [e[1] for e in first.events] == ["PolicyViolation"]
+    # The resync timer reconciles the same generation again: still stalled, no second event.
+    again = resource.model_copy(update={"status": api.DjlEndpointStatus.model_validate(first.status)})
+    second = reconcile(again, context())
+    assert second.next is Next.STALLED and second.events == []
+    # A new generation is a new transition, even when it is refused the same way.
+    edited = again.model_copy(update={"generation": 2})
+    assert [e[1] for e in reconcile(edited, context()).events] == ["PolicyViolation"]
+    assert emulator.calls() == []
