@@ -31,6 +31,8 @@ class RegionClients:
     sagemaker: Any
     s3: Any
     runtime: Any
+    # Resource Groups Tagging API: finds what carries our owner tag whatever its name.
+    tagging: Any = None
 
     @property
     def runtime_base_url(self) -> str:
@@ -60,7 +62,11 @@ class AwsClients:
                     return metrics.instrument(new_client(service, region_name=region, config=self._config))
 
                 clients = RegionClients(
-                    region=region, sagemaker=make("sagemaker"), s3=make("s3"), runtime=make("sagemaker-runtime")
+                    region=region,
+                    sagemaker=make("sagemaker"),
+                    s3=make("s3"),
+                    runtime=make("sagemaker-runtime"),
+                    tagging=make("resourcegroupstaggingapi"),
                 )
                 self._by_region[region] = clients
             return clients

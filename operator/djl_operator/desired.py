@@ -20,21 +20,25 @@ from djl_operator.planner import Desired
 
 @dataclass(frozen=True)
 class OwnedScope:
-    """Where everything one resource ever created lives: what cleanup searches."""
+    """Where the current spec puts what one resource creates.
+
+    Earlier specs may have used other buckets and prefixes: those are found
+    through the owner-tagged models that point at them, never through status.
+    """
 
     uid: str
-    name_prefix: str  # every model/config name of the resource starts with it
+    region: str
     bucket: str
-    artifact_prefix: str  # every artifact of the resource lives under it
+    artifact_prefix: str  # every artifact of the resource in this bucket lives under it
 
 
 def owned_scope(resource: DjlEndpointResource) -> OwnedScope:
     aws = resource.spec.aws
     return OwnedScope(
         uid=resource.uid,
-        name_prefix=naming.short_name(resource.name) + "-",
+        region=aws.region,
         bucket=aws.artifact_bucket,
-        artifact_prefix=package.resource_prefix(aws.artifact_prefix, resource.namespace, resource.name),
+        artifact_prefix=package.resource_prefix(aws.artifact_prefix, resource.namespace, resource.name, resource.uid),
     )
 
 
@@ -68,16 +72,17 @@ def desired_deployment(
     spec = resource.spec
     built = package.build_package(spec, template) if template else _package_for(spec.model_dump_json())
     image_uri = images.resolve_image_uri(spec)
-    key = package.artifact_key(spec.aws.artifact_prefix, resource.namespace, resource.name, built.sha256)
+    key = package.artifact_key(spec.aws.artifact_prefix, resource.namespace, resource.name, resource.uid, built.sha256)
     bucket = spec.aws.artifact_bucket
     model_data_url = f"s3://{bucket}/{key}"
 
-    # A model is its artifact, image and role; a config is its model and variant.
-    model_hash = naming.content_hash([built.sha256, image_uri, spec.aws.execution_role_arn, spec.aws.region])
-    model_name = naming.versioned_name(resource.name, model_hash)
+    # A model is its artifact (where it lives, too), image and role; a config is its model and variant.
+    # The names carry the owner's identity, so no two resources share one.
+    model_hash = naming.content_hash([built.sha256, model_data_url, image_uri, spec.aws.execution_role_arn])
+    model_name = naming.versioned_name(resource.name, resource.uid, model_hash)
     variant = requests.production_variant(spec, model_name=model_name)
     config_hash = naming.content_hash([variant, spec.aws.kms_key_id])
-    config_name = naming.versioned_name(resource.name, config_hash)
+    config_name = naming.versioned_name(resource.name, resource.uid, config_hash)
 
     tags = naming.owner_tags(resource.uid, resource.namespace, resource.name, config_hash, spec.aws.tags)
     endpoint = naming.endpoint_name(resource.namespace, resource.name, spec.endpoint_name)

@@ -57,6 +57,22 @@ class ArtifactStoreError(SpecError):
         self.key = key
 
 
+class OwnershipConflict(Exception):
+    """A SageMaker resource has the name we need but not our owner-uid tag.
+
+    Nothing is ever changed or deleted without that tag, so the resource
+    stalls until the name is freed or the spec names another.
+    """
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(kind, name)
+        self.kind = kind
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"a SageMaker {self.kind} named {self.name} already exists and is not owned by this resource"
+
+
 class PolicyError(SpecError):
     """The operator policy (set by the cluster admin) does not allow what a field asks for.
 

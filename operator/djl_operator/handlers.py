@@ -14,9 +14,10 @@ import kopf
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from djl_operator import api, metrics, reconcile
-from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, Phase
-from djl_operator.aws_clients import AwsClients
+from djl_operator import api, metrics, naming, reconcile
+from djl_operator.api import DjlEndpointResource, Phase
+from djl_operator.artifacts import package
+from djl_operator.aws_clients import AwsClients, default_region
 from djl_operator.reconcile import Context, Next, Outcome
 from djl_operator.settings import Settings
 
@@ -134,30 +135,59 @@ def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> Non
     _reconcile_and_apply(body, patch, memo, from_timer=True)
 
 
+def _lenient_target(body: kopf.Body) -> reconcile.DeletionTarget:
+    """Where to look when the spec does not parse (an older, looser CRD or operator wrote it).
+
+    Ownership still comes from the uid alone; these strings only say which
+    region, endpoint name and artifact folder to search as well.
+    """
+    meta = body["metadata"]
+    spec = api._plain(body.get("spec") or {})
+    aws = spec.get("aws") if isinstance(spec.get("aws"), dict) else {}
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    namespace, name, uid = meta.get("namespace", "default"), meta["name"], meta.get("uid", "")
+    region = text(aws.get("region")) or default_region()
+    bucket = text(aws.get("artifactBucket"))
+    location = None
+    if bucket:
+        try:
+            location = (
+                bucket,
+                package.resource_prefix(text(aws.get("artifactPrefix")) or "djl-operator", namespace, name, uid),
+            )
+        except ValueError:
+            location = None
+    explicit = text(spec.get("endpointName"))
+    return reconcile.DeletionTarget(
+        uid=uid,
+        namespace=namespace,
+        name=name,
+        region=region,
+        retain=spec.get("deletionPolicy") == api.DeletionPolicy.RETAIN.value,
+        endpoint_name=naming.endpoint_name(namespace, name, explicit),
+        artifact_location=location,
+    )
+
+
 @kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL)
 def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo["ctx"]
-    memo["inflight"].discard(body["metadata"]["uid"])
-    try:
-        spec = DjlEndpointSpec.model_validate(api._plain(body.get("spec") or {}))
-    except ValidationError:
-        # Never valid, so we never created anything: nothing to clean up.
-        return
-    resource = DjlEndpointResource(
-        name=body["metadata"]["name"],
-        namespace=body["metadata"].get("namespace", "default"),
-        uid=body["metadata"].get("uid", ""),
-        generation=int(body["metadata"].get("generation") or 0),
-        spec=spec,
-        status=api.DjlEndpointStatus.model_validate(api._plain(body.get("status") or {})),
-    )
-    with ctx.lock_for(resource.uid), metrics.RECONCILE_SECONDS.time():
-        outcome = reconcile.finalize(resource, ctx)
-    _record(resource.uid, outcome)
+    uid = body["metadata"].get("uid", "")
+    memo["inflight"].discard(uid)
+    parsed = _parse(body, ctx)
+    # A spec that no longer parses still owns what it created: clean up from the uid alone.
+    target = _lenient_target(body) if isinstance(parsed, Outcome) else parsed
+    generation = int(body["metadata"].get("generation") or 0)
+    with ctx.lock_for(uid), metrics.RECONCILE_SECONDS.time():
+        outcome = reconcile.finalize(target, ctx, generation=generation)
+    _record(uid, outcome)
     if outcome.next is Next.DONE:
-        ctx.forget(resource.uid)
-        memo["reconciled_at"].pop(resource.uid, None)
-        metrics.PHASES.set(resource.uid, None)
+        ctx.forget(uid)
+        memo["reconciled_at"].pop(uid, None)
+        metrics.PHASES.set(uid, None)
     elif outcome.next is Next.STALLED:
         # Giving up would drop the finalizer and leak AWS resources: keep trying, slowly.
         outcome.next, outcome.delay = Next.RETRY, ctx.settings.access_denied_backoff

@@ -1,8 +1,14 @@
 """Deterministic SageMaker names and ownership tags (pure functions).
 
 Models and endpoint configs are immutable in SageMaker, so each distinct
-desired state gets its own name, ``<short cr name>-<hash>``; the same spec
-always maps to the same names, which makes every create idempotent.
+desired state gets its own name, ``<short cr name>-<owner id>-<hash>``; the
+same spec of the same resource always maps to the same names, which makes
+every create idempotent. The owner id (a hash of the resource's uid) keeps two
+resources with the same name and spec (staging and prod namespaces) from ever
+sharing a model or config. A derived endpoint name carries a hash of
+``namespace/name`` so that ``team``/``a-x`` and ``team-a``/``x`` differ.
+
+A name says nothing about ownership: that is proven only by the owner-uid tag.
 """
 
 from __future__ import annotations
@@ -42,24 +48,34 @@ def _fit(base: str, suffix: str) -> str:
     return f"{base[:room].rstrip('-')}-{suffix}"
 
 
+OWNER_ID_LENGTH = 8
+ENDPOINT_HASH_LENGTH = 8
+
+
+def owner_id(uid: str) -> str:
+    """A short, stable identity of one Kubernetes object (its uid), for names."""
+    return hashlib.sha256(uid.encode()).hexdigest()[:OWNER_ID_LENGTH]
+
+
 def short_name(name: str) -> str:
     """The CR name as it prefixes every model and config name of the resource."""
-    return sanitize(name)[: MAX_NAME - HASH_LENGTH - 1].rstrip("-")
+    return sanitize(name)[: MAX_NAME - HASH_LENGTH - OWNER_ID_LENGTH - 2].rstrip("-")
 
 
-def versioned_name(cr_name: str, digest: str) -> str:
-    """``<short cr name>-<hash>``: the name of a model or an endpoint config."""
-    return _fit(short_name(cr_name), digest[:HASH_LENGTH])
+def versioned_name(cr_name: str, uid: str, digest: str) -> str:
+    """``<short cr name>-<owner id>-<hash>``: the name of a model or an endpoint config."""
+    return f"{short_name(cr_name)}-{owner_id(uid)}-{digest[:HASH_LENGTH]}"
 
 
 def endpoint_name(namespace: str, name: str, explicit: str | None = None) -> str:
-    """``spec.endpointName`` or ``<namespace>-<name>``, shortened with a hash when too long."""
+    """``spec.endpointName``, or ``<namespace>-<name>-<hash of namespace/name>``.
+
+    The hash makes derived names injective: sanitising joins namespace and name
+    with '-', which both may contain, so the plain join collides.
+    """
     if explicit:
         return explicit
-    base = sanitize(f"{namespace}-{name}")
-    if len(base) <= MAX_NAME:
-        return base
-    return _fit(base, content_hash([namespace, name], 8))
+    return _fit(sanitize(f"{namespace}-{name}"), content_hash([namespace, name], ENDPOINT_HASH_LENGTH))
 
 
 def owner_tags(uid: str, namespace: str, name: str, spec_hash: str, extra: Mapping[str, str]) -> dict[str, str]:
@@ -75,4 +91,13 @@ def owner_tags(uid: str, namespace: str, name: str, spec_hash: str, extra: Mappi
 
 
 def is_owned_by(tags: list[dict[str, str]], uid: str) -> bool:
-    return any(t.get("Key") == TAG_OWNER_UID and t.get("Value") == uid for t in tags)
+    return bool(uid) and any(t.get("Key") == TAG_OWNER_UID and t.get("Value") == uid for t in tags)
+
+
+def name_from_arn(arn: str, kind: str) -> str | None:
+    """The (lower-cased, as AWS prints it) name in a SageMaker ARN of ``kind`` (``endpoint``, ``model``...)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sagemaker":
+        return None
+    found_kind, _, name = parts[5].partition("/")
+    return name if found_kind == kind and name else None

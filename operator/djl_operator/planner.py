@@ -23,6 +23,8 @@ class Action(Enum):
     CREATE_ENDPOINT = "CreateEndpoint"
     UPDATE_ENDPOINT = "UpdateEndpoint"
     DELETE_ENDPOINT = "DeleteEndpoint"
+    # Delete our endpoints other than the desired one (an earlier spec.endpointName), once it serves.
+    DELETE_OTHER_ENDPOINTS = "DeleteOtherEndpoints"
     # Delete our models/configs/artifacts other than the desired (and live) ones.
     COLLECT_GARBAGE = "CollectGarbage"
     # Delete every model/config/artifact we own (final cleanup on resource deletion).
@@ -75,6 +77,12 @@ class Plan:
     ready: bool = False
     permanent: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # Endpoints DELETE_OTHER_ENDPOINTS (or the finalizer's DELETE_ENDPOINT) deletes.
+    delete_endpoints: tuple[str, ...] = ()
+    # The planner needs every endpoint we own in the region (``others``) before it can decide.
+    needs_owned_endpoints: bool = False
+    # Earlier endpoints are still going away: look again, and collect garbage once they are gone.
+    cleanup_pending: bool = False
 
 
 def _progress(reason: str, message: str) -> dict[str, ConditionState]:
@@ -121,6 +129,10 @@ def _may_have_garbage(desired: Desired, previous: DjlEndpointStatus, generation:
     return any(name is not None and name != expected for name, expected in recorded)
 
 
+# Endpoint statuses in which SageMaker refuses DeleteEndpoint (or is already deleting).
+_BUSY = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+
+
 def plan(
     desired: Desired,
     observed: ObservedEndpoint | None,
@@ -129,14 +141,24 @@ def plan(
     now: dt.datetime,
     capacity_backoff: float,
     generation: int | None = None,
+    others: tuple[ObservedEndpoint, ...] | None = None,
+    cleanup_pending: bool = False,
 ) -> Plan:
     """Decide what to do for a resource that is not being deleted.
 
     ``generation`` (``metadata.generation``; None when unknown) tells whether an
-    earlier spec can have left models or configs behind.
+    earlier spec can have left models, configs or endpoints behind.
+    ``others`` are the endpoints other than the desired one that carry our
+    owner tag (None: not looked up; the plan says when it needs them).
+    ``cleanup_pending`` is this process's memory that earlier endpoints were
+    still going away at the last look.
     """
     if observed is None:
-        drift = previous.endpoint_arn is not None and previous.phase in (Phase.IN_SERVICE, Phase.UPDATING)
+        drift = (
+            previous.endpoint_arn is not None
+            and previous.endpoint_name == desired.endpoint_name
+            and previous.phase in (Phase.IN_SERVICE, Phase.UPDATING)
+        )
         return Plan(
             actions=[*PREPARE, Action.CREATE_ENDPOINT],
             phase=Phase.CREATING,
@@ -154,6 +176,15 @@ def plan(
             ),
         )
 
+    if not observed.owned and observed.status == "Deleting":
+        # Someone's endpoint of that name is going away (a deleted resource of the same name, say): wait for it.
+        return Plan(
+            [],
+            Phase.CREATING,
+            _progress("WaitingForDeletion", f"waiting for another endpoint named {observed.name} to be deleted"),
+            Wait.POLL,
+            requested_config=desired.config_name,
+        )
     if not observed.owned:
         message = (
             f"a SageMaker endpoint named {observed.name} already exists and is not managed by this resource; "
@@ -283,9 +314,9 @@ def plan(
     # InService.
     if on_desired:
         transition = previous.phase != Phase.IN_SERVICE or previous.endpoint_config_name != live
-        collect = transition and _may_have_garbage(desired, previous, generation)
-        return Plan(
-            actions=[Action.COLLECT_GARBAGE] if collect else [],
+        collect = cleanup_pending or (transition and _may_have_garbage(desired, previous, generation))
+        in_service = Plan(
+            actions=[],
             phase=Phase.IN_SERVICE,
             conditions=_ready(f"endpoint is InService on {live}"),
             wait=Wait.NONE,
@@ -294,6 +325,26 @@ def plan(
             ready=True,
             event=("Normal", "InService", f"endpoint {observed.name} is InService on {live}") if transition else None,
         )
+        if not collect:
+            return in_service
+        if others is None and (cleanup_pending or generation is None or generation > 1):
+            # Only an earlier spec can have named another endpoint: look them up before deciding.
+            in_service.needs_owned_endpoints = True
+            return in_service
+        remaining = [o for o in others or () if o.owned and o.name.lower() != desired.endpoint_name.lower()]
+        if remaining:
+            # The new endpoint serves: the old ones go. Their configs and models stay until they are gone.
+            deletable = tuple(o.name for o in remaining if o.status not in _BUSY)
+            in_service.actions = [Action.DELETE_OTHER_ENDPOINTS] if deletable else []
+            in_service.delete_endpoints = deletable
+            in_service.wait = Wait.POLL
+            in_service.cleanup_pending = True
+            if deletable:
+                names = ", ".join(deletable)
+                in_service.event = ("Normal", "DeletingOldEndpoint", f"{observed.name} serves; deleting {names}")
+            return in_service
+        in_service.actions = [Action.COLLECT_GARBAGE]
+        return in_service
 
     rolled_back = observed.failure_reason and previous.desired_endpoint_config_name == desired.config_name
     if rolled_back:
@@ -330,8 +381,12 @@ def plan(
     )
 
 
-def plan_delete(observed: ObservedEndpoint | None, *, retain: bool) -> Plan:
-    """Decide what to do for a resource being deleted (the finalizer)."""
+def plan_delete(owned: tuple[ObservedEndpoint, ...], *, retain: bool) -> Plan:
+    """Decide what to do for a resource being deleted (the finalizer).
+
+    ``owned`` are the endpoints that carry our owner tag in the region, under
+    any name the resource ever used. Everything else goes once they are gone.
+    """
     deleting = _progress("Deleting", "deleting SageMaker resources")
     if retain:
         return Plan(
@@ -341,7 +396,8 @@ def plan_delete(observed: ObservedEndpoint | None, *, retain: bool) -> Plan:
             Wait.NONE,
             event=("Normal", "Retained", "deletionPolicy Retain: AWS resources left in place"),
         )
-    if observed is None or not observed.owned:
+    owned = tuple(o for o in owned if o.owned)
+    if not owned:
         return Plan(
             [Action.DELETE_ALL_OWNED],
             Phase.DELETING,
@@ -349,16 +405,16 @@ def plan_delete(observed: ObservedEndpoint | None, *, retain: bool) -> Plan:
             Wait.NONE,
             event=("Normal", "Deleted", "SageMaker resources and artifacts deleted"),
         )
-    if observed.status in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
-        return Plan(
-            [], Phase.DELETING, _progress("Deleting", f"waiting for the endpoint to leave {observed.status}"), Wait.POLL
-        )
-    if observed.status == "Deleting":
-        return Plan([], Phase.DELETING, _progress("Deleting", "endpoint is Deleting"), Wait.POLL)
+    deletable = tuple(o.name for o in owned if o.status not in _BUSY)
+    if not deletable:
+        busy = ", ".join(f"{o.name} ({o.status})" for o in owned)
+        return Plan([], Phase.DELETING, _progress("Deleting", f"waiting for {busy}"), Wait.POLL)
+    names = ", ".join(deletable)
     return Plan(
         [Action.DELETE_ENDPOINT],
         Phase.DELETING,
-        _progress("Deleting", "deleting the endpoint"),
+        _progress("Deleting", f"deleting endpoint {names}"),
         Wait.POLL,
-        event=("Normal", "Deleting", f"deleting endpoint {observed.name}"),
+        event=("Normal", "Deleting", f"deleting endpoint {names}"),
+        delete_endpoints=deletable,
     )

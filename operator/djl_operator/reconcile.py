@@ -22,14 +22,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from djl_operator import conditions, naming
 from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
-from djl_operator.artifacts import requests, upload
+from djl_operator.artifacts import package, requests, upload
 from djl_operator.aws_clients import AwsClients, RegionClients
 from djl_operator.aws_errors import ErrorKind, classify, error_code, error_message
 from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState
-from djl_operator.desired import DesiredDeployment, OwnedScope, desired_deployment, owned_scope
-from djl_operator.errors import ArtifactStoreError, SpecError
+from djl_operator.desired import DesiredDeployment, desired_deployment, owned_scope
+from djl_operator.errors import ArtifactStoreError, OwnershipConflict, SpecError
 from djl_operator.planner import Action, ObservedEndpoint, Plan, Wait, plan, plan_delete
-from djl_operator.sagemaker_adapter import SageMakerAdapter
+from djl_operator.sagemaker_adapter import OwnershipProofs, SageMakerAdapter
 from djl_operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,17 +59,39 @@ class Context:
     settings: Settings
     clients: AwsClients
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    # Proofs of ownership (owner-uid tags seen on AWS), never taken from status.
+    proofs: OwnershipProofs = field(default_factory=OwnershipProofs)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+    # uids whose earlier endpoints were still going away at the last look, and uids this process has seen.
+    _cleanup_pending: set[str] = field(default_factory=set)
+    _seen: set[str] = field(default_factory=set)
 
     def lock_for(self, uid: str) -> threading.Lock:
         """Handlers and the timer of one resource never reconcile at the same time."""
         with self._locks_guard:
             return self._locks.setdefault(uid, threading.Lock())
 
+    def cleanup_pending(self, uid: str, generation: int) -> bool:
+        """Whether earlier endpoints may still exist; after a restart, any resource an edit may have renamed."""
+        with self._locks_guard:
+            first_look = uid not in self._seen
+            self._seen.add(uid)
+            return uid in self._cleanup_pending or (first_look and generation > 1)
+
+    def set_cleanup_pending(self, uid: str, pending: bool) -> None:
+        with self._locks_guard:
+            if pending:
+                self._cleanup_pending.add(uid)
+            else:
+                self._cleanup_pending.discard(uid)
+
     def forget(self, uid: str) -> None:
         with self._locks_guard:
             self._locks.pop(uid, None)
+            self._cleanup_pending.discard(uid)
+            self._seen.discard(uid)
+        self.proofs.forget_owner(uid)
 
 
 def parse_timestamp(text: str) -> dt.datetime:
@@ -141,9 +163,27 @@ def status_for_invalid_body(
 # -- the error vocabulary ---------------------------------------------------------
 
 
+_S3_OPERATIONS = frozenset(
+    {"ListObjectsV2", "ListObjects", "PutObject", "GetObject", "HeadObject", "DeleteObject", "DeleteObjects"}
+)
+
+
 def _aws_action(exc: ClientError) -> str:
-    service = exc.operation_name and ("s3" if exc.operation_name[0].islower() else "sagemaker")
-    return f"{service}:{exc.operation_name}"
+    operation = exc.operation_name or "Unknown"
+    if operation in _S3_OPERATIONS or operation[0].islower():
+        service = "s3"
+    elif operation == "GetResources":
+        service = "tag"
+    else:
+        service = "sagemaker"
+    return f"{service}:{operation}"
+
+
+# How to release a resource whose AWS side cannot be deleted (posted with every denial on delete).
+RELEASE_HINT = (
+    "to release the resource and leave its AWS resources in place, set spec.deletionPolicy to Retain "
+    '(kubectl patch djlendpoint NAME --type=merge -p \'{"spec":{"deletionPolicy":"Retain"}}\')'
+)
 
 
 def _failed(
@@ -172,14 +212,20 @@ def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phas
         # A bucket or IAM fix needs no spec change: keep looking, slowly. Only IAM is "in progress".
         denied = exc.code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
         reason = "AccessDenied" if denied else "ArtifactStoreError"
-        return _failed(status, Next.RETRY, reason, str(exc), delay=settings.access_denied_backoff, stalled=not denied)
+        text = f"{exc}; {RELEASE_HINT}" if denied and phase is Phase.DELETING else str(exc)
+        return _failed(status, Next.RETRY, reason, text, delay=settings.access_denied_backoff, stalled=not denied)
     if isinstance(exc, SpecError):  # PolicyError included: reason PolicyViolation
         return invalid_spec_outcome(status, exc.field, exc.message, exc.reason)
+    if isinstance(exc, OwnershipConflict):
+        reason = "EndpointNameConflict" if exc.kind == "endpoint" else "ResourceNameConflict"
+        return _failed(status, Next.STALLED, reason, f"{exc}; it is left untouched")
     if isinstance(exc, ClientError):
         kind = classify(exc)
         code, message = error_code(exc), error_message(exc)
         if kind is ErrorKind.ACCESS_DENIED:
             text = f"{_aws_action(exc)} was denied: {message}"
+            if phase is Phase.DELETING:
+                text = f"{text}; {RELEASE_HINT}"
             return _failed(status, Next.RETRY, "AccessDenied", text, delay=settings.access_denied_backoff)
         if kind is ErrorKind.INVALID:
             return _failed(
@@ -209,6 +255,22 @@ def _continue(result: Plan, settings: Settings) -> tuple[Next, float]:
 # -- reconcile ----------------------------------------------------------------------
 
 
+def _adapter(clients: RegionClients, ctx: Context) -> SageMakerAdapter:
+    return SageMakerAdapter(clients.sagemaker, ctx.proofs, clients.tagging)
+
+
+def _other_owned_endpoints(sagemaker: SageMakerAdapter, uid: str, *, besides: str) -> tuple[ObservedEndpoint, ...]:
+    """Our endpoints under names other than ``besides`` (earlier spec.endpointName values), as they are now."""
+    found = []
+    for name in sagemaker.owned_endpoints(uid).names:
+        if name.lower() == besides.lower():
+            continue
+        observed = sagemaker.observe_endpoint(name, owner_uid=uid)
+        if observed is not None and observed.owned:
+            found.append(observed)
+    return tuple(found)
+
+
 def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     """Converge one DjlEndpoint a step towards its spec."""
     status = _Status(resource.status, resource.generation, ctx.clock())
@@ -224,29 +286,37 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         artifact={"uri": desired.artifact_uri, "sha256": desired.package.sha256},
     )
     clients = ctx.clients.for_region(desired.target.region)
-    sagemaker = SageMakerAdapter(clients.sagemaker)
+    sagemaker = _adapter(clients, ctx)
     phase = resource.status.phase or Phase.PENDING
     try:
-        observed = sagemaker.observe_endpoint(
-            desired.target.endpoint_name, owner_uid=resource.uid, known_arn=resource.status.endpoint_arn
-        )
-        result = plan(
-            desired.target,
-            observed,
-            resource.status,
-            now=status.now,
-            capacity_backoff=ctx.settings.capacity_backoff,
-            generation=resource.generation,
-        )
+        observed = sagemaker.observe_endpoint(desired.target.endpoint_name, owner_uid=resource.uid)
+        pending = ctx.cleanup_pending(resource.uid, resource.generation)
+
+        def decide(others: tuple[ObservedEndpoint, ...] | None) -> Plan:
+            return plan(
+                desired.target,
+                observed,
+                resource.status,
+                now=status.now,
+                capacity_backoff=ctx.settings.capacity_backoff,
+                generation=resource.generation,
+                others=others,
+                cleanup_pending=pending,
+            )
+
+        result = decide(None)
+        if result.needs_owned_endpoints:
+            result = decide(_other_owned_endpoints(sagemaker, resource.uid, besides=desired.target.endpoint_name))
         phase = result.phase
         _describe_observed(status, observed, clients)
         events: list[tuple[str, str, str]] = []
         for action in result.actions:
             if action is Action.UPLOAD_ARTIFACT:
                 phase = Phase.PACKAGING
-            event = _execute(action, desired, observed, sagemaker, clients, resource, status)
+            event = _execute(action, result, desired, observed, sagemaker, clients, resource, status)
             events += [event] if event else []
             phase = result.phase
+        ctx.set_cleanup_pending(resource.uid, result.cleanup_pending)
     except Exception as exc:  # mapped to the error vocabulary; nothing is lost
         log.debug("reconcile of %s/%s failed", resource.namespace, resource.name, exc_info=True)
         status.set(desiredEndpointConfigName=resource.status.desired_endpoint_config_name)
@@ -278,6 +348,7 @@ def _describe_observed(status: _Status, observed: ObservedEndpoint | None, clien
 
 def _execute(
     action: Action,
+    result: Plan,
     desired: DesiredDeployment,
     observed: ObservedEndpoint | None,
     sagemaker: SageMakerAdapter,
@@ -285,23 +356,29 @@ def _execute(
     resource: DjlEndpointResource,
     status: _Status,
 ) -> tuple[str, str, str] | None:
+    uid = resource.uid
     if action is Action.UPLOAD_ARTIFACT:
         uploaded = upload.upload_package(
-            clients.s3, resource.spec, namespace=resource.namespace, name=resource.name, package=desired.package
+            clients.s3,
+            resource.spec,
+            namespace=resource.namespace,
+            name=resource.name,
+            owner_uid=uid,
+            package=desired.package,
         )
         if uploaded.uploaded:
             size = len(desired.package.data)
             return ("Normal", "Packaging", f"uploaded model.tar.gz ({size} bytes) to {uploaded.uri}")
     elif action is Action.CREATE_MODEL:
-        sagemaker.create_model(desired.model_request)
+        sagemaker.create_model(desired.model_request, owner_uid=uid)
     elif action is Action.CREATE_ENDPOINT_CONFIG:
-        sagemaker.create_endpoint_config(desired.config_request)
+        sagemaker.create_endpoint_config(desired.config_request, owner_uid=uid)
     elif action is Action.CREATE_ENDPOINT:
-        arn = sagemaker.create_endpoint(desired.endpoint_request)
-        if arn:  # recorded, so the next look needs no ownership check by tag
+        arn = sagemaker.create_endpoint(desired.endpoint_request, owner_uid=uid)
+        if arn:  # a report for users; ownership is proven by tags, never read back from status
             status.set(endpointArn=arn)
     elif action is Action.UPDATE_ENDPOINT:
-        assert observed is not None
+        assert observed is not None and observed.owned
         sagemaker.update_endpoint(
             requests.update_endpoint_request(
                 endpoint_name=observed.name,
@@ -310,15 +387,19 @@ def _execute(
             )
         )
     elif action is Action.DELETE_ENDPOINT:
-        assert observed is not None
+        assert observed is not None and observed.owned
         sagemaker.delete_endpoint(observed.name)
+    elif action is Action.DELETE_OTHER_ENDPOINTS:
+        for name in result.delete_endpoints:
+            sagemaker.delete_endpoint(name)
     elif action is Action.COLLECT_GARBAGE:
         _collect_garbage(
             sagemaker,
             clients.s3,
-            desired.scope,
+            uid=uid,
+            locations=[(desired.scope.bucket, desired.scope.artifact_prefix)],
             keep={desired.target.model_name, desired.target.config_name},
-            keep_key=desired.artifact_key,
+            keep_key=(desired.scope.bucket, desired.artifact_key),
         )
     else:  # DELETE_ALL_OWNED only happens in finalize()
         raise AssertionError(f"unexpected action {action}")
@@ -334,19 +415,53 @@ def _instance_count_changed(sagemaker: SageMakerAdapter, live_config: str, desir
     return bool(variants[0].get("InitialInstanceCount") != desired_count)
 
 
+def artifact_folder(model_data_url: str, uid: str) -> tuple[str, str] | None:
+    """``(bucket, <prefix>/<ns>/<name>/<uid>/)`` for an artifact URL of ours, else None.
+
+    Only a key of our layout, with this owner's uid as its folder, is ever
+    deleted through a model's data URL.
+    """
+    if not model_data_url.startswith("s3://"):
+        return None
+    bucket, _, key = model_data_url[len("s3://") :].partition("/")
+    parts = key.split("/")
+    if len(parts) < 5 or parts[-1] != package.ARTIFACT_NAME or parts[-3] != uid or not bucket:
+        return None
+    return bucket, "/".join(parts[:-2]) + "/"
+
+
 def _collect_garbage(
-    sagemaker: SageMakerAdapter, s3: Any, scope: OwnedScope, *, keep: set[str], keep_key: str | None
+    sagemaker: SageMakerAdapter,
+    s3: Any,
+    *,
+    uid: str,
+    locations: list[tuple[str, str]],
+    keep: set[str],
+    keep_key: tuple[str, str] | None,
 ) -> None:
-    """Delete our configs, then models, then artifacts that nothing serves any more."""
+    """Delete our configs, then each model's artifact and the model, then stray artifacts.
+
+    Models are found by the owner id in their names and proven ours by tag; the
+    S3 folder each one reads (an earlier bucket or prefix, too) is emptied
+    before the model goes, so a crash never loses the record of where it was.
+    """
     skip = frozenset(keep)
-    for config in sagemaker.owned_endpoint_configs(scope.name_prefix, scope.uid, skip):
+    name_part = f"-{naming.owner_id(uid)}-"
+    for config in sagemaker.owned_endpoint_configs(name_part, uid, skip):
         sagemaker.delete_endpoint_config(config)
-    for model in sagemaker.owned_models(scope.name_prefix, scope.uid, skip):
+    folders = set(locations)
+    for model in sagemaker.owned_models(name_part, uid, skip):
+        described = sagemaker.describe_model(model) or {}
+        url = (described.get("PrimaryContainer") or {}).get("ModelDataUrl") or ""
+        read_from = artifact_folder(url, uid)
+        if read_from is not None and read_from not in folders:
+            upload.delete_artifacts(s3, *read_from)
         sagemaker.delete_model(model)
-    if keep_key is None:
-        upload.delete_artifacts(s3, scope.bucket, scope.artifact_prefix)
-    else:
-        _delete_other_artifacts(s3, scope.bucket, scope.artifact_prefix, keep_key)
+    for bucket, folder in sorted(folders):
+        if keep_key is not None and keep_key[0] == bucket:
+            _delete_other_artifacts(s3, bucket, folder, keep_key[1])
+        else:
+            upload.delete_artifacts(s3, bucket, folder)
 
 
 def _delete_other_artifacts(s3: Any, bucket: str, prefix: str, keep_key: str) -> None:
@@ -360,31 +475,73 @@ def _delete_other_artifacts(s3: Any, bucket: str, prefix: str, keep_key: str) ->
 # -- finalize -----------------------------------------------------------------------
 
 
-def finalize(resource: DjlEndpointResource, ctx: Context) -> Outcome:
-    """One step of deletion. ``Next.DONE`` means the finalizer may be removed."""
+@dataclass(frozen=True)
+class DeletionTarget:
+    """What the finalizer needs, and nothing more: it must work even when the spec no longer parses.
+
+    Everything the resource owns is found from its uid (owner tags, and the
+    owner id in model and config names); the spec only adds where to look.
+    """
+
+    uid: str
+    namespace: str
+    name: str
+    region: str
+    retain: bool
+    endpoint_name: str | None = None  # the one the current spec names
+    artifact_location: tuple[str, str] | None = None  # (bucket, folder) of the current spec
+
+
+def deletion_target(resource: DjlEndpointResource) -> DeletionTarget:
     spec = resource.spec
-    status = _Status(resource.status, resource.generation, ctx.clock())
-    retain = spec.deletion_policy.value == "Retain"
-    endpoint = naming.endpoint_name(resource.namespace, resource.name, spec.endpoint_name)
-    clients = ctx.clients.for_region(spec.aws.region)
-    sagemaker = SageMakerAdapter(clients.sagemaker)
+    scope = owned_scope(resource)
+    return DeletionTarget(
+        uid=resource.uid,
+        namespace=resource.namespace,
+        name=resource.name,
+        region=spec.aws.region,
+        retain=spec.deletion_policy.value == "Retain",
+        endpoint_name=naming.endpoint_name(resource.namespace, resource.name, spec.endpoint_name),
+        artifact_location=(scope.bucket, scope.artifact_prefix),
+    )
+
+
+def finalize(target: DeletionTarget | DjlEndpointResource, ctx: Context, *, generation: int = 0) -> Outcome:
+    """One step of deletion. ``Next.DONE`` means the finalizer may be removed."""
+    if isinstance(target, DjlEndpointResource):
+        previous, generation = target.status, target.generation
+        target = deletion_target(target)
+    else:
+        previous = DjlEndpointStatus()
+    status = _Status(previous, generation, ctx.clock())
+    clients = ctx.clients.for_region(target.region)
+    sagemaker = _adapter(clients, ctx)
+    observed: tuple[ObservedEndpoint, ...] = ()
     try:
-        observed = (
-            None
-            if retain
-            else sagemaker.observe_endpoint(endpoint, owner_uid=resource.uid, known_arn=resource.status.endpoint_arn)
-        )
-        result = plan_delete(observed, retain=retain)
+        if not target.retain:
+            observed = _other_owned_endpoints(sagemaker, target.uid, besides=target.endpoint_name or "")
+            if target.endpoint_name:
+                # The Tagging API may lag a create by a little: look the current name up directly too.
+                current = sagemaker.observe_endpoint(target.endpoint_name, owner_uid=target.uid)
+                observed += (current,) if current is not None and current.owned else ()
+        result = plan_delete(observed, retain=target.retain)
         for action in result.actions:
             if action is Action.DELETE_ENDPOINT:
-                assert observed is not None
-                sagemaker.delete_endpoint(observed.name)
+                for name in result.delete_endpoints:
+                    sagemaker.delete_endpoint(name)
             elif action is Action.DELETE_ALL_OWNED:
-                _collect_garbage(sagemaker, clients.s3, owned_scope(resource), keep=set(), keep_key=None)
+                _collect_garbage(
+                    sagemaker,
+                    clients.s3,
+                    uid=target.uid,
+                    locations=[target.artifact_location] if target.artifact_location else [],
+                    keep=set(),
+                    keep_key=None,
+                )
     except Exception as exc:
         return _error_outcome(exc, status, ctx.settings, Phase.DELETING)
     status.conditions(result.conditions)
-    status.set(phase=Phase.DELETING.value, endpointStatus=observed.status if observed else None)
+    status.set(phase=Phase.DELETING.value, endpointStatus=observed[0].status if observed else None)
     next_step, delay = _continue(result, ctx.settings)
     return Outcome(
         status.build(),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from djl_operator import naming
 from djl_operator.controlplane import ControlPlane
 from tests.plugins.models import HIDDEN
 from tests.plugins.operator import BUCKET, Cluster, endpoint_manifest, wait_for
@@ -72,7 +73,7 @@ def test_invoke_prints_the_models_answer(
     assert json.loads(as_text.stdout) == vector
 
     calls = cluster.emulator.calls(service="sagemaker-runtime", operation="InvokeEndpoint")
-    assert [(c.resource, c.error_code) for c in calls] == [(f"{cluster.namespace}-emb", None)] * 2
+    assert [(c.resource, c.error_code) for c in calls] == [(naming.endpoint_name(cluster.namespace, "emb"), None)] * 2
 
 
 def test_model_errors_exit_nonzero_with_the_models_status(
@@ -87,7 +88,8 @@ def test_model_errors_exit_nonzero_with_the_models_status(
 
     assert result.returncode == 1
     assert result.stdout == ""
-    assert f"ModelError from endpoint {cluster.namespace}-emb: the model answered 415:" in result.stderr
+    endpoint = naming.endpoint_name(cluster.namespace, "emb")
+    assert f"ModelError from endpoint {endpoint}: the model answered 415:" in result.stderr
     assert "unsupported content type 'application/x-unknown'" in result.stderr
 
 

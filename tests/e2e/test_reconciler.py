@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from djl_operator import naming
 from tests.plugins.operator import Cluster, endpoint_manifest, wait_for
 
 SAGEMAKER_WRITES = {
@@ -50,7 +51,7 @@ def test_create_becomes_ready_with_truthful_status(cluster: Cluster) -> None:
     cluster.apply(endpoint_manifest("demo"))
     status = cluster.wait_ready("demo")
 
-    endpoint_name = f"{cluster.namespace}-demo"
+    endpoint_name = naming.endpoint_name(cluster.namespace, "demo")
     assert status["phase"] == "InService"
     assert status["endpointName"] == endpoint_name
     assert status["endpointStatus"] == "InService"
@@ -104,7 +105,7 @@ def test_printer_columns_show_the_live_endpoint(cluster: Cluster) -> None:
         "cols",
         "InService",
         "True",
-        f"{cluster.namespace}-cols",
+        naming.endpoint_name(cluster.namespace, "cols"),
         "ml.g5.12xlarge",
         "sshleifer/tiny-random-bart",
     ]

@@ -48,6 +48,8 @@ def iam_actions(service: str, operation: str) -> set[str]:
     """Every IAM action one API call needs."""
     if service in ("sagemaker", "sagemaker-runtime"):
         direct = f"sagemaker:{operation}"
+    elif service == "resourcegroupstaggingapi" and operation == "GetResources":
+        direct = "tag:GetResources"
     elif service == "s3":
         if operation not in S3_ACTIONS:
             raise AssertionError(f"the operator called s3:{operation}; add its IAM action to S3_ACTIONS")
@@ -104,7 +106,30 @@ def test_policy_has_no_wildcard_actions_or_denies() -> None:
 def test_unscoped_resources_only_where_iam_offers_no_scope() -> None:
     for statement in policy_statements():
         if "*" in _listed(statement["Resource"]):
-            assert set(_listed(statement["Action"])) <= {"sagemaker:ListModels", "sagemaker:ListEndpointConfigs"}
+            assert set(_listed(statement["Action"])) <= {
+                "sagemaker:ListModels",
+                "sagemaker:ListEndpointConfigs",
+                "tag:GetResources",
+            }
+
+
+def test_tags_are_put_only_while_creating() -> None:
+    """AddTags on an existing resource would let the role claim a foreign one and then delete it."""
+    for statement in policy_statements():
+        if "sagemaker:AddTags" in _listed(statement["Action"]):
+            assert _listed(statement["Action"]) == ["sagemaker:AddTags"]
+            assert sorted(statement["Condition"]["StringEquals"]["sagemaker:TaggingAction"]) == [
+                "CreateEndpoint",
+                "CreateEndpointConfig",
+                "CreateModel",
+            ]
+
+
+def test_bucket_listing_always_needs_our_prefix() -> None:
+    for statement in policy_statements():
+        if "s3:ListBucket" in _listed(statement["Action"]):
+            assert set(statement["Condition"]) == {"StringLike"}, "IfExists would allow listing the whole bucket"
+            assert statement["Condition"]["StringLike"]["s3:prefix"] == "djl-operator/*"
 
 
 def test_role_passing_and_kms_are_confined_to_their_services() -> None:

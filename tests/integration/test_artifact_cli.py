@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from djl_operator import cli
+from djl_operator import cli, naming
 from djl_operator.artifacts import images
+from djl_operator.artifacts.cli import OFFLINE_UID
 from tests.unit.test_requests import assert_valid
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,13 +66,13 @@ def test_render_writes_artifact_files_and_requests(tmp_path: Path, capsys: pytes
     for operation, request in planned.items():
         assert_valid(operation, request)
     model = planned["CreateModel"]
-    # The names are the operator's own: <short cr name>-<hash>, tagged with the owner.
-    assert re.fullmatch(r"bart-large-[0-9a-f]{10}", model["ModelName"])
+    # The names are the operator's own: <short cr name>-<owner id>-<hash>, tagged with the owner.
+    assert re.fullmatch(r"bart-large-[0-9a-f]{8}-[0-9a-f]{10}", model["ModelName"])
     tags = {t["Key"]: t["Value"] for t in model.pop("Tags")}
     assert tags["djl-operator.io/name"] == "bart-large" and tags["djl-operator.io/namespace"] == "default"
     assert model["PrimaryContainer"] == {
         "Image": SEED_IMAGE,
-        "ModelDataUrl": f"s3://my-sagemaker-artifacts/djl-operator/default/bart-large/{sha}/model.tar.gz",
+        "ModelDataUrl": f"s3://my-sagemaker-artifacts/djl-operator/default/bart-large/{OFFLINE_UID}/{sha}/model.tar.gz",
     }
     variant = planned["CreateEndpointConfig"]["ProductionVariants"][0]
     assert variant == {
@@ -85,7 +86,7 @@ def test_render_writes_artifact_files_and_requests(tmp_path: Path, capsys: pytes
     endpoint = planned["CreateEndpoint"]
     assert endpoint.pop("Tags") == planned["CreateEndpointConfig"]["Tags"]
     assert endpoint == {
-        "EndpointName": "default-bart-large",
+        "EndpointName": naming.endpoint_name("default", "bart-large"),
         "EndpointConfigName": planned["CreateEndpointConfig"]["EndpointConfigName"],
     }
 
@@ -147,7 +148,7 @@ def test_package_prints_sha_and_key_matching_render(tmp_path: Path, capsys: pyte
     sha = hashlib.sha256((tmp_path / "m.tgz").read_bytes()).hexdigest()
     assert out.splitlines() == [
         f"sha256: {sha}",
-        f"key:    djl-operator/team-a/bart-large/{sha}/model.tar.gz",
+        f"key:    djl-operator/team-a/bart-large/{OFFLINE_UID}/{sha}/model.tar.gz",
     ]
     code, rendered, _ = run(capsys, "render", "-f", str(BART), "-o", str(tmp_path / "r"))
     assert f"sha256: {sha}" in rendered

@@ -57,6 +57,8 @@ def test_base_holds_every_piece(objects: list[dict[str, Any]]) -> None:
             ("ServiceAccount", "djl-operator"),
             ("ClusterRole", "djl-operator"),
             ("ClusterRoleBinding", "djl-operator"),
+            ("ClusterRole", "djlendpoint-editor"),
+            ("ClusterRole", "djlendpoint-viewer"),
             ("Deployment", "djl-operator"),
             ("ConfigMap", "djl-operator-policy"),
         ]
@@ -64,6 +66,26 @@ def test_base_holds_every_piece(objects: list[dict[str, Any]]) -> None:
     for obj in objects:
         if obj["kind"] in ("ServiceAccount", "Deployment"):
             assert obj["metadata"]["namespace"] == NAMESPACE
+
+
+@pytest.mark.parametrize(
+    ("role", "aggregates_to", "verbs"),
+    [
+        ("djlendpoint-editor", {"admin", "edit"}, {"get", "list", "watch", "create", "update", "patch", "delete"}),
+        ("djlendpoint-viewer", {"view"}, {"get", "list", "watch"}),
+    ],
+)
+def test_tenant_roles_never_grant_status(
+    objects: list[dict[str, Any]], role: str, aggregates_to: set[str], verbs: set[str]
+) -> None:
+    cluster_role = find(objects, "ClusterRole", role)
+    labels = cluster_role["metadata"]["labels"]
+    assert {k.rsplit("-", 1)[1] for k, v in labels.items() if k.startswith("rbac.authorization.k8s.io/aggregate-to-")
+            and v == "true"} == aggregates_to  # fmt: skip
+    for rule in cluster_role["rules"]:
+        assert rule["apiGroups"] == ["serving.djl-operator.io"]
+        assert rule["resources"] == ["djlendpoints"], "status is the operator's report: no tenant writes it"
+    assert verbs <= {v for r in cluster_role["rules"] for v in r["verbs"]}
 
 
 def test_shipped_policy_is_the_safe_default_and_mounted(objects: list[dict[str, Any]]) -> None:
@@ -84,11 +106,11 @@ def test_service_account_carries_the_irsa_role(objects: list[dict[str, Any]]) ->
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
     binding = find(objects, "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "djl-operator", "namespace": NAMESPACE}]
-    assert binding["roleRef"]["name"] == find(objects, "ClusterRole")["metadata"]["name"]
+    assert binding["roleRef"]["name"] == find(objects, "ClusterRole", "djl-operator")["metadata"]["name"]
 
 
 def test_cluster_role_has_no_wildcards_or_secrets(objects: list[dict[str, Any]]) -> None:
-    for rule in find(objects, "ClusterRole")["rules"]:
+    for rule in find(objects, "ClusterRole", "djl-operator")["rules"]:
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field], rule
         assert not {"secrets", "configmaps", "pods"} & set(rule["resources"]), rule

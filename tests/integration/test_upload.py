@@ -14,6 +14,7 @@ from djl_operator.errors import ArtifactStoreError, SpecError
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 BUCKET = "djl-artifacts"
+UID = "5a0c9e4e-3d2b-4c1a-9f8e-7d6c5b4a3f2e"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
@@ -46,11 +47,11 @@ def _puts(emulator: Any) -> list[Any]:
 
 def test_second_upload_sends_nothing(emulator: Any, s3: Any):
     pkg = built()
-    first = upload.upload_package(s3, make_spec(), namespace="default", name="bart", package=pkg)
-    second = upload.upload_package(s3, make_spec(), namespace="default", name="bart", package=pkg)
+    first = upload.upload_package(s3, make_spec(), namespace="default", name="bart", owner_uid=UID, package=pkg)
+    second = upload.upload_package(s3, make_spec(), namespace="default", name="bart", owner_uid=UID, package=pkg)
 
     assert (first.uploaded, second.uploaded) == (True, False)
-    assert first.uri == second.uri == f"s3://{BUCKET}/djl-operator/default/bart/{pkg.sha256}/model.tar.gz"
+    assert first.uri == second.uri == f"s3://{BUCKET}/djl-operator/default/bart/{UID}/{pkg.sha256}/model.tar.gz"
     puts = _puts(emulator)
     assert len(puts) == 1
     assert puts[0].bytes == len(pkg.data)
@@ -61,11 +62,11 @@ def test_second_upload_sends_nothing(emulator: Any, s3: Any):
 
 def test_an_object_with_another_checksum_is_replaced(emulator: Any, s3: Any):
     pkg = built()
-    key = package.artifact_key("djl-operator", "default", "bart", pkg.sha256)
+    key = package.artifact_key("djl-operator", "default", "bart", UID, pkg.sha256)
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"truncated", Metadata={"sha256": "0" * 64})
     emulator.reset_calls()
 
-    result = upload.upload_package(s3, make_spec(), namespace="default", name="bart", package=pkg)
+    result = upload.upload_package(s3, make_spec(), namespace="default", name="bart", owner_uid=UID, package=pkg)
 
     assert result.uploaded
     assert len(_puts(emulator)) == 1
@@ -74,23 +75,29 @@ def test_an_object_with_another_checksum_is_replaced(emulator: Any, s3: Any):
 
 def test_sse_kms_when_a_key_is_set(emulator: Any, s3: Any):
     pkg = built()
-    result = upload.upload_package(s3, make_spec(kmsKeyId=KMS_KEY), namespace="ns", name="bart", package=pkg)
+    result = upload.upload_package(
+        s3, make_spec(kmsKeyId=KMS_KEY), namespace="ns", name="bart", owner_uid=UID, package=pkg
+    )
 
     head = s3.head_object(Bucket=BUCKET, Key=result.key)
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"] == KMS_KEY
     # Unchanged spec: nothing re-sent.
-    again = upload.upload_package(s3, make_spec(kmsKeyId=KMS_KEY), namespace="ns", name="bart", package=pkg)
+    again = upload.upload_package(
+        s3, make_spec(kmsKeyId=KMS_KEY), namespace="ns", name="bart", owner_uid=UID, package=pkg
+    )
     assert not again.uploaded
     assert len(_puts(emulator)) == 1
 
 
 def test_adding_a_kms_key_later_re_encrypts_the_artifact(emulator: Any, s3: Any):
     pkg = built()
-    plain = upload.upload_package(s3, make_spec(), namespace="ns", name="bart", package=pkg)
+    plain = upload.upload_package(s3, make_spec(), namespace="ns", name="bart", owner_uid=UID, package=pkg)
     assert "ServerSideEncryption" not in s3.head_object(Bucket=BUCKET, Key=plain.key)
 
-    encrypted = upload.upload_package(s3, make_spec(kmsKeyId=KMS_KEY), namespace="ns", name="bart", package=pkg)
+    encrypted = upload.upload_package(
+        s3, make_spec(kmsKeyId=KMS_KEY), namespace="ns", name="bart", owner_uid=UID, package=pkg
+    )
 
     assert encrypted.uploaded and encrypted.key == plain.key
     assert s3.head_object(Bucket=BUCKET, Key=plain.key)["ServerSideEncryption"] == "aws:kms"
@@ -100,7 +107,7 @@ def test_adding_a_kms_key_later_re_encrypts_the_artifact(emulator: Any, s3: Any)
 def test_missing_bucket_is_a_clear_error(emulator: Any, s3: Any):
     spec = make_spec(artifactBucket="no-such-bucket")
     with pytest.raises(ArtifactStoreError) as info:
-        upload.upload_package(s3, spec, namespace="ns", name="bart", package=built())
+        upload.upload_package(s3, spec, namespace="ns", name="bart", owner_uid=UID, package=built())
     assert info.value.code == "NoSuchBucket"
     assert str(info.value) == "spec.aws.artifactBucket: bucket 'no-such-bucket' does not exist"
     assert isinstance(info.value, SpecError)  # the reconciler maps it to Stalled
@@ -110,10 +117,12 @@ def test_access_denied_is_a_clear_error_and_leaves_nothing(emulator: Any, s3: An
     emulator.faults.deny("PutObject")
     pkg = built()
     with pytest.raises(ArtifactStoreError) as info:
-        upload.upload_package(s3, make_spec(), namespace="ns", name="bart", package=pkg)
+        upload.upload_package(s3, make_spec(), namespace="ns", name="bart", owner_uid=UID, package=pkg)
     assert info.value.code == "AccessDenied"
     assert info.value.field == "spec.aws.artifactBucket"
-    assert f"may not s3:PutObject on s3://{BUCKET}/djl-operator/ns/bart/{pkg.sha256}/model.tar.gz" in str(info.value)
+    assert f"may not s3:PutObject on s3://{BUCKET}/djl-operator/ns/bart/{UID}/{pkg.sha256}/model.tar.gz" in str(
+        info.value
+    )
     emulator.faults.clear()
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
 
@@ -122,7 +131,9 @@ def test_bucket_in_another_region_is_refused_before_writing(emulator: Any, s3: A
     s3.create_bucket(Bucket="eu-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     emulator.reset_calls()
     with pytest.raises(ArtifactStoreError) as info:
-        upload.upload_package(s3, make_spec(artifactBucket="eu-artifacts"), namespace="ns", name="b", package=built())
+        upload.upload_package(
+            s3, make_spec(artifactBucket="eu-artifacts"), namespace="ns", name="b", owner_uid=UID, package=built()
+        )
     assert info.value.field == "spec.aws.region"
     assert "bucket 'eu-artifacts' is in region 'eu-west-1', not 'us-east-1'" in str(info.value)
     assert emulator.calls(service="s3", operation="PutObject") == []
@@ -131,15 +142,15 @@ def test_bucket_in_another_region_is_refused_before_writing(emulator: Any, s3: A
 def test_transient_errors_propagate_unchanged(emulator: Any, s3: Any):
     emulator.faults.internal_error("PutObject")
     with pytest.raises(ClientError) as info:
-        upload.upload_package(s3, make_spec(), namespace="ns", name="bart", package=built())
+        upload.upload_package(s3, make_spec(), namespace="ns", name="bart", owner_uid=UID, package=built())
     assert not isinstance(info.value, SpecError)
 
 
 def test_delete_artifacts_removes_only_that_resource(emulator: Any, s3: Any):
     for name, content in (("bart", b"1"), ("bart", b"2"), ("bart-other", b"3")):
-        upload.upload_package(s3, make_spec(), namespace="ns", name=name, package=built(content))
-    prefix = upload.resource_artifacts_prefix(make_spec(), namespace="ns", name="bart")
-    assert prefix == "djl-operator/ns/bart/"
+        upload.upload_package(s3, make_spec(), namespace="ns", name=name, owner_uid=UID, package=built(content))
+    prefix = upload.resource_artifacts_prefix(make_spec(), namespace="ns", name="bart", owner_uid=UID)
+    assert prefix == f"djl-operator/ns/bart/{UID}/"
 
     assert upload.delete_artifacts(s3, BUCKET, prefix) == 2
     remaining = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]

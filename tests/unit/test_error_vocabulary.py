@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from djl_operator.api import DjlEndpointStatus, Phase
-from djl_operator.errors import ArtifactStoreError, SpecError
+from djl_operator.errors import ArtifactStoreError, OwnershipConflict, SpecError
 from djl_operator.reconcile import Next, _error_outcome, _Status
 from djl_operator.settings import Settings
 
@@ -47,6 +47,12 @@ CASES = [
     ("unreachable", EndpointConnectionError(endpoint_url="https://api.sagemaker.us-east-1.amazonaws.com"),
      Next.RETRY, 15, "Retrying", False, "unreachable"),
     ("bug", KeyError("EndpointStatus"), Next.UNEXPECTED, 0, "Retrying", False, "KeyError"),
+    ("someone else's model has our name", OwnershipConflict("model", "demo-1a2b3c4d-0123456789"),
+     Next.STALLED, 0, "ResourceNameConflict", True, "not owned by this resource"),
+    ("someone else's endpoint has our name", OwnershipConflict("endpoint", "ns-demo-1a2b3c4d"),
+     Next.STALLED, 0, "EndpointNameConflict", True, "ns-demo-1a2b3c4d"),
+    ("s3 listing denied is an s3 action", _client_error("AccessDenied", "denied", "ListObjectsV2", 403),
+     Next.RETRY, 300, "AccessDenied", False, "s3:ListObjectsV2"),
 ]  # fmt: skip
 
 
@@ -67,3 +73,18 @@ def test_error_outcome(
     assert text in outcome.message
     assert outcome.status["observedGeneration"] == 3
     assert (outcome.error is error) is (next_step is Next.UNEXPECTED)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _client_error("AccessDeniedException", "not authorized", "DeleteEndpoint"),
+        ArtifactStoreError("spec.aws.artifactBucket", "access denied", code="AccessDenied", bucket="b"),
+    ],
+)
+def test_a_denied_delete_says_how_to_release_the_resource(error: BaseException) -> None:
+    status = _Status(DjlEndpointStatus(), 3, dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
+    outcome = _error_outcome(error, status, SETTINGS, Phase.DELETING)
+    assert outcome.next is Next.RETRY
+    assert "deletionPolicy to Retain" in outcome.message
+    assert outcome.events and outcome.events[0][0] == "Warning" and "Retain" in outcome.events[0][2]

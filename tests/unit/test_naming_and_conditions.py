@@ -14,34 +14,72 @@ from djl_operator.conditions import ConditionState
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
+UID_A = "0b7c1d6e-5f4a-4e3b-9c2d-1a0f9e8d7c6b"
+UID_B = "7a1e2f3c-0d9b-4c8a-8e7f-6b5a4d3c2b1a"
+
+
 @pytest.mark.parametrize(
     ("cr_name", "expected_prefix"),
-    [("demo", "demo-"), ("bart.large", "bart-large-"), ("a" * 80, "a" * 52 + "-"), ("x--y-", "x-y-")],
+    [("demo", "demo-"), ("bart.large", "bart-large-"), ("a" * 80, "a" * 43 + "-"), ("x--y-", "x-y-")],
 )
 def test_versioned_names_are_valid_and_stable(cr_name: str, expected_prefix: str) -> None:
-    name = naming.versioned_name(cr_name, "0123456789abcdef")
+    name = naming.versioned_name(cr_name, UID_A, "0123456789abcdef")
     assert SAGEMAKER_NAME.match(name) and len(name) <= 63
-    assert name.startswith(expected_prefix) and name.endswith("-0123456789")
-    assert name == naming.versioned_name(cr_name, "0123456789abcdef")
+    assert name.startswith(expected_prefix) and name.endswith(f"-{naming.owner_id(UID_A)}-0123456789")
+    assert name == naming.versioned_name(cr_name, UID_A, "0123456789abcdef")
+
+
+def test_two_resources_with_the_same_name_and_spec_never_share_a_model_or_config() -> None:
+    """staging/demo and prod/demo with one spec: same content hash, different owners, different names."""
+    assert naming.versioned_name("demo", UID_A, "0123456789") != naming.versioned_name("demo", UID_B, "0123456789")
 
 
 @pytest.mark.parametrize(
-    ("namespace", "name", "explicit", "expected"),
+    ("namespace", "name", "explicit", "expected_start"),
     [
-        ("default", "bart", None, "default-bart"),
-        ("team.a", "my.model", None, "team-a-my-model"),
+        ("default", "bart", None, "default-bart-"),
+        ("team.a", "my.model", None, "team-a-my-model-"),
         ("default", "bart", "my-endpoint", "my-endpoint"),
     ],
 )
-def test_endpoint_name(namespace: str, name: str, explicit: str | None, expected: str) -> None:
-    assert naming.endpoint_name(namespace, name, explicit) == expected
+def test_endpoint_name(namespace: str, name: str, explicit: str | None, expected_start: str) -> None:
+    derived = naming.endpoint_name(namespace, name, explicit)
+    assert derived.startswith(expected_start)
+    assert SAGEMAKER_NAME.match(derived) and len(derived) <= 63
+    if explicit:
+        assert derived == explicit
+    else:
+        assert len(derived) == len(expected_start) + naming.ENDPOINT_HASH_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(("team", "a-x"), ("team-a", "x")), (("a.b", "c"), ("a", "b.c")), (("n" * 40, "m" * 40), ("n" * 40, "m" * 41))],
+)
+def test_derived_endpoint_names_never_collide(first: tuple[str, str], second: tuple[str, str]) -> None:
+    assert naming.endpoint_name(*first) != naming.endpoint_name(*second)
 
 
 def test_long_endpoint_names_are_shortened_with_a_hash() -> None:
     first = naming.endpoint_name("n" * 40, "m" * 40)
-    second = naming.endpoint_name("n" * 40, "m" * 41)
     assert len(first) == 63 and SAGEMAKER_NAME.match(first)
-    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("arn", "kind", "name"),
+    [
+        ("arn:aws:sagemaker:us-east-1:123456789012:endpoint/my-ep", "endpoint", "my-ep"),
+        ("arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/my-ep", "endpoint", None),
+        ("arn:aws:s3:::bucket/endpoint/x", "endpoint", None),
+        ("not-an-arn", "model", None),
+    ],
+)
+def test_name_from_arn(arn: str, kind: str, name: str | None) -> None:
+    assert naming.name_from_arn(arn, kind) == name
+
+
+def test_an_empty_uid_owns_nothing() -> None:
+    assert not naming.is_owned_by([{"Key": naming.TAG_OWNER_UID, "Value": ""}], "")
 
 
 def test_content_hash_ignores_key_order() -> None:

@@ -136,22 +136,32 @@ def test_tarball_refuses_paths_outside_the_root(bad: str):
 
 SHA = "ab" * 32
 
+UID = "0b7c1d6e-5f4a-4e3b-9c2d-1a0f9e8d7c6b"
 KEY_CASES = [
-    ("djl-operator", "default", "bart", f"djl-operator/default/bart/{SHA}/model.tar.gz"),
-    ("", "ns", "bart", f"ns/bart/{SHA}/model.tar.gz"),
-    ("/team/a//models/", "ns", "bart", f"team/a/models/ns/bart/{SHA}/model.tar.gz"),
+    ("djl-operator", "default", "bart", f"djl-operator/default/bart/{UID}/{SHA}/model.tar.gz"),
+    ("", "ns", "bart", f"ns/bart/{UID}/{SHA}/model.tar.gz"),
+    ("/team/a//models/", "ns", "bart", f"team/a/models/ns/bart/{UID}/{SHA}/model.tar.gz"),
 ]
 
 
 @pytest.mark.parametrize(("prefix", "namespace", "name", "key"), KEY_CASES)
 def test_artifact_key(prefix: str, namespace: str, name: str, key: str):
-    assert package.artifact_key(prefix, namespace, name, SHA) == key
-    assert key.startswith(package.resource_prefix(prefix, namespace, name))
+    assert package.artifact_key(prefix, namespace, name, UID, SHA) == key
+    assert key.startswith(package.resource_prefix(prefix, namespace, name, UID))
+
+
+def test_a_recreated_resource_never_shares_a_folder_with_the_old_one():
+    """Same namespace and name, another uid: the old one's clean-up cannot reach the new one's artifacts."""
+    old = package.resource_prefix("djl-operator", "ns", "bart", UID)
+    new = package.resource_prefix("djl-operator", "ns", "bart", UID.replace("0b7c", "ffff"))
+    assert not new.startswith(old) and not old.startswith(new)
 
 
 @pytest.mark.parametrize(
-    ("namespace", "name", "sha"), [("", "n", SHA), ("ns", "a/b", SHA), ("ns", "n", "ABC"), ("ns", "n", SHA.upper())]
-)
-def test_artifact_key_refuses_bad_parts(namespace: str, name: str, sha: str):
+    ("namespace", "name", "uid", "sha"),
+    [("", "n", UID, SHA), ("ns", "a/b", UID, SHA), ("ns", "n", UID, "ABC"), ("ns", "n", UID, SHA.upper()),
+     ("ns", "n", "", SHA), ("ns", "n", "..", SHA), ("ns", "n", "a/b", SHA)],
+)  # fmt: skip
+def test_artifact_key_refuses_bad_parts(namespace: str, name: str, uid: str, sha: str):
     with pytest.raises(ValueError):
-        package.artifact_key("p", namespace, name, sha)
+        package.artifact_key("p", namespace, name, uid, sha)

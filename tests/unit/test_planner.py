@@ -15,11 +15,11 @@ CAPACITY = "CapacityError: Unable to provision requested ML compute capacity."
 
 
 def _endpoint(
-    status: str, config: str = "demo-new", failure: str | None = None, owned: bool = True
+    status: str, config: str = "demo-new", failure: str | None = None, owned: bool = True, name: str = "ns-demo"
 ) -> ObservedEndpoint:
     return ObservedEndpoint(
-        name="ns-demo",
-        arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/ns-demo",
+        name=name,
+        arn=f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}",
         status=status,
         config_name=config,
         failure_reason=failure,
@@ -228,7 +228,7 @@ CASES = [
     ids=[c[0] for c in CASES],
 )
 def test_plan(observed, previous, actions, phase, reason, stalled, wait) -> None:  # type: ignore[no-untyped-def]
-    result = plan(DESIRED, observed, previous, now=NOW, capacity_backoff=600)
+    result = plan(DESIRED, observed, previous, now=NOW, capacity_backoff=600, generation=2, others=())
     assert result.actions == actions
     assert result.phase == phase
     assert result.conditions["Ready"].reason == reason
@@ -276,26 +276,103 @@ def test_out_of_band_change_is_reported_as_drift() -> None:
 
 
 # (id, observed, retain, actions, wait)
+OLD = "ns-old-name"
 DELETE_CASES = [
-    ("retain", _endpoint("InService"), True, [], Wait.NONE),
-    ("in service", _endpoint("InService"), False, [Action.DELETE_ENDPOINT], Wait.POLL),
-    ("failed", _endpoint("Failed"), False, [Action.DELETE_ENDPOINT], Wait.POLL),
-    ("creating waits", _endpoint("Creating"), False, [], Wait.POLL),
-    ("updating waits", _endpoint("Updating"), False, [], Wait.POLL),
-    ("deleting waits", _endpoint("Deleting"), False, [], Wait.POLL),
-    ("gone", None, False, [Action.DELETE_ALL_OWNED], Wait.NONE),
-    ("foreign endpoint untouched", _endpoint("InService", owned=False), False, [Action.DELETE_ALL_OWNED], Wait.NONE),
-]
+    ("retain", (_endpoint("InService"),), True, [], (), Wait.NONE),
+    ("in service", (_endpoint("InService"),), False, [Action.DELETE_ENDPOINT], ("ns-demo",), Wait.POLL),
+    ("failed", (_endpoint("Failed"),), False, [Action.DELETE_ENDPOINT], ("ns-demo",), Wait.POLL),
+    ("creating waits", (_endpoint("Creating"),), False, [], (), Wait.POLL),
+    ("updating waits", (_endpoint("Updating"),), False, [], (), Wait.POLL),
+    ("deleting waits", (_endpoint("Deleting"),), False, [], (), Wait.POLL),
+    ("gone", (), False, [Action.DELETE_ALL_OWNED], (), Wait.NONE),
+    ("foreign endpoint untouched", (_endpoint("InService", owned=False),), False, [Action.DELETE_ALL_OWNED], (),
+     Wait.NONE),
+    ("every name it ever used", (_endpoint("InService"), _endpoint("InService", name=OLD)), False,
+     [Action.DELETE_ENDPOINT], ("ns-demo", OLD), Wait.POLL),
+    ("the idle one goes while the busy one waits", (_endpoint("Creating"), _endpoint("Failed", name=OLD)), False,
+     [Action.DELETE_ENDPOINT], (OLD,), Wait.POLL),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("observed", "retain", "actions", "wait"), [c[1:] for c in DELETE_CASES], ids=[c[0] for c in DELETE_CASES]
+    ("owned", "retain", "actions", "deleted", "wait"),
+    [c[1:] for c in DELETE_CASES],
+    ids=[c[0] for c in DELETE_CASES],
 )
-def test_plan_delete(observed, retain, actions, wait) -> None:  # type: ignore[no-untyped-def]
-    result = plan_delete(observed, retain=retain)
+def test_plan_delete(owned, retain, actions, deleted, wait) -> None:  # type: ignore[no-untyped-def]
+    result = plan_delete(owned, retain=retain)
     assert result.actions == actions
+    assert result.delete_endpoints == deleted
     assert result.wait == wait
     assert result.phase == Phase.DELETING
+
+
+# A renamed endpoint (spec.endpointName changed): the new one is InService on the desired config.
+# (id, others, cleanup pending, actions, deleted, wait, still pending)
+RENAME_CASES = [
+    ("old one still serving: delete it, keep its config", (_endpoint("InService", name=OLD),), False,
+     [Action.DELETE_OTHER_ENDPOINTS], (OLD,), Wait.POLL, True),
+    ("old one going away: wait", (_endpoint("Deleting", name=OLD),), True, [], (), Wait.POLL, True),
+    ("old one still creating: wait, never delete mid-create", (_endpoint("Creating", name=OLD),), True, [], (),
+     Wait.POLL, True),
+    ("old one gone: collect garbage", (), True, [Action.COLLECT_GARBAGE], (), Wait.NONE, False),
+    ("someone else's endpoint is never touched", (_endpoint("InService", name=OLD, owned=False),), True,
+     [Action.COLLECT_GARBAGE], (), Wait.NONE, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("others", "pending", "actions", "deleted", "wait", "still_pending"),
+    [c[1:] for c in RENAME_CASES],
+    ids=[c[0] for c in RENAME_CASES],
+)
+def test_old_endpoints_go_once_the_new_one_serves(  # type: ignore[no-untyped-def]
+    others, pending, actions, deleted, wait, still_pending
+) -> None:
+    result = plan(
+        DESIRED,
+        _endpoint("InService"),
+        _status(phase="Creating", endpointName=OLD),
+        now=NOW,
+        capacity_backoff=600,
+        generation=3,
+        others=others,
+        cleanup_pending=pending,
+    )
+    assert result.ready, "the new endpoint serves while the old ones go"
+    assert result.actions == actions
+    assert result.delete_endpoints == deleted
+    assert result.wait == wait
+    assert result.cleanup_pending is still_pending
+
+
+def test_the_planner_asks_for_every_owned_endpoint_before_collecting() -> None:
+    result = plan(DESIRED, _endpoint("InService"), _status(phase="Creating"), now=NOW, capacity_backoff=600,
+                  generation=2)  # fmt: skip
+    assert result.needs_owned_endpoints
+    assert result.actions == []
+
+
+def test_a_new_resource_needs_no_search_for_old_endpoints() -> None:
+    result = plan(DESIRED, _endpoint("InService"), _status(phase="Creating"), now=NOW, capacity_backoff=600,
+                  generation=1)  # fmt: skip
+    assert not result.needs_owned_endpoints
+    assert result.actions == []
+
+
+def test_someone_elses_endpoint_being_deleted_is_waited_for() -> None:
+    result = plan(DESIRED, _endpoint("Deleting", owned=False), _status(), now=NOW, capacity_backoff=600)
+    assert result.actions == []
+    assert result.wait == Wait.POLL
+    assert result.conditions["Stalled"].status is False
+    assert result.conditions["Ready"].reason == "WaitingForDeletion"
+
+
+@pytest.mark.parametrize(("previous_name", "event"), [("ns-demo", "EndpointRecreated"), (OLD, "Creating")])
+def test_a_rename_is_not_reported_as_a_deletion(previous_name: str, event: str) -> None:
+    previous = _status(phase="InService", endpointName=previous_name, endpointArn=f"arn:aws:x:endpoint/{previous_name}")
+    result = plan(DESIRED, None, previous, now=NOW, capacity_backoff=600)
+    assert result.event is not None and result.event[1] == event
 
 
 # (id, generation, previous status, collects garbage)
@@ -316,7 +393,13 @@ def test_garbage_is_collected_only_when_some_can_exist(
     generation: int | None, previous: dict[str, str], collects: bool
 ) -> None:
     result = plan(
-        DESIRED, _endpoint("InService"), _status(**previous), now=NOW, capacity_backoff=600, generation=generation
+        DESIRED,
+        _endpoint("InService"),
+        _status(**previous),
+        now=NOW,
+        capacity_backoff=600,
+        generation=generation,
+        others=(),
     )
     assert result.ready
     assert (Action.COLLECT_GARBAGE in result.actions) is collects

@@ -35,6 +35,8 @@ class Manifest:
     name: str
     namespace: str
     spec: api.DjlEndpointSpec
+    # metadata.uid when the manifest came from the cluster (kubectl get -o yaml), else a placeholder.
+    uid: str = ""
 
 
 def load_manifest(text: str, *, namespace: str | None = None) -> Manifest:
@@ -63,7 +65,8 @@ def load_manifest(text: str, *, namespace: str | None = None) -> Manifest:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise SpecError(field_path("spec", *first["loc"]), first["msg"]) from None
-    return Manifest(name=name, namespace=str(ns), spec=spec)
+    uid = meta.get("uid") if isinstance(meta, dict) else None
+    return Manifest(name=name, namespace=str(ns), spec=spec, uid=uid if isinstance(uid, str) and uid else OFFLINE_UID)
 
 
 # Offline there is no Kubernetes object, so no uid for the owner tag.
@@ -75,7 +78,7 @@ def plan_requests(manifest: Manifest, template: Traversable | None = None) -> tu
     resource = api.DjlEndpointResource(
         name=manifest.name,
         namespace=manifest.namespace,
-        uid=OFFLINE_UID,
+        uid=manifest.uid or OFFLINE_UID,
         generation=1,
         spec=manifest.spec,
         status=api.DjlEndpointStatus(),
@@ -127,7 +130,7 @@ def render_main(argv: list[str]) -> int:
         target.write_bytes(content)
     (out / ARTIFACT_NAME).write_bytes(package.data)
     (out / "requests.json").write_text(json.dumps(planned, indent=2) + "\n", encoding="utf-8")
-    key = artifact_key(manifest.spec.aws.artifact_prefix, manifest.namespace, manifest.name, package.sha256)
+    key = desired.artifact_key
     print(f"sha256: {package.sha256}")
     print(f"key:    {key}")
     print(f"image:  {image_uri}")
@@ -146,7 +149,7 @@ def package_main(argv: list[str]) -> int:
     except (SpecError, OSError) as exc:
         return _fail(str(exc), 2)
     spec = manifest.spec
-    key = artifact_key(spec.aws.artifact_prefix, manifest.namespace, manifest.name, package.sha256)
+    key = artifact_key(spec.aws.artifact_prefix, manifest.namespace, manifest.name, manifest.uid, package.sha256)
     if args.output:
         Path(args.output).write_bytes(package.data)
     print(f"sha256: {package.sha256}")
@@ -161,7 +164,9 @@ def package_main(argv: list[str]) -> int:
 
     try:
         s3 = boto3.client("s3", region_name=spec.aws.region)
-        result = upload_package(s3, spec, namespace=manifest.namespace, name=manifest.name, package=package)
+        result = upload_package(
+            s3, spec, namespace=manifest.namespace, name=manifest.name, owner_uid=manifest.uid, package=package
+        )
     except SpecError as exc:
         return _fail(str(exc), 2)
     except (ClientError, BotoCoreError) as exc:

@@ -90,17 +90,21 @@ def build_package(spec: DjlEndpointSpec, template: Traversable | None = None) ->
     return Package(files=files, data=data, sha256=hashlib.sha256(data).hexdigest())
 
 
-def resource_prefix(prefix: str, namespace: str, name: str) -> str:
-    """``<prefix>/<namespace>/<name>/``: every artifact of one resource lives under it."""
+def resource_prefix(prefix: str, namespace: str, name: str, owner_uid: str) -> str:
+    """``<prefix>/<namespace>/<name>/<uid>/``: every artifact of one resource lives under it.
+
+    The uid keeps a deleted resource's clean-up away from the artifacts of a new
+    resource of the same name, and no two resources ever share an object.
+    """
     parts = [p for p in prefix.strip("/").split("/") if p]
-    for label, value in (("namespace", namespace), ("name", name)):
-        if not value or "/" in value:
+    for label, value in (("namespace", namespace), ("name", name), ("uid", owner_uid)):
+        if not value or "/" in value or value in (".", ".."):
             raise ValueError(f"{label} must be a non-empty name without '/': {value!r}")
-    return "/".join([*parts, namespace, name]) + "/"
+    return "/".join([*parts, namespace, name, owner_uid]) + "/"
 
 
-def artifact_key(prefix: str, namespace: str, name: str, sha256: str) -> str:
-    """``<prefix>/<namespace>/<name>/<sha256>/model.tar.gz``: the content-addressed S3 key."""
+def artifact_key(prefix: str, namespace: str, name: str, owner_uid: str, sha256: str) -> str:
+    """``<prefix>/<namespace>/<name>/<uid>/<sha256>/model.tar.gz``: the content-addressed S3 key."""
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError(f"not a lower-case hex sha256: {sha256!r}")
-    return f"{resource_prefix(prefix, namespace, name)}{sha256}/{ARTIFACT_NAME}"
+    return f"{resource_prefix(prefix, namespace, name, owner_uid)}{sha256}/{ARTIFACT_NAME}"

@@ -233,12 +233,14 @@ def upload_artifact(
     return UploadResult(bucket=bucket, key=key, sha256=sha256, uploaded=True)
 
 
-def upload_package(s3: Any, spec: DjlEndpointSpec, *, namespace: str, name: str, package: Package) -> UploadResult:
-    """Upload ``package`` for the resource ``namespace/name`` at its content-addressed key."""
+def upload_package(
+    s3: Any, spec: DjlEndpointSpec, *, namespace: str, name: str, owner_uid: str, package: Package
+) -> UploadResult:
+    """Upload ``package`` for the resource ``namespace/name`` (uid ``owner_uid``) at its content-addressed key."""
     return upload_artifact(
         s3,
         bucket=spec.aws.artifact_bucket,
-        key=artifact_key(spec.aws.artifact_prefix, namespace, name, package.sha256),
+        key=artifact_key(spec.aws.artifact_prefix, namespace, name, owner_uid, package.sha256),
         data=package.data,
         sha256=package.sha256,
         kms_key_id=spec.aws.kms_key_id,
@@ -281,6 +283,6 @@ def delete_artifacts(s3: Any, bucket: str, prefix_for_resource: str, *, page_siz
     return deleted
 
 
-def resource_artifacts_prefix(spec: DjlEndpointSpec, *, namespace: str, name: str) -> str:
-    """The prefix :func:`delete_artifacts` takes for the resource ``namespace/name``."""
-    return resource_prefix(spec.aws.artifact_prefix, namespace, name)
+def resource_artifacts_prefix(spec: DjlEndpointSpec, *, namespace: str, name: str, owner_uid: str) -> str:
+    """The prefix :func:`delete_artifacts` takes for the resource ``namespace/name`` (uid ``owner_uid``)."""
+    return resource_prefix(spec.aws.artifact_prefix, namespace, name, owner_uid)
