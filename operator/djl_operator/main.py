@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import random
 
 
@@ -33,9 +35,11 @@ def main(argv: list[str]) -> int:
 
     import kopf
 
-    from djl_operator import handlers, logs, metrics  # noqa: F401 - handlers registers itself
+    from djl_operator import handlers, logs, metrics, policy
 
     logs.configure(args.log_format, args.verbose)
+    # What the operator will refuse, in the log of every start (the file is read once).
+    logging.getLogger("djl_operator").info("operator policy: %s", json.dumps(policy.describe(handlers.SETTINGS.policy)))
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port)
     kopf.configure(verbose=args.verbose)

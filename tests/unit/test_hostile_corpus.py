@@ -21,7 +21,7 @@ from djl_operator.conditions import STALLED
 from djl_operator.desired import desired_deployment
 from djl_operator.emulator import Emulator
 from djl_operator.errors import PolicyError
-from djl_operator.reconcile import Context, Next, reconcile
+from djl_operator.reconcile import Context, Next, finalize, reconcile
 from djl_operator.settings import Settings
 from tests import hostile_corpus as corpus
 
@@ -148,3 +148,9 @@ def test_one_event_per_transition(emulator: Emulator, context: Any) -> None:
     edited = again.model_copy(update={"generation": 2})
     assert [e[1] for e in reconcile(edited, context()).events] == ["PolicyViolation"]
     assert emulator.calls() == []
+
+
+@pytest.mark.parametrize("case", corpus.by_expectation(corpus.INVALID, corpus.POLICY), ids=lambda c: c.id)
+def test_deleting_a_refused_resource_releases_its_finalizer(case: corpus.Case, context: Any) -> None:
+    """Nothing was created, and deletion does not depend on the spec passing render or policy."""
+    assert finalize(_resource(case), context()).next is Next.DONE
