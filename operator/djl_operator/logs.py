@@ -108,6 +108,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(fmt: str, verbose: bool) -> None:
+    """The process's only log handler: ``fmt`` lines, every one redacted.
+
+    kopf's own ``configure`` runs first (asyncio noise off) and adds a handler of
+    its own, unredacted; the handler list is then replaced with ours.
+    """
+    import kopf
+
+    kopf.configure(verbose=verbose)
     handler = logging.StreamHandler()
     inner = JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     handler.setFormatter(RedactingFormatter(inner))

@@ -42,7 +42,6 @@ def main(argv: list[str]) -> int:
     logging.getLogger("djl_operator").info("operator policy: %s", json.dumps(policy.describe(handlers.SETTINGS.policy)))
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port)
-    kopf.configure(verbose=args.verbose)
     kopf.run(
         standalone=args.standalone,
         namespaces=args.namespaces or [],

@@ -38,6 +38,8 @@ SCRIPT = textwrap.dedent(
     else:
         logs.configure(sys.argv[1], verbose=True)
     log = logging.getLogger("djl_operator.canary")
+    log.info("formatters %s", [type(h.formatter).__name__ for h in logging.getLogger().handlers])
+    logging.getLogger("kopf.objects").info("kopf saw %s", {CANARY_TOKEN!r})
     config = Config(retries={{"max_attempts": 1}})
     sm = boto3.client("sagemaker", config=config)
     s3 = boto3.client("s3", config=config)
@@ -89,6 +91,8 @@ def test_no_canary_credential_in_debug_logs(fmt: str, emulator: Emulator) -> Non
     assert "botocore" in output and "Sending http request" in output
     assert output.count(logs.MASK) >= 10
     assert "describe failed" in output and "does-not-exist" in output
+    # One handler, ours (kopf's configure adds its own, unredacted: it must be gone).
+    assert "formatters ['RedactingFormatter']" in output and "kopf saw" in output
 
 
 def test_control_raw_logging_does_leak(emulator: Emulator) -> None:
