@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from djl_operator import logs
 from djl_operator.serving.artifact import Artifact, ArtifactError, open_artifact
 from djl_operator.serving.batching import Batcher
 from djl_operator.serving.loader import load_handler
@@ -161,7 +162,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    # The handler may log what the model's loader did (S3, the Hub): redacted like the operator's logs.
+    handler.setFormatter(logs.RedactingFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")))
+    logging.basicConfig(level=args.log_level, handlers=[handler])
+    logs.register_environment_secrets()
     with tempfile.TemporaryDirectory(prefix="djl-serve-") as scratch:
         try:
             artifact = open_artifact(args.artifact, Path(scratch))
