@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from djl_operator.emulator import Emulator
-from tests.plugins.emulator import config, echo_artifact, model, upload
+from tests.plugins.emulator import config, echo_artifact, model, upload, wait_status
 
 
 @pytest.fixture
@@ -51,3 +52,42 @@ def test_endpoint_not_in_service_is_not_found(emulator: Emulator, deployed: Any)
             deployed.invoke_endpoint(EndpointName=name, Body=b"x")
         assert info.value.response["Error"]["Code"] == "ValidationError"
         assert info.value.response["Error"]["Message"] == f"Endpoint {name} of account {emulator.account_id} not found."
+
+
+def test_the_old_fleet_answers_until_the_new_one_is_healthy(emulator: Emulator, deployed: Any) -> None:
+    # Blue/green: during UpdateEndpoint the old model keeps answering at once, the update stays
+    # Updating until the new model server answers /ping, and the first call after the switch
+    # finds it warm instead of waiting for a cold start.
+    sm = emulator.client("sagemaker")
+    url = upload(emulator.client("s3"), "models", "echo/model.tar.gz", echo_artifact())
+    model(sm, "echo-v2", url, env={"ECHO_PREFIX": "v2:"})
+    config(sm, "echo-v2", "echo-v2")
+    assert deployed.invoke_endpoint(EndpointName="echo", Body=b"a")["Body"].read() == b"env:application/octet-stream|a"
+    emulator.faults.set(update_delay=0.05)
+    sm.update_endpoint(EndpointName="echo", EndpointConfigName="echo-v2")
+    time.sleep(0.1)  # past the delay: only the new server's start holds the update now
+    updating = sm.describe_endpoint(EndpointName="echo")
+    assert updating["EndpointStatus"] == "Updating" and updating["EndpointConfigName"] == "echo"
+    started = time.monotonic()
+    answer = deployed.invoke_endpoint(EndpointName="echo", Body=b"b")["Body"].read()
+    assert answer == b"env:application/octet-stream|b" and time.monotonic() - started < 1.0
+    wait_status(sm, "echo", "InService", timeout=60)
+    assert emulator.runtime.running() == 2  # the new fleet is up before the switch; the old one still runs
+    started = time.monotonic()
+    assert deployed.invoke_endpoint(EndpointName="echo", Body=b"c")["Body"].read() == b"v2:application/octet-stream|c"
+    assert time.monotonic() - started < 1.0, "the first call after the switch waited for a cold start"
+    assert emulator.runtime.running() == 1  # the old fleet is gone
+
+
+def test_an_endpoint_nobody_invokes_updates_on_time(emulator: Emulator) -> None:
+    # No model server runs for it, so nothing is warmed and the update takes just its delay
+    # (its model data need not be a runnable artifact).
+    sm = emulator.client("sagemaker")
+    url = upload(emulator.client("s3"), "models", "not-a-model.tar.gz", b"not a tarball")
+    model(sm, "m", url)
+    config(sm, "c-1", "m")
+    config(sm, "c-2", "m", count=2)
+    sm.create_endpoint(EndpointName="quiet", EndpointConfigName="c-1")
+    sm.update_endpoint(EndpointName="quiet", EndpointConfigName="c-2")
+    assert sm.describe_endpoint(EndpointName="quiet")["EndpointConfigName"] == "c-2"
+    assert emulator.runtime.running() == 0

@@ -5,6 +5,8 @@
 * ``make_emulator(**EmulatorConfig fields)``: more emulators, all stopped at teardown.
 * ``emulator_process``: ``djl-operator emulator`` as a subprocess, driven through its
   admin HTTP API (:class:`~djl_operator.emulator.client.EmulatorProcess`); ~1-2 s to start.
+* ``conformance_client``: the aws-sdk-go-v2 conformance client (tests/conformance/go), built
+  once by scripts/build-conformance.sh and cached by a hash of its sources.
 
 Also small builders (stock boto3 only) for tests that need a model/config/endpoint:
 ``upload``, ``model``, ``config``, ``wait_status``; ``echo_artifact()`` is a real, tiny model
@@ -14,6 +16,7 @@ artifact (a DJL Python handler that echoes its input) for tests that invoke.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +55,17 @@ def emulator_process() -> Iterator[EmulatorProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def conformance_client() -> Path:
+    root = Path(__file__).resolve().parents[2]
+    built = subprocess.run(
+        [str(root / "scripts" / "build-conformance.sh")], capture_output=True, text=True, timeout=540, check=False
+    )
+    if built.returncode != 0:
+        pytest.fail(f"scripts/build-conformance.sh failed ({built.returncode}):\n{built.stderr[-4000:]}")
+    return Path(built.stdout.strip().splitlines()[-1])
 
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"

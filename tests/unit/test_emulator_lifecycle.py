@@ -204,3 +204,27 @@ def test_list_filters_sorts_and_pages(sm: SageMaker, clock: Clock) -> None:
     newest = sm.handle("ListModels", {"NameContains": "MODEL-", "MaxResults": 1})
     assert newest["Models"][0]["ModelName"] == "model-4"
     assert sm.handle("ListModels", {"CreationTimeBefore": 1001.5})["Models"][0]["ModelName"] == "model-1"
+
+
+def test_an_update_waits_for_the_new_fleet_to_be_healthy(sm: SageMaker, clock: Clock) -> None:
+    _setup(sm)
+    healthy = {"now": False}
+    asked: list[tuple[str, list[str]]] = []
+
+    def hook(endpoint: str, targets: list[Any]) -> Any:
+        asked.append((endpoint, [t.model_name for t in targets]))
+        return lambda: healthy["now"]
+
+    sm.deploy_hook = hook
+    sm.handle("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+    clock.now += 10
+    sm.handle("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2"})
+    assert asked == [("ep", ["m2"])]
+    clock.now += 25  # past the update delay, the new fleet still starting
+    ep = _describe(sm)
+    assert (ep["EndpointStatus"], ep["EndpointConfigName"]) == ("Updating", "c1")
+    assert sm.runtime_target("ep", None).model_name == "m1"  # type: ignore[union-attr]
+    healthy["now"] = True
+    ep = _describe(sm)
+    assert (ep["EndpointStatus"], ep["EndpointConfigName"]) == ("InService", "c2")
+    assert ep["LastModifiedTime"] == clock.now  # when it switched, not when the delay ended

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from .faults import Delays, Faults
 from .frontend import FrontendServer
 from .runtime import ModelServers
 from .s3 import S3Server
-from .sagemaker import SageMaker
+from .sagemaker import RuntimeTarget, SageMaker
 from .tagging import TaggingApi
 
 # Distinct accounts for emulators sharing a process (moto's S3 state is per process).
@@ -51,6 +52,7 @@ class Emulator:
         )
         self.sagemaker = SageMaker(self.region, self.account_id, self.faults, self._s3.exists)
         self.tagging = TaggingApi(self.sagemaker)
+        self.sagemaker.deploy_hook = self._warm_new_fleet
         self.runtime = ModelServers(
             self._fetch, self.region, self.account_id, self.config.runtime_start_timeout, self._s3.list_keys
         )
@@ -179,6 +181,26 @@ class Emulator:
         self.call_log.reset()
         self.runtime.stop_all()
         self._s3.wipe()
+
+    def _warm_new_fleet(self, endpoint: str, targets: list[RuntimeTarget]) -> Callable[[], bool] | None:
+        """Blue/green for InvokeEndpoint: while an update runs, start the new config's model server
+        next to the old one, and hold the update in Updating until it answers /ping.
+
+        Only for endpoints being invoked (a server runs for them): the others have nobody to
+        serve, and their model data need not even be a runnable artifact."""
+        if not targets or not self.runtime.serving(endpoint):
+            return None
+        done = threading.Event()
+
+        def warm() -> None:
+            try:
+                for target in targets:
+                    self.runtime.warm(target)
+            finally:
+                done.set()
+
+        threading.Thread(target=warm, name=f"djl-emulator-warm-{endpoint}", daemon=True).start()
+        return done.is_set
 
     def _fetch(self, bucket: str, key: str, dest: Path) -> None:
         self._s3.download(bucket, key, dest)

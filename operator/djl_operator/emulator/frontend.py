@@ -182,7 +182,9 @@ def _runtime_error(err: ApiError) -> Response:
     return response
 
 
-def invoke_endpoint(emu: Emulator, name: str, headers: dict[str, str], body: bytes) -> Response:
+def invoke_endpoint(
+    emu: Emulator, name: str, headers: dict[str, str], body: bytes, principal: str | None = None
+) -> Response:
     try:
         arn = emu.sagemaker.arn("endpoint", name)
         fault = emu.faults.request_error("InvokeEndpoint", arn, emu.account_id, control_plane=False)
@@ -205,9 +207,9 @@ def invoke_endpoint(emu: Emulator, name: str, headers: dict[str, str], body: byt
             headers.get("x-amzn-sagemaker-custom-attributes"),
         )
     except ApiError as err:
-        emu.call_log.record("sagemaker-runtime", "InvokeEndpoint", name, err.code, len(body))
+        emu.call_log.record("sagemaker-runtime", "InvokeEndpoint", name, err.code, len(body), principal=principal)
         return _runtime_error(err)
-    emu.call_log.record("sagemaker-runtime", "InvokeEndpoint", name, None, len(body), len(result.body))
+    emu.call_log.record("sagemaker-runtime", "InvokeEndpoint", name, None, len(body), len(result.body), principal)
     return Response(
         200,
         result.body,
@@ -314,7 +316,8 @@ class FrontendHandler(BaseHTTPRequestHandler):
                 response = sts_call(emu, body, url.query, access_key_id(self.headers.get("Authorization")))
             elif self.command == "POST" and (match := _INVOKE_PATH.match(url.path)):
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                response = invoke_endpoint(emu, unquote(match.group(1)), headers, body)
+                principal = access_key_id(self.headers.get("Authorization"))
+                response = invoke_endpoint(emu, unquote(match.group(1)), headers, body, principal)
             else:
                 response = _json(404, {"error": f"no route {self.command} {url.path}"})
         except Exception as exc:  # a bug in the emulator must still answer, loudly

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import http.client
 import importlib.util
+import logging
 import os
 import shutil
 import socket
@@ -38,6 +39,8 @@ from djl_operator.serving.artifact import PROPERTIES_FILE, parse_properties
 
 from .errors import ApiError
 from .sagemaker import RuntimeTarget
+
+log = logging.getLogger(__name__)
 
 SERVE_MODULE = "djl_operator.serving.server"
 INVOKE_TIMEOUT_S = 60.0  # AWS's InvokeEndpoint limit for real-time endpoints
@@ -158,7 +161,7 @@ def model_error(endpoint: str, region: str, account_id: str, status: int, messag
 
 
 class ModelServers:
-    """One serving subprocess per (endpoint, model data URL); thread-safe."""
+    """One serving subprocess per (endpoint, model deployment); thread-safe."""
 
     def __init__(
         self,
@@ -175,6 +178,7 @@ class ModelServers:
         self._lock = threading.Lock()
         self._servers: dict[tuple[str, str], _ModelServer] = {}
         self._starting: dict[tuple[str, str], threading.Lock] = {}
+        self._pending: set[tuple[str, str]] = set()  # warmed for an update, not yet invoked
         self._closing = threading.Event()
 
     def invoke(
@@ -219,13 +223,33 @@ class ModelServers:
             )
         return result
 
-    def _server_for(self, target: RuntimeTarget) -> _ModelServer:
+    def serving(self, endpoint_name: str) -> bool:
+        """Whether a model server runs for this endpoint (it was invoked, so someone is calling it)."""
+        with self._lock:
+            return any(k[0] == endpoint_name.lower() and s.process.poll() is None for k, s in self._servers.items())
+
+    def warm(self, target: RuntimeTarget) -> None:
+        """Start (and wait for) the server ``target`` needs, next to the ones serving now.
+
+        The blue/green half of an update: the new fleet comes up while the old one keeps
+        answering; the first invocation routed to the new target then finds it warm and
+        retires the old servers. Failures are left for that invocation to report."""
+        key = self._key(target)
+        with self._lock:
+            # Only the newest pending deployment of an endpoint is spared from retirement.
+            self._pending = {k for k in self._pending if k[0] != key[0]} | {key}
+        try:
+            self._server_for(target, retire=False)
+        except Exception:
+            log.info("warming %s for %s failed", target.model_name, target.endpoint_name, exc_info=True)
+
+    def _server_for(self, target: RuntimeTarget, retire: bool = True) -> _ModelServer:
         if target.model_data_url is None:
             raise _internal_dependency(
                 f"Model {target.model_name!r} of endpoint {target.endpoint_name!r} has no ModelDataUrl: "
                 "the emulator runtime can only serve model.tar.gz artifacts."
             )
-        key = (target.endpoint_name.lower(), target.model_data_url)
+        key = self._key(target)
         with self._lock:
             if self._closing.is_set():
                 raise _internal_dependency("The emulator is shutting down.")
@@ -233,8 +257,12 @@ class ModelServers:
         with starting:  # one start per key; concurrent first invocations wait for it
             with self._lock:
                 server = self._servers.get(key)
-                stale = [k for k in self._servers if k[0] == key[0] and k != key]
+                # The old fleet goes when the new one is first invoked; a new fleet still
+                # warming (while the old one answers) is not stale.
+                stale = [k for k in self._servers if retire and k[0] == key[0] and k != key and k not in self._pending]
                 retired = [self._servers.pop(k) for k in stale]
+                if retire:
+                    self._pending.discard(key)
             for old in retired:  # the endpoint moved to another artifact
                 self._stop(old)
             if server is not None and server.process.poll() is None:
@@ -243,6 +271,12 @@ class ModelServers:
             with self._lock:
                 self._servers[key] = server
             return server
+
+    @staticmethod
+    def _key(target: RuntimeTarget) -> tuple[str, str]:
+        # One server per model *deployment*: two models may share an artifact but not an Environment.
+        environment = "\0".join(f"{k}={v}" for k, v in sorted(target.environment.items()))
+        return target.endpoint_name.lower(), f"{target.model_name}\0{target.model_data_url}\0{environment}"
 
     def _start(self, target: RuntimeTarget) -> _ModelServer:
         if importlib.util.find_spec(SERVE_MODULE) is None:
@@ -375,6 +409,7 @@ class ModelServers:
         with self._lock:
             servers = list(self._servers.values())
             self._servers.clear()
+            self._pending.clear()
         for server in servers:
             with contextlib.suppress(Exception):
                 self._stop(server)

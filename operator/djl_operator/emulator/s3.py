@@ -13,8 +13,11 @@ The WSGI middleware in front of moto's app
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -55,12 +58,20 @@ _S3_FAULTS = {
 }
 
 
-def _s3_error(code: str, message: str, resource: str) -> bytes:
+def _s3_error(code: str, message: str, resource: str, request_id: str) -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{code}</Code><Message>{message}</Message><Resource>/{resource}</Resource>"
-        "<RequestId>emulator</RequestId></Error>"
+        f"<RequestId>{request_id}</RequestId></Error>"
     ).encode()
+
+
+def _request_ids() -> list[tuple[str, str]]:
+    """S3 answers every request, HEAD and errors included, with x-amz-request-id and x-amz-id-2
+    (S3 API reference, "Common Response Headers"); SDKs report them with every error."""
+    request_id = uuid.uuid4().hex[:16].upper()
+    host_id = base64.b64encode(hashlib.sha256(request_id.encode()).digest()).decode()
+    return [("x-amz-request-id", request_id), ("x-amz-id-2", host_id)]
 
 
 class AccountingMiddleware:
@@ -86,8 +97,9 @@ class AccountingMiddleware:
             fault_code, message, http_status = _S3_FAULTS.get(
                 injected.code, (injected.code, injected.message, injected.status)
             )
-            reply = _s3_error(fault_code, message, resource or "")
-            headers_out = [("Content-Type", "application/xml"), ("Content-Length", str(len(reply)))]
+            ids = _request_ids()
+            reply = _s3_error(fault_code, message, resource or "", ids[0][1])
+            headers_out = [("Content-Type", "application/xml"), ("Content-Length", str(len(reply))), *ids]
             start_response(f"{http_status} {fault_code}", headers_out)
             self.calls.record("s3", operation, resource, fault_code, 0, len(reply), principal)
             return [reply]
@@ -95,7 +107,9 @@ class AccountingMiddleware:
 
         def capture(status_line: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status.append(int(status_line.split(" ", 1)[0]))
-            return start_response(status_line, response_headers, exc_info)
+            present = {name.lower() for name, _ in response_headers}
+            missing = [(n, v) for n, v in _request_ids() if n not in present]
+            return start_response(status_line, [*response_headers, *missing], exc_info)
 
         body_iter = self.app(environ, capture)
         try:

@@ -11,7 +11,9 @@ silent):
   fails to start, or capacity cannot be had;
 * ``UpdateEndpoint`` (only from ``InService``) is ``Updating`` while the *old*
   config keeps serving (the new one shows in ``PendingDeploymentSummary``), then
-  ``InService`` on the new config -- or, if the new deployment fails,
+  ``InService`` on the new config once the delay has passed *and* the new fleet is
+  healthy (``deploy_hook``: the emulator warms the new model server of an endpoint
+  that is being invoked, and the old one answers until then) -- or, if the new deployment fails,
   ``RollingBack`` and back to ``InService`` on the old config with
   ``FailureReason`` set. ``RetainAllVariantProperties`` keeps the live
   instance counts/weights unless listed in ``ExcludeRetainedVariantProperties``;
@@ -66,6 +68,8 @@ class _Resource:
 class _Step:
     due: float
     apply: Callable[[_Endpoint, float], None]
+    # Applied only once this says so (and the time has come): an update finishes when the new fleet is healthy.
+    ready: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -153,6 +157,9 @@ class SageMaker:
         self._configs: dict[str, _Resource] = {}
         self._endpoints: dict[str, _Endpoint] = {}
         self._busy: set[str] = set()  # endpoints with pending steps
+        # Called (under the lock) when an update that will succeed is accepted, with the targets the
+        # new config serves; returns "is the new fleet healthy yet?" or None to not wait for it.
+        self.deploy_hook: Callable[[str, list[RuntimeTarget]], Callable[[], bool] | None] | None = None
         self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "CreateModel": self.create_model,
             "DescribeModel": self.describe_model,
@@ -206,8 +213,12 @@ class SageMaker:
         for key in list(self._busy):
             ep = self._endpoints[key]
             while ep.steps and ep.steps[0].due <= now:
-                step = ep.steps.popleft()
-                due = round(step.due, 3)
+                step = ep.steps[0]
+                if step.ready is not None and not step.ready():
+                    break
+                ep.steps.popleft()
+                # A gated step happened when it was let through, not when it was first due.
+                due = round(step.due if step.ready is None else now, 3)
                 step.apply(ep, due)
                 ep.last_modified = due
             if not ep.steps:
@@ -555,7 +566,14 @@ class SageMaker:
                 due = now + delays.update
                 self._schedule(ep, _Step(due, roll_back), _Step(due + delays.rollback, rolled_back))
             else:
-                self._schedule(ep, _Step(now + delays.update, finish))
+                # Blue/green: the old fleet serves until the new one is healthy (the runtime warms it).
+                gate = None
+                if self.deploy_hook is not None:
+                    targets = [
+                        _target(ep.name, v, models.get(v["VariantName"])) for v in config.request["ProductionVariants"]
+                    ]
+                    gate = self.deploy_hook(ep.name, targets)
+                self._schedule(ep, _Step(now + delays.update, finish, gate))
         return {"EndpointArn": ep.arn}
 
     def update_weights_and_capacities(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -736,14 +754,19 @@ class SageMaker:
             # Deterministic routing: the first variant that takes traffic.
             chosen = next((v for v in variants if v.get("CurrentWeight", 1.0) > 0), variants[0])
             model = self._models.get((chosen.get("ModelName") or "").lower())
-            container = _containers(model.request)[0] if model and _containers(model.request) else {}
-            return RuntimeTarget(
-                endpoint_name=ep.name,
-                variant_name=chosen["VariantName"],
-                model_name=chosen.get("ModelName") or "",
-                model_data_url=container.get("ModelDataUrl"),
-                environment=dict(container.get("Environment") or {}),
-            )
+            return _target(ep.name, chosen, model)
+
+
+def _target(endpoint_name: str, variant: dict[str, Any], model: _Resource | None) -> RuntimeTarget:
+    containers = _containers(model.request) if model else []
+    container = containers[0] if containers else {}
+    return RuntimeTarget(
+        endpoint_name=endpoint_name,
+        variant_name=variant["VariantName"],
+        model_name=variant.get("ModelName") or "",
+        model_data_url=container.get("ModelDataUrl"),
+        environment=dict(container.get("Environment") or {}),
+    )
 
 
 def _token_offset(token: str | None) -> int:
