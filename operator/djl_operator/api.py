@@ -73,9 +73,10 @@ RESERVED_TAG_PREFIXES = ("aws:", "djl-operator.io/")
 MAX_PROPERTIES = 64
 MAX_PROPERTY_KEY = 128
 MAX_PROPERTY_VALUE = 4096
-# Keys plus values, in characters (<= 48 KiB of UTF-8): kubectl's last-applied and kopf's
-# last-handled annotations each hold the whole spec, and share 256 KiB.
-MAX_PROPERTIES_TOTAL = 16384
+# Keys plus values, in characters. kubectl's last-applied (UTF-8) and kopf's last-handled
+# (JSON with \u escapes: 12 bytes for an emoji) annotations each hold the whole spec and
+# share 256 KiB; tests/unit/test_crd_generation.py checks the worst case fits.
+MAX_PROPERTIES_TOTAL = 8192
 MAX_REQUIREMENTS = 64
 MAX_REQUIREMENT = 256
 MAX_TAGS = 40  # SageMaker allows 50 per resource; the operator adds its own

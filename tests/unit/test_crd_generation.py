@@ -1,5 +1,6 @@
 """The committed CRD is exactly what the typed models generate."""
 
+import json
 from pathlib import Path
 
 import botocore.session
@@ -105,3 +106,41 @@ def test_spec_patterns_use_no_engine_specific_classes() -> None:
         pattern = node.get("pattern", "")
         for token in ("\\s", "\\S", "\\d", "\\D", "\\w", "\\W", "\\p", "\\b", "\\z", "\\Z", "\\A"):
             assert token not in pattern, f"{path}: {pattern}"
+
+
+def test_largest_spec_fits_the_annotations_kubectl_and_kopf_keep() -> None:
+    """kubectl apply keeps the spec in last-applied-configuration (Go JSON, raw UTF-8) and kopf
+    in last-handled-configuration (Python JSON, \\u escapes); annotations share 256 KiB."""
+    emoji = "\U0001f600"  # the costliest character: 4 bytes of UTF-8, 12 of escaped JSON
+    properties: dict[str, str] = {}
+    left = api.MAX_PROPERTIES_TOTAL
+    while left > 0 and len(properties) < api.MAX_PROPERTIES:
+        key = f"option.k{len(properties):03d}"
+        size = max(0, min(api.MAX_PROPERTY_VALUE, left - len(key)))
+        properties[key] = emoji * size
+        left -= len(key) + size
+    quoted = 'x; python_version == "3"' + '"' * (api.MAX_REQUIREMENT - 24)  # '"' doubles in JSON
+    spec = {
+        "model": {
+            "id": "s3://" + "b" * 63 + "/" + "k" * (1024 - 69),
+            "revision": "r" * 128,
+            "properties": properties,
+            "requirements": [quoted[: api.MAX_REQUIREMENT]] * api.MAX_REQUIREMENTS,
+        },
+        "image": {"uri": "x" * 255},
+        "instance": {"type": "ml.g5.48xlarge", "count": 1000, "volumeSizeGB": 512},
+        "aws": {
+            "region": "us-gov-west-1",
+            "executionRoleArn": "r" * 2048,
+            "artifactBucket": "b" * 63,
+            "artifactPrefix": "p" * 512,
+            "kmsKeyId": "k" * 2048,
+            "tags": {f"{i:03d}".ljust(api.MAX_TAG_KEY, "t"): "v" * api.MAX_TAG_VALUE for i in range(api.MAX_TAGS)},
+        },
+        "endpointName": "e" * 63,
+    }
+
+    kopf = len(json.dumps({"spec": spec}, separators=(",", ":")))
+    kubectl = len(json.dumps({"spec": spec}, separators=(",", ":"), ensure_ascii=False).encode())
+    assert kopf + kubectl < 240 * 1024, (kopf, kubectl)
+    assert kopf < 160 * 1024
