@@ -204,6 +204,13 @@ def test_render_refuses_unchecked_properties(properties: dict[str, str], field: 
     assert info.value.field == field and words in info.value.message
 
 
+def test_entry_point_check_does_not_stop_at_a_trailing_newline():
+    spec = make_spec()
+    props = {**render.serving_properties(spec), "option.entryPoint": "djl_python.huggingface\n"}
+    with pytest.raises(SpecError, match="entryPoint"):
+        render._check_matrix(spec, props)
+
+
 def test_render_refuses_control_characters_in_first_class_fields():
     spec = make_spec({"revision": "main"})
     spec.model.revision = "main\noption.trust_remote_code=true"

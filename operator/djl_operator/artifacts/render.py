@@ -219,7 +219,7 @@ def _check_matrix(spec: DjlEndpointSpec, props: Mapping[str, str]) -> None:
         raise SpecError("spec.model.revision", "a revision only applies to Hugging Face model ids, not s3://")
 
     entry = props["option.entryPoint"]
-    if entry != ENTRY_POINT and not re.match(r"^djl_python\.[a-z_][a-z0-9_]*$", entry):
+    if entry != ENTRY_POINT and not re.fullmatch(r"djl_python\.[a-z_][a-z0-9_]*", entry):
         raise SpecError(
             property_field("option.entryPoint"),
             f"must be {ENTRY_POINT} (the operator's handler) or a DJL built-in handler "
