@@ -122,7 +122,10 @@ BAD_CASES = [
 RENDER_ONLY_CASES = [
     pytest.param(lambda b: b["spec"]["image"].update(version="0.99.0"), "spec.image.version: ", id="image"),
     pytest.param(lambda b: b["spec"]["aws"].update(region="xx-nowhere-1"), "spec.aws.region: ", id="region"),
-]
+    # The operator policy of DJL_OPERATOR_POLICY_FILE (tests/operator-policy.yaml: the defaults plus example.com).
+    pytest.param(lambda b: b["spec"]["model"].update(properties={"option.trust_remote_code": "true"}),
+                 "spec.model.properties[option.trust_remote_code]: denied by the operator policy", id="policy"),
+]  # fmt: skip
 BAD_INVOCATIONS = [
     *[pytest.param(cmd, *case.values, id=f"{cmd}-{case.id}") for case in BAD_CASES for cmd in ("render", "package")],
     *[pytest.param("render", *case.values, id=f"render-{case.id}") for case in RENDER_ONLY_CASES],

@@ -28,6 +28,7 @@ from djl_operator import api
 from djl_operator.artifacts.package import ARTIFACT_NAME, artifact_key, build_package
 from djl_operator.desired import DesiredDeployment, desired_deployment
 from djl_operator.errors import SpecError, field_path
+from djl_operator.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def plan_requests(manifest: Manifest, template: Traversable | None = None) -> tu
         spec=manifest.spec,
         status=api.DjlEndpointStatus(),
     )
-    desired = desired_deployment(resource, template)
+    # The policy the operator would apply (DJL_OPERATOR_POLICY_FILE), so the preview refuses what it refuses.
+    desired = desired_deployment(resource, template, rules=Policy.from_env())
     return desired, {
         "CreateModel": desired.model_request,
         "CreateEndpointConfig": desired.config_request,
