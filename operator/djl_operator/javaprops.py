@@ -46,7 +46,7 @@ def _escape(text: str, *, is_key: bool) -> str:
         elif " " < ch <= "~":
             out.append(ch)
         else:  # C0 controls, DEL and everything non-ASCII (U+0085, U+2028, U+2029 included)
-            units = ch.encode("utf-16-be")
+            units = ch.encode("utf-16-be", "surrogatepass")
             out.extend(f"\\u{int.from_bytes(units[j : j + 2], 'big'):04x}" for j in range(0, len(units), 2))
     return "".join(out)
 

@@ -47,6 +47,7 @@ HOSTILE_VALUES = [
     "",
     "   ",
     "s3://bucket/a\x0bb",
+    "lone surrogate \ud800 stays one",
 ]
 HOSTILE_KEYS = [
     "option.x",
