@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 import threading
 import uuid
@@ -66,6 +67,18 @@ def _s3_error(code: str, message: str, resource: str, request_id: str) -> bytes:
     ).encode()
 
 
+_DELETED = re.compile(rb"<Deleted>.*?</Deleted>", re.DOTALL)
+_QUIET = re.compile(rb"<Quiet>\s*true\s*</Quiet>", re.IGNORECASE)
+
+
+def _quiet_delete(environ: dict[str, Any]) -> bool:
+    """Whether a DeleteObjects request asks for quiet mode; the body is read and put back for moto."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return bool(_QUIET.search(body))
+
+
 def _request_ids() -> list[tuple[str, str]]:
     """S3 answers every request, HEAD and errors included, with x-amz-request-id and x-amz-id-2
     (S3 API reference, "Common Response Headers"); SDKs report them with every error."""
@@ -103,23 +116,34 @@ class AccountingMiddleware:
             start_response(f"{http_status} {fault_code}", headers_out)
             self.calls.record("s3", operation, resource, fault_code, 0, len(reply), principal)
             return [reply]
-        status: list[int] = []
+        quiet = operation == "DeleteObjects" and _quiet_delete(environ)
+        started: list[tuple[str, list[tuple[str, str]], Any]] = []
 
         def capture(status_line: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            status.append(int(status_line.split(" ", 1)[0]))
-            present = {name.lower() for name, _ in response_headers}
-            missing = [(n, v) for n, v in _request_ids() if n not in present]
-            return start_response(status_line, [*response_headers, *missing], exc_info)
+            started.append((status_line, response_headers, exc_info))
+            return lambda data: None  # moto returns its body; the legacy write() is never used
 
         body_iter = self.app(environ, capture)
         try:
-            # moto builds whole responses in memory anyway; buffering lets us count and parse errors.
+            # moto builds whole responses in memory anyway; buffering lets us count, parse errors
+            # and correct the answer before any of it leaves.
             body = b"".join(body_iter)
         finally:
             close = getattr(body_iter, "close", None)
             if close:
                 close()
-        code = status[0] if status else 500
+        status_line, response_headers, exc_info = started[0] if started else ("500 Internal Server Error", [], None)
+        code = int(status_line.split(" ", 1)[0])
+        if quiet and code == 200:
+            # "In quiet mode the response includes only keys where the delete operation encountered
+            # an error" (S3 API reference, DeleteObjects); moto lists every key as Deleted.
+            body = _DELETED.sub(b"", body)
+            response_headers = [
+                (n, str(len(body)) if n.lower() == "content-length" else v) for n, v in response_headers
+            ]
+        present = {name.lower() for name, _ in response_headers}
+        missing = [(n, v) for n, v in _request_ids() if n not in present]
+        start_response(status_line, [*response_headers, *missing], exc_info)
         error = None
         if code >= 300:
             match = _ERROR_CODE.search(body)

@@ -129,9 +129,12 @@ func (w *world) s3Scenario(ctx context.Context, c *checker) {
 	}
 	_, err = w.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
 	c.call("CreateBucket", err)
-	_, err = w.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
-	c.call("HeadBucket", err)
-	for _, k := range []string{key, "tmp/a"} {
+	hb, err := w.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	if c.call("HeadBucket", err) {
+		// The operator learns a bucket's region from HeadBucket.
+		c.equal("HeadBucket BucketRegion", aws.ToString(hb.BucketRegion), w.env.region)
+	}
+	for _, k := range []string{key, "tmp/a", "tmp/b", "tmp/c"} {
 		put, err := w.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(artifact)})
 		if c.call("PutObject "+k, err) {
 			c.present("PutObject", map[string]any{"ETag": put.ETag})
@@ -161,8 +164,28 @@ func (w *world) s3Scenario(ctx context.Context, c *checker) {
 			keys = append(keys, aws.ToString(o.Key))
 		}
 	}
-	c.equal("ListObjectsV2 pages", pages, 2)
-	c.equal("ListObjectsV2 keys", keys, []string{key, "tmp/a"})
+	c.equal("ListObjectsV2 pages", pages, 4)
+	c.equal("ListObjectsV2 keys", keys, []string{key, "tmp/a", "tmp/b", "tmp/c"})
+	// The operator's garbage collection: a quiet batch delete, and a verbose one.
+	del := func(quiet bool, keys ...string) *s3.DeleteObjectsOutput {
+		objects := []s3types.ObjectIdentifier{}
+		for _, k := range keys {
+			objects = append(objects, s3types.ObjectIdentifier{Key: aws.String(k)})
+		}
+		out, err := w.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &s3types.Delete{Objects: objects, Quiet: aws.Bool(quiet)}})
+		if !c.call(fmt.Sprintf("DeleteObjects quiet=%v", quiet), err) {
+			return nil
+		}
+		return out
+	}
+	if out := del(true, "tmp/b"); out != nil {
+		c.equal("DeleteObjects quiet lists nothing deleted", len(out.Deleted)+len(out.Errors), 0)
+	}
+	if out := del(false, "tmp/c"); out != nil && len(out.Deleted) == 1 {
+		c.equal("DeleteObjects Deleted[].Key", aws.ToString(out.Deleted[0].Key), "tmp/c")
+	} else {
+		c.fail("DeleteObjects: want one Deleted entry")
+	}
 	_, err = w.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("tmp/a")})
 	c.call("DeleteObject", err)
 	_, err = w.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("tmp/a")})
