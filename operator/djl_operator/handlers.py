@@ -117,7 +117,11 @@ def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> Non
     if meta.get("deletionTimestamp") or meta["uid"] in memo["inflight"]:
         return
     if status.get("observedGeneration") != meta.get("generation"):
-        return  # this generation's change handler has not finished: it owns the resource
+        # This generation's change handler owns the resource, unless its event never came: a watch
+        # restarted by the API server (a CRD change re-creates its storage) can lose one.
+        last_look = memo["reconciled_at"].get(meta["uid"])
+        if last_look is None or time.monotonic() - last_look < 2 * SETTINGS.poll_interval:
+            return
     in_progress = status.get("phase") in (Phase.CREATING.value, Phase.UPDATING.value, Phase.PACKAGING.value) or any(
         c.get("type") == "Reconciling" and c.get("status") == "True" for c in status.get("conditions") or []
     )
