@@ -4,13 +4,16 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint crd bootstrap control-plane bench clean
+.PHONY: demo test lint crd lock bootstrap control-plane helm bench clean
 
 bootstrap:
 	scripts/bootstrap.sh
 
 control-plane:
 	scripts/build-control-plane.sh
+
+helm:
+	scripts/build-helm.sh
 
 demo:  ## the whole operator locally, offline: control plane, emulator, operator, a MiniLM endpoint
 	scripts/demo.sh $(ARGS)
@@ -19,14 +22,22 @@ test:
 	scripts/test.sh
 
 lint: bootstrap
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator kit tests bench
+	$(BIN)/ruff format --check operator kit tests bench
 	$(BIN)/mypy
 
+# Every copy of the CRD: the package data (what `djl-operator crd` prints and the image ships)
+# and the copies kustomize and kubeconform read (each tool refuses files outside its folder).
+CRD_COPIES := crds/djlendpoint.yaml manifests/crds/djlendpoint.yaml
 crd: bootstrap
-	$(BIN)/djl-operator crd -o crds/djlendpoint.yaml
-	$(BIN)/djl-operator crd -o manifests/crds/djlendpoint.yaml
+	$(BIN)/djl-operator crd --generate -o operator/djl_operator/crds/djlendpoint.yaml
+	for copy in $(CRD_COPIES); do cp operator/djl_operator/crds/djlendpoint.yaml $$copy; done
 	$(BIN)/djl-operator crd --json-schema -o schemas/serving.djl-operator.io/djlendpoint_v1alpha1.json
+
+# Re-resolve every dependency (newest allowed versions) into requirements.lock; then run
+# `make crd` and `make test`, and commit the lock with whatever they changed.
+lock:
+	scripts/lock.sh
 
 bench: bootstrap
 	$(BIN)/python bench/operator.py

@@ -1,6 +1,6 @@
 """Throughput and latency of the model template versus a seed-style handler.
 
-Both run behind the real ``djl-operator serve`` HTTP server on all-MiniLM-L6-v2
+Both run behind the real ``djl-operator-kit serve`` HTTP server on all-MiniLM-L6-v2
 (CPU), hit by N concurrent keep-alive clients for a fixed time each:
 
 - ours: ``model_template/model.py``, per-token output (``pooling=none``, the
@@ -69,7 +69,7 @@ TEXTS = [
 
 def start(artifact: Path) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "djl_operator.cli", "serve", str(artifact), "--port", "0", "--log-level", "WARNING"],
+        [sys.executable, "-m", "djl_operator_kit.cli", "serve", str(artifact), "--port", "0", "--log-level", "WARNING"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             measure("seed-style", seed, args.clients, args.duration),
             measure(f"ours (batch {args.batch_size})", ours, args.clients, args.duration),
         ]
-    print(f"\nall-MiniLM-L6-v2, CPU, {args.clients} clients, {args.duration:g} s each, via djl-operator serve")
+    print(f"\nall-MiniLM-L6-v2, CPU, {args.clients} clients, {args.duration:g} s each, via djl-operator-kit serve")
     print(f"{'handler':<18} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for row in rows:
         print(

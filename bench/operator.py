@@ -1,7 +1,7 @@
 """Operator benchmark: latency, load, AWS calls, artifact work and start-up of ``djl-operator run``.
 
 Runs everything against the real local kube-apiserver + etcd
-(``djl_operator.controlplane``) and the SageMaker/S3 emulator (in this process),
+(``djl_operator_kit.controlplane``) and the SageMaker/S3 emulator (in this process),
 with the operator as a separate process started exactly like the e2e tests
 start it (``python -m djl_operator.cli run --standalone -n NS``). Each phase
 gets its own namespace and its own operator process, so call counts and
@@ -70,10 +70,10 @@ from tests.plugins.operator import BUCKET, OperatorProcess, endpoint_manifest  #
 
 from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, DjlEndpointStatus  # noqa: E402
 from djl_operator.artifacts import package  # noqa: E402
-from djl_operator.controlplane import ControlPlane  # noqa: E402
 from djl_operator.desired import desired_deployment  # noqa: E402
-from djl_operator.emulator import Call, Emulator  # noqa: E402
 from djl_operator.settings import Settings  # noqa: E402
+from djl_operator_kit.controlplane import ControlPlane  # noqa: E402
+from djl_operator_kit.emulator import Call, Emulator  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DEFAULTS = Settings()

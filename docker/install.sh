@@ -4,8 +4,9 @@
 #
 #   docker/install.sh SOURCE_DIR VENV_DIR
 #
-# Installs the operator wheel and its runtime dependencies only: no torch/transformers
-# (those are the `serve` extra). sagemaker-core is installed with --no-deps: the operator
+# Installs the operator wheel and its runtime dependencies only, at the versions of
+# SOURCE_DIR/requirements.lock (`make lock`): no local kit, no torch/transformers.
+# sagemaker-core is installed with --no-deps: the operator
 # only reads its JSON image tables (djl_operator/artifacts/images.py) without importing
 # it, and its own dependencies (pandas, scipy, numpy, paramiko, ...) would add hundreds
 # of MB to the image.
@@ -46,8 +47,8 @@ out = Path(sys.argv[1])
 (out / "no-deps.txt").write_text("".join(f"{r}\n" for r in runtime if name(r) in NO_DEPS))
 PY
 # pip warns here that sagemaker-core is missing; it comes next, without its dependencies.
-$pip install --quiet -r "$wheels/requirements.txt"
-$pip install --quiet --no-deps -r "$wheels/no-deps.txt"
+$pip install --quiet -c "$src/requirements.lock" -r "$wheels/requirements.txt"
+$pip install --quiet --no-deps -c "$src/requirements.lock" -r "$wheels/no-deps.txt"
 
 # Fail the build, not the pod, when the install is broken.
 "$venv/bin/djl-operator" crd > /dev/null

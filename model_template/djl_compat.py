@@ -1,7 +1,7 @@
 """A stand-in for DJL Serving's ``djl_python`` Input/Output, used when the real one is absent.
 
 Inside an AWS DJL container ``model.py`` imports ``djl_python``; everywhere else
-(``djl-operator serve``, the tests) it imports this module instead, so the same
+(``djl-operator-kit serve``, the tests) it imports this module instead, so the same
 handler runs in both places. Method names and semantics follow
 ``djl_python/inputs.py`` and ``outputs.py``: properties are a plain dict, content
 is an ordered list of (key, bytes) pairs, and a batch is one Input whose

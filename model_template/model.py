@@ -7,7 +7,7 @@ configured through ``serving.properties``; DJL passes ``option.X`` keys as ``X``
 and this handler accepts both spellings so it also runs under other hosts.
 
 It runs inside AWS's DJL containers (transformers 4.x) and locally under
-``djl-operator serve`` (transformers 5.x), so it uses ``AutoTokenizer``,
+``djl-operator-kit serve`` (transformers 5.x), so it uses ``AutoTokenizer``,
 ``AutoModel*`` and ``generate`` rather than pipelines, which transformers 5
 trimmed. This file ships alone next to ``djl_compat.py``: it must not import the
 operator.
@@ -37,10 +37,10 @@ import torch
 
 try:  # the real thing inside a DJL container
     from djl_python import Input, Output
-except ImportError:  # djl-operator serve, tests
+except ImportError:  # djl-operator-kit serve, tests
     from djl_compat import Input, Output
 
-# Input is re-exported on purpose: hosts (djl-operator serve) build requests with
+# Input is re-exported on purpose: hosts (djl-operator-kit serve) build requests with
 # the same class the handler was written against.
 __all__ = ["Input", "Output", "handle", "load_count"]
 
@@ -595,7 +595,7 @@ def _reply(results: list[Any], *, batched: bool) -> Any:
 
     DJL gives a batch's status code to every request in it, so a bad request in a
     batch carries its error in its own body, and its own status in the
-    ``batch_NNN.code`` property (``djl-operator serve`` honours it; DJL ignores it).
+    ``batch_NNN.code`` property (``djl-operator-kit serve`` honours it; DJL ignores it).
     """
     if not batched:
         (result,) = results

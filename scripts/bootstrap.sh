@@ -18,11 +18,13 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   echo "[bootstrap] creating $VENV" >&2
   "$PYTHON" -m venv "$VENV"
 fi
-if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" ]]; then
-  echo "[bootstrap] installing the project with its test, serve and local extras" >&2
+if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" || kit/pyproject.toml -nt "$STAMP" || requirements.lock -nt "$STAMP" ]]; then
+  echo "[bootstrap] installing the runtime and the kit (test, serve extras), editable, pinned by requirements.lock" >&2
   "$VENV/bin/pip" install --quiet --upgrade pip
-  "$VENV/bin/pip" install --quiet -e '.[test,serve,local]'
+  # The lock as constraints: exact versions for whatever the two distributions pull in.
+  "$VENV/bin/pip" install --quiet -c requirements.lock -e . -e './kit[test,serve]'
   touch "$STAMP"
 fi
 echo "[bootstrap] control-plane binaries: $(scripts/build-control-plane.sh)" >&2
 echo "[bootstrap] kubeconform: $(scripts/build-kubeconform.sh)" >&2
+echo "[bootstrap] helm: $(scripts/build-helm.sh)" >&2

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local demo in one command (what `make demo` runs): creates the virtualenv
-# if missing, installs the project with the `demo` extra when pyproject.toml
-# changed since the last install, builds or reuses the control-plane binaries,
-# then runs `djl-operator demo` (arguments are passed through, e.g.
+# if missing, installs the runtime and the kit with its `demo` extra (pinned by
+# requirements.lock) when either pyproject.toml or the lock changed since the last
+# install, builds or reuses the control-plane binaries, then runs
+# `djl-operator-kit demo` (arguments are passed through, e.g.
 # --exit-after-invoke, --workdir DIR).
 #
 #   scripts/demo.sh                        # runs until Ctrl-C
@@ -34,14 +35,14 @@ fi
 # Installing again only when the dependency lists may have changed keeps reruns
 # instant and offline; pip's download cache makes a reinstall cheap anyway.
 stamp="$VENV/.djl-demo-installed"
-wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+wanted="$(cat pyproject.toml kit/pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]]; then
   if [[ -n "${TORCH_INDEX_URL:-}" ]] && ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
     log "installing torch from $TORCH_INDEX_URL"
-    "$VENV/bin/python" -m pip install --quiet --index-url "$TORCH_INDEX_URL" torch
+    "$VENV/bin/python" -m pip install --quiet -c requirements.lock --index-url "$TORCH_INDEX_URL" torch
   fi
-  log "installing the project with the demo extra (the first run downloads torch and transformers: minutes)"
-  "$VENV/bin/python" -m pip install --quiet -e '.[demo]'
+  log "installing the runtime and the kit's demo extra (the first run downloads torch and transformers: minutes)"
+  "$VENV/bin/python" -m pip install --quiet -c requirements.lock -e . -e './kit[demo]'
   echo "$wanted" > "$stamp"
 else
   log "virtualenv $VENV is up to date"
@@ -55,4 +56,4 @@ fi
 KUBEBUILDER_ASSETS="$(tail -n1 <<<"$assets")"
 export KUBEBUILDER_ASSETS
 
-exec "$VENV/bin/djl-operator" demo "$@"
+exec "$VENV/bin/djl-operator-kit" demo "$@"

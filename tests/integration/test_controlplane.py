@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from djl_operator import controlplane
-from djl_operator.controlplane import ControlPlane
+from djl_operator_kit import controlplane
+from djl_operator_kit.controlplane import ControlPlane
 from tests.plugins.controlplane import Kubectl
 
 

@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
-from djl_operator.emulator import Emulator
+from djl_operator_kit.emulator import Emulator
 from tests.plugins.emulator import IMAGE, config, model, upload
 
 

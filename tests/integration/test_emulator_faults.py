@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from djl_operator.emulator import Emulator
+from djl_operator_kit.emulator import Emulator
 from tests.plugins.emulator import IMAGE, config, model, upload
 
 # botocore's "max_attempts" counts retries (max_attempts=1 still retries once);

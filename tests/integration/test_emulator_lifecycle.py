@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from djl_operator.emulator import CAPACITY_REASON, Emulator
+from djl_operator_kit.emulator import CAPACITY_REASON, Emulator
 from tests.plugins.emulator import config, model, upload, wait_status
 
 DELAY = 0.15

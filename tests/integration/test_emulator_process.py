@@ -1,4 +1,4 @@
-"""`djl-operator emulator` as a subprocess, driven through the admin HTTP API."""
+"""`djl-operator-kit emulator` as a subprocess, driven through the admin HTTP API."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from djl_operator.emulator.client import AdminError, EmulatorProcess
+from djl_operator_kit.emulator.client import AdminError, EmulatorProcess
 from tests.plugins.emulator import IMAGE, config, model, upload
 
 

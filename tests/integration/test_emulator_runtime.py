@@ -1,4 +1,4 @@
-"""InvokeEndpoint runs the endpoint's real artifact through `djl-operator serve`."""
+"""InvokeEndpoint runs the endpoint's real artifact through `djl-operator-kit serve`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from djl_operator.emulator import Emulator
+from djl_operator_kit.emulator import Emulator
 from tests.plugins.emulator import config, echo_artifact, model, upload, wait_status
 
 

@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from djl_operator.artifacts.package import build_tarball
-from djl_operator.emulator import Emulator
+from djl_operator_kit.emulator import Emulator
 from tests.plugins.emulator import config, model, upload
 from tests.plugins.models import HIDDEN, MODEL_TEMPLATE, TEMPLATE_FILES, render_properties
 

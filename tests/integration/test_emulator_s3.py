@@ -8,7 +8,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from djl_operator.emulator import Emulator
+from djl_operator_kit.emulator import Emulator
 
 
 @pytest.fixture

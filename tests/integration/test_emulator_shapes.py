@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from djl_operator.emulator import Emulator
-from djl_operator.emulator import sts as sts_api
-from djl_operator.emulator.validation import response_violations
+from djl_operator_kit.emulator import Emulator
+from djl_operator_kit.emulator import sts as sts_api
+from djl_operator_kit.emulator.validation import response_violations
 from tests.plugins.emulator import IMAGE, ROLE, echo_artifact, upload, wait_status
 
 SM = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_{}.html"

@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from djl_operator.emulator import Emulator
+from djl_operator_kit.emulator import Emulator
 
 NO_RETRY = Config(retries={"total_max_attempts": 1})
 

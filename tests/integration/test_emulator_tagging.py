@@ -10,8 +10,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from djl_operator.emulator import Emulator
-from djl_operator.emulator.client import EmulatorProcess
+from djl_operator_kit.emulator import Emulator
+from djl_operator_kit.emulator.client import EmulatorProcess
 from tests.plugins.emulator import IMAGE, config, upload
 
 

@@ -16,8 +16,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from djl_operator.emulator import Emulator
-from djl_operator.emulator import sts as sts_api
+from djl_operator_kit.emulator import Emulator
+from djl_operator_kit.emulator import sts as sts_api
 from tests.plugins.emulator import echo_artifact
 
 KEY = "conformance-go"

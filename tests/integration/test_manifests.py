@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from djl_operator import crd, policy
-from djl_operator.controlplane import ControlPlane, kubectl_path
+from djl_operator_kit.controlplane import ControlPlane, kubectl_path
 from tests.plugins.controlplane import Kubectl
 from tests.plugins.operator import install_peering_crds
 

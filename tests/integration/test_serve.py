@@ -1,4 +1,4 @@
-"""``djl-operator serve`` as a real process: the SageMaker container contract over
+"""``djl-operator-kit serve`` as a real process: the SageMaker container contract over
 HTTP, with the model template on tiny models, dynamic batching and SIGTERM."""
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Server:
 def serving(artifact: Path) -> Iterator[Server]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "djl_operator.cli", "serve", str(artifact), "--port", "0"],
+        [sys.executable, "-m", "djl_operator_kit.cli", "serve", str(artifact), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -193,7 +193,7 @@ def test_broken_model_pings_503_with_the_reason(tiny_artifact, tmp_path):
 
 def test_bad_artifact_exits_with_a_message(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "djl_operator.cli", "serve", str(tmp_path), "--port", "0"],
+        [sys.executable, "-m", "djl_operator_kit.cli", "serve", str(tmp_path), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from djl_operator.serving.artifact import ArtifactError, open_artifact, parse_properties
-from djl_operator.serving.batching import Batcher
-from djl_operator.serving.loader import HandlerError, load_handler
-from djl_operator.serving.protocol import Response, build_batch, invoke, new_input, split_batch_output
+from djl_operator_kit.serving.artifact import ArtifactError, open_artifact, parse_properties
+from djl_operator_kit.serving.batching import Batcher
+from djl_operator_kit.serving.loader import HandlerError, load_handler
+from djl_operator_kit.serving.protocol import Response, build_batch, invoke, new_input, split_batch_output
 from tests.plugins.models import MODEL_TEMPLATE, render_properties, write_artifact
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from djl_operator.controlplane import ControlPlane
+from djl_operator_kit.controlplane import ControlPlane
 
 
 class Kubectl:

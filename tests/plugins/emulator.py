@@ -3,8 +3,8 @@
 * ``emulator``: a fresh in-process :class:`Emulator` per test (zero lifecycle delays);
   starting one costs a few milliseconds once moto is imported.
 * ``make_emulator(**EmulatorConfig fields)``: more emulators, all stopped at teardown.
-* ``emulator_process``: ``djl-operator emulator`` as a subprocess, driven through its
-  admin HTTP API (:class:`~djl_operator.emulator.client.EmulatorProcess`); ~1-2 s to start.
+* ``emulator_process``: ``djl-operator-kit emulator`` as a subprocess, driven through its
+  admin HTTP API (:class:`~djl_operator_kit.emulator.client.EmulatorProcess`); ~1-2 s to start.
 * ``conformance_client``: the aws-sdk-go-v2 conformance client (tests/conformance/go), built
   once by scripts/build-conformance.sh and cached by a hash of its sources.
 
@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from djl_operator.artifacts.package import build_tarball
-from djl_operator.emulator import Emulator, EmulatorConfig
-from djl_operator.emulator.client import EmulatorProcess
+from djl_operator_kit.emulator import Emulator, EmulatorConfig
+from djl_operator_kit.emulator.client import EmulatorProcess
 
 
 @pytest.fixture

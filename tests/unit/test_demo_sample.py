@@ -11,7 +11,16 @@ import pytest
 
 from djl_operator.api import DjlEndpointSpec
 from djl_operator.artifacts.render import serving_properties
-from djl_operator.demo import BUCKET, MODEL_PREFIX, DemoError, cosine, embeddings, env_lines, is_ready, sample_manifest
+from djl_operator_kit.demo import (
+    BUCKET,
+    MODEL_PREFIX,
+    DemoError,
+    cosine,
+    embeddings,
+    env_lines,
+    is_ready,
+    sample_manifest,
+)
 
 
 def test_sample_is_a_valid_spec_with_an_s3_model_id_and_mean_pooling() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from djl_operator.emulator.faults import CAPACITY_REASON, Delays, Faults
+from djl_operator_kit.emulator.faults import CAPACITY_REASON, Delays, Faults
 
 
 def _throttled(faults: Faults, operations: list[str]) -> list[bool]:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from djl_operator.emulator.errors import ApiError
-from djl_operator.emulator.faults import CAPACITY_REASON, Delays, Faults
-from djl_operator.emulator.sagemaker import SageMaker
+from djl_operator_kit.emulator.errors import ApiError
+from djl_operator_kit.emulator.faults import CAPACITY_REASON, Delays, Faults
+from djl_operator_kit.emulator.sagemaker import SageMaker
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
 

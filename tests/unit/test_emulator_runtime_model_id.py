@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from djl_operator.emulator.runtime import relative_key, split_s3_prefix, with_property
+from djl_operator_kit.emulator.runtime import relative_key, split_s3_prefix, with_property
 
 
 @pytest.mark.parametrize(

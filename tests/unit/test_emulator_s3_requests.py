@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from djl_operator.emulator.s3_requests import s3_operation
+from djl_operator_kit.emulator.s3_requests import s3_operation
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from djl_operator.emulator.errors import ApiError
-from djl_operator.emulator.faults import Faults
-from djl_operator.emulator.sagemaker import SageMaker
-from djl_operator.emulator.tagging import TOKEN_LIFETIME, TaggingApi
+from djl_operator_kit.emulator.errors import ApiError
+from djl_operator_kit.emulator.faults import Faults
+from djl_operator_kit.emulator.sagemaker import SageMaker
+from djl_operator_kit.emulator.tagging import TOKEN_LIFETIME, TaggingApi
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128"
 

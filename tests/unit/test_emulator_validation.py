@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from djl_operator.emulator.errors import ApiError
-from djl_operator.emulator.validation import compile_pattern, validate, violations
+from djl_operator_kit.emulator.errors import ApiError
+from djl_operator_kit.emulator.validation import compile_pattern, validate, violations
 
 VARIANT = {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.g5.12xlarge", "InitialInstanceCount": 1}
 

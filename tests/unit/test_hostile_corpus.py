@@ -19,10 +19,10 @@ from djl_operator.artifacts import render
 from djl_operator.aws_clients import AwsClients
 from djl_operator.conditions import STALLED
 from djl_operator.desired import desired_deployment
-from djl_operator.emulator import Emulator
 from djl_operator.errors import PolicyError
 from djl_operator.reconcile import Context, Next, finalize, reconcile
 from djl_operator.settings import Settings
+from djl_operator_kit.emulator import Emulator
 from tests import hostile_corpus as corpus
 
 

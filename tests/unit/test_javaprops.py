@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from djl_operator import javaprops
-from djl_operator.serving.artifact import ArtifactError, parse_properties
+from djl_operator_kit.serving.artifact import ArtifactError, parse_properties
 
 JAVA_READER = Path(__file__).resolve().parents[1] / "java" / "ReadProperties.java"
 

@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from djl_operator import logs
-from djl_operator.emulator import Emulator
+from djl_operator_kit.emulator import Emulator
 
 CANARY_KEY_ID = "ASIACANARY7KEY4ID0X1"  # shaped like a real temporary access key id
 CANARY_SECRET = "canarySecret/7f3e+Q2x9LmN4pR8sT1vW6yZ0aB3cD5eF7gH9jK"

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from djl_operator.serving.loader import load_handler
+from djl_operator_kit.serving.loader import load_handler
 from tests.plugins.models import MODEL_TEMPLATE
 
 

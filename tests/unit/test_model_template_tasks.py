@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from djl_operator.serving.artifact import open_artifact
-from djl_operator.serving.loader import LoadedHandler, load_handler
-from djl_operator.serving.protocol import Response, invoke, new_input
+from djl_operator_kit.serving.artifact import open_artifact
+from djl_operator_kit.serving.loader import LoadedHandler, load_handler
+from djl_operator_kit.serving.protocol import Response, invoke, new_input
 from tests.plugins.models import HIDDEN
 
 

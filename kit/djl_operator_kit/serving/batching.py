@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from djl_operator.serving.protocol import Response
+from djl_operator_kit.serving.protocol import Response
 
 # Runs one call of the handler for a list of requests; one Response per request.
 BatchCall = Callable[[list[Any]], list[Response]]

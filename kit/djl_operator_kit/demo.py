@@ -1,4 +1,4 @@
-"""``djl-operator demo``: the whole operator on one machine, offline, in one command.
+"""``djl-operator-kit demo``: the whole operator on one machine, offline, in one command.
 
 Starts a real kube-apiserver + etcd, installs the DjlEndpoint CRD, starts the
 SageMaker + S3 emulator, uploads the real all-MiniLM-L6-v2 weights (from the
@@ -36,8 +36,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from djl_operator import invoke, processes
+from djl_operator import crd, invoke
 from djl_operator.api import GROUP, KIND, PLURAL, SINGULAR, VERSION
+from djl_operator_kit import processes
 
 NAME = "minilm"
 NAMESPACE = "default"
@@ -245,10 +246,10 @@ class Demo:
         self.emulator: Any = None
         self.operator: OperatorProcess | None = None
 
-    # The steps. Heavy imports are inside them, so `djl-operator demo --help` is instant.
+    # The steps. Heavy imports are inside them, so `djl-operator-kit demo --help` is instant.
 
     def start(self) -> None:
-        from djl_operator.controlplane import CRD_DIR, ControlPlane, find_binaries
+        from djl_operator_kit.controlplane import ControlPlane, find_binaries
 
         with self.progress.step("Control-plane binaries (built once, then cached)") as result:
             binaries = find_binaries()
@@ -261,12 +262,10 @@ class Demo:
             self.control_plane.start()
             result(f"{self.control_plane.server}")
         with self.progress.step("Installing the DjlEndpoint CRD"):
-            self.control_plane.crd_paths = sorted(CRD_DIR.glob("*.yaml"))
-            if not self.control_plane.crd_paths:
-                raise DemoError(f"no CRD manifests in {CRD_DIR} (generate them with `djl-operator crd`)")
+            self.control_plane.crd_paths = crd.shipped_paths()
             self.control_plane.install_crds()
         with self.progress.step("Starting the AWS emulator (S3 + SageMaker)") as result:
-            from djl_operator.emulator import Emulator, EmulatorConfig
+            from djl_operator_kit.emulator import Emulator, EmulatorConfig
 
             config = EmulatorConfig(
                 account_id=ACCOUNT_ID,
@@ -446,7 +445,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="djl-operator demo",
+        prog="djl-operator-kit demo",
         description="Run the operator locally against a real kube-apiserver and the AWS emulator, "
         "with a MiniLM DjlEndpoint, offline.",
     )

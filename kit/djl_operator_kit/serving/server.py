@@ -1,4 +1,4 @@
-"""``djl-operator serve ARTIFACT``: the SageMaker container contract on a local port.
+"""``djl-operator-kit serve ARTIFACT``: the SageMaker container contract on a local port.
 
 ``GET /ping`` answers 200 once the model is loaded and 503 while it loads or
 after it failed to; ``POST /invocations`` hands the request to the artifact's
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from djl_operator import logs
-from djl_operator.serving.artifact import Artifact, ArtifactError, open_artifact
-from djl_operator.serving.batching import Batcher
-from djl_operator.serving.loader import load_handler
-from djl_operator.serving.protocol import Response, invoke, new_input
+from djl_operator_kit.serving.artifact import Artifact, ArtifactError, open_artifact
+from djl_operator_kit.serving.batching import Batcher
+from djl_operator_kit.serving.loader import load_handler
+from djl_operator_kit.serving.protocol import Response, invoke, new_input
 
 logger = logging.getLogger("djl_operator.serve")
 
@@ -150,7 +150,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="djl-operator serve",
+        prog="djl-operator-kit serve",
         description="Serve a DJL model artifact (model.tar.gz or folder) with the SageMaker container contract.",
     )
     parser.add_argument("artifact", type=Path, help="model.tar.gz, or a folder with serving.properties and model.py")
@@ -171,16 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             artifact = open_artifact(args.artifact, Path(scratch))
         except (ArtifactError, OSError) as exc:
-            print(f"djl-operator serve: {exc}", file=sys.stderr)
+            print(f"djl-operator-kit serve: {exc}", file=sys.stderr)
             return 2
         try:
             server = ModelServer((args.host, args.port), artifact)
         except OSError as exc:
-            print(f"djl-operator serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            print(f"djl-operator-kit serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 2
         host, port = str(server.server_address[0]), int(server.server_address[1])
         # Parsed by callers that pass --port 0.
-        print(f"djl-operator serve: listening on http://{host}:{port}", flush=True)
+        print(f"djl-operator-kit serve: listening on http://{host}:{port}", flush=True)
 
         def stop(signum: int, _frame: Any) -> None:
             logger.info("signal %d: shutting down", signum)

@@ -3,7 +3,7 @@
 ``EmulatorProcess.spawn()`` runs ``python -m djl_operator.cli emulator --port 0``
 and reads the environment it prints; ``RemoteEmulator(admin_url)`` attaches to
 one already running (the demo prints ``DJL_EMULATOR_ADMIN_URL``). Both offer the
-same test hooks as the in-process :class:`~djl_operator.emulator.Emulator`.
+same test hooks as the in-process :class:`~djl_operator_kit.emulator.Emulator`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from djl_operator import processes
+from djl_operator_kit import processes
 
 from .calls import Call
 from .clients import make_client
@@ -30,7 +30,7 @@ class AdminError(RuntimeError):
 
 
 class RemoteFaults:
-    """Same methods as :class:`~djl_operator.emulator.faults.Faults`, over HTTP."""
+    """Same methods as :class:`~djl_operator_kit.emulator.faults.Faults`, over HTTP."""
 
     def __init__(self, remote: RemoteEmulator) -> None:
         self._remote = remote
@@ -150,9 +150,9 @@ class EmulatorProcess(RemoteEmulator):
 
     @classmethod
     def spawn(cls, *args: str, timeout: float = 30.0) -> EmulatorProcess:
-        """Start ``djl-operator emulator --port 0 <args>`` and wait until it printed its env."""
+        """Start ``djl-operator-kit emulator --port 0 <args>`` and wait until it printed its env."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "djl_operator.cli", "emulator", "--port", "0", *args],
+            [sys.executable, "-m", "djl_operator_kit.cli", "emulator", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

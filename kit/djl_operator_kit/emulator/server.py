@@ -1,4 +1,4 @@
-"""``djl-operator emulator``: run the local SageMaker + S3 emulator until interrupted.
+"""``djl-operator-kit emulator``: run the local SageMaker + S3 emulator until interrupted.
 
 Prints ``KEY=VALUE`` lines (the environment a client needs) and then
 ``# djl emulator ready``; SIGINT/SIGTERM stop it cleanly.
@@ -18,7 +18,7 @@ from .config import EmulatorConfig
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="djl-operator emulator", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="djl-operator-kit emulator", description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=0, help="SageMaker + runtime + admin port (0: any free)")
     p.add_argument("--s3-port", type=int, default=0, help="moto S3 port (0: any free)")
     p.add_argument("--region", default="us-east-1")
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             s3_port=args.s3_port,
         )
     except ValueError as exc:
-        print(f"djl-operator emulator: {exc}", file=sys.stderr)
+        print(f"djl-operator-kit emulator: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         emulator.start()
     except OSError as exc:
-        print(f"djl-operator emulator: cannot bind: {exc}", file=sys.stderr)
+        print(f"djl-operator-kit emulator: cannot bind: {exc}", file=sys.stderr)
         return 1
     try:
         lines = [f"{k}={v}" for k, v in emulator.env.items()]

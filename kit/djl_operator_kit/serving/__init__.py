@@ -1,3 +1,3 @@
-"""Local serving: ``djl-operator serve`` runs a model artifact behind the SageMaker
+"""Local serving: ``djl-operator-kit serve`` runs a model artifact behind the SageMaker
 container contract (``GET /ping``, ``POST /invocations``), calling its ``model.py``
 the way DJL Serving's Python engine does, dynamic batching included."""
