@@ -2,7 +2,8 @@
 
 The image's only install step is docker/install.sh; the slow test replays the build stage's
 COPY instructions into a scratch context and runs that same script into a clean virtualenv,
-then checks the result is a working ``djl-operator`` without the heavy serving stack, and that
+then checks the result is a working ``djl-operator`` without the heavy serving stack or the
+local kit, whose every listed command works, at the versions of requirements.lock, and that
 it runs from a read-only install.
 """
 
@@ -215,13 +216,39 @@ def test_install_step_makes_a_working_lean_operator(
             env=_clean_env(),
         )
         assert yaml.safe_load(crd.stdout)["metadata"]["name"] == "djlendpoints.serving.djl-operator.io"
+        # The shipped CRD, not one generated from whatever botocore the image has.
+        assert crd.stdout == (REPO / "operator" / "djl_operator" / "crds" / "djlendpoint.yaml").read_text()
+
+        # Every command the image lists works there (at least as far as its --help).
+        listed = _listed_commands(venv / "bin" / "djl-operator")
+        assert {"run", "crd", "render", "package", "invoke"} <= set(listed), listed
+        for name in listed:
+            helped = subprocess.run(
+                [str(venv / "bin" / "djl-operator"), name, "--help"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                env=_clean_env(),
+            )
+            assert helped.returncode == 0 and "usage:" in helped.stdout, f"djl-operator {name} --help: {helped.stderr}"
+        assert not (venv / "bin" / "djl-operator-kit").exists(), "the local kit's command is in the image"
 
         probe = (
             "import importlib.util, json\n"
             "import djl_operator.handlers\n"  # the operator's whole import graph (kopf, boto3, ...)
             "from djl_operator.artifacts import images\n"
+            "import importlib.metadata as md\n"
             "heavy = ['torch', 'transformers', 'numpy', 'pandas', 'scipy']\n"
-            "print(json.dumps({'present': [m for m in heavy if importlib.util.find_spec(m)],\n"
+            "kit = ['djl_operator_kit', 'djl_operator.emulator', 'djl_operator.serving', 'moto', 'cryptography']\n"
+            "def present(name):\n"
+            "    try:\n"
+            "        return importlib.util.find_spec(name) is not None\n"
+            "    except ModuleNotFoundError:\n"
+            "        return False\n"
+            "print(json.dumps({'present': [m for m in heavy if present(m)],\n"
+            "                  'kit': [m for m in kit if present(m)],\n"
+            "                  'versions': {d.metadata['Name'].lower(): d.version for d in md.distributions()},\n"
             "                  'image': images.image_uri('djl-lmi', 'us-east-1', '0.33.0')}))\n"
         )
         out = subprocess.run(
@@ -230,12 +257,38 @@ def test_install_step_makes_a_working_lean_operator(
         assert out.returncode == 0, out.stderr
         report = json.loads(out.stdout.strip().splitlines()[-1])
         assert report["present"] == [], f"heavy packages in the image: {report['present']}"
+        assert report["kit"] == [], f"local kit modules in the image: {report['kit']}"
+        # Every installed distribution is at the version requirements.lock pins.
+        locked = _locked_versions()
+        unpinned = {name: v for name, v in report["versions"].items() if locked.get(_normalize(name)) != v}
+        assert set(unpinned) <= {"djl-sagemaker-operator", "pip", "setuptools", "wheel"}, unpinned
+        assert report["versions"]["botocore"] == locked["botocore"]
         # sagemaker-core's JSON tables work although it was installed without its dependencies.
         assert report["image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.33.0-lmi")
     finally:
         for path in [venv, *venv.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def _listed_commands(cli: Path) -> list[str]:
+    """The commands ``djl-operator --help`` lists (the lines under ``commands:``)."""
+    out = subprocess.run([str(cli), "--help"], capture_output=True, text=True, timeout=60, check=True, env=_clean_env())
+    _, _, table = out.stdout.partition("commands:")
+    return [line.split()[0] for line in table.splitlines() if line.strip()]
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _locked_versions() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        name, sep, version = line.partition("==")
+        if sep and not line.startswith("#"):
+            pins[_normalize(name.split("[")[0])] = version.strip()
+    return pins
 
 
 def _clean_env() -> dict[str, str]:
