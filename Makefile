@@ -27,11 +27,12 @@ lint: bootstrap
 	$(BIN)/mypy
 
 # Every copy of the CRD: the package data (what `djl-operator crd` prints and the image ships)
-# and the copies kustomize and kubeconform read (each tool refuses files outside its folder).
-CRD_COPIES := crds/djlendpoint.yaml manifests/crds/djlendpoint.yaml
+# and the copies kustomize, Helm and kubeconform read (each tool refuses files outside its folder).
+CRD_COPIES := crds/djlendpoint.yaml manifests/crds/djlendpoint.yaml charts/djl-operator-crds/files/djlendpoint.yaml
 crd: bootstrap
 	$(BIN)/djl-operator crd --generate -o operator/djl_operator/crds/djlendpoint.yaml
 	for copy in $(CRD_COPIES); do cp operator/djl_operator/crds/djlendpoint.yaml $$copy; done
+	cp manifests/crds/kopf-peering.yaml charts/djl-operator-crds/files/kopf-peering.yaml
 	$(BIN)/djl-operator crd --json-schema -o schemas/serving.djl-operator.io/djlendpoint_v1alpha1.json
 
 # Re-resolve every dependency (newest allowed versions) into requirements.lock; then run

@@ -22,11 +22,17 @@ fi
 
 echo "[build-helm] building helm.sh/helm/v3/cmd/helm@$HELM_VERSION (first build takes a few minutes)" >&2
 mkdir -p "$BIN_DIR"
+# The ldflags of helm's own Makefile: its version, and the Kubernetes version `helm template`
+# and `helm lint` assume (1.<client-go minor>; unset, it is 1.20 and kubeVersion checks fail).
+gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+k8s_minor=$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod" | cut -d. -f2)
+ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for pkg in pkg/lint/rules pkg/chartutil; do
+  ldflags+=" -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$k8s_minor"
+done
 # GOBIN install from the module proxy: no checkout, no go.mod of ours involved.
-# The version is stamped so `helm version` and the chart's kubeVersion checks see it.
 GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 GOBIN="$BIN_DIR/.tmp" \
-  go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-  "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 mv "$BIN_DIR/.tmp/helm" "$BIN_DIR/helm"
 rmdir "$BIN_DIR/.tmp"
 echo "$BIN_DIR/helm"

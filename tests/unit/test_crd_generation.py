@@ -16,7 +16,11 @@ def test_committed_crd_is_current() -> None:
 
 def test_every_crd_copy_is_the_shipped_one() -> None:
     """kustomize, Helm and kubeconform each read their own copy; `make crd` writes them all."""
-    copies = [REPO / "crds" / "djlendpoint.yaml", REPO / "manifests" / "crds" / "djlendpoint.yaml"]
+    copies = [
+        REPO / "crds" / "djlendpoint.yaml",
+        REPO / "manifests" / "crds" / "djlendpoint.yaml",
+        REPO / "charts" / "djl-operator-crds" / "files" / "djlendpoint.yaml",
+    ]
     for copy in copies:
         assert copy.read_text() == crd.shipped_yaml(), f"{copy.relative_to(REPO)} is stale: run `make crd`"
 
