@@ -39,7 +39,7 @@ def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> d
 
 
 def test_crd_copy_is_current() -> None:
-    """kustomize refuses ../crds, so the base holds a copy: `djl-operator crd -o manifests/crds/djlendpoint.yaml`."""
+    """kustomize refuses ../crds, so the base holds a copy (`make crd` writes every copy)."""
     copied = (MANIFESTS / "crds" / "djlendpoint.yaml").read_text()
     assert copied == crd.render_yaml()
     assert copied == (REPO / "crds" / "djlendpoint.yaml").read_text()

@@ -4,7 +4,7 @@
 // any member AWS always returns that is missing, and any error whose code, message, status or
 // request id AWS would not send.
 //
-// Environment (what `djl-operator emulator` prints, plus two of its own):
+// Environment (what `djl-operator-kit emulator` prints, plus two of its own):
 //
 //	AWS_ENDPOINT_URL_SAGEMAKER   SageMaker, sagemaker-runtime, Tagging and STS (one port)
 //	AWS_ENDPOINT_URL_S3          moto's S3
