@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,3 +63,15 @@ def test_the_kit_is_not_inside_the_runtime_package() -> None:
     runtime = REPO / "operator" / "djl_operator"
     for moved in ("emulator", "serving", "controlplane.py", "demo.py", "processes.py"):
         assert not (runtime / moved).exists(), f"{moved} belongs to the kit (kit/djl_operator_kit)"
+
+
+def test_the_distributions_depend_one_way() -> None:
+    runtime = tomllib.loads((REPO / "pyproject.toml").read_text())
+    kit = tomllib.loads((REPO / "kit" / "pyproject.toml").read_text())
+    runtime_requirements = [*runtime["project"]["dependencies"]]
+    runtime_requirements += [r for extra in runtime["project"].get("optional-dependencies", {}).values() for r in extra]
+    assert not [r for r in runtime_requirements if "moto" in r or "kit" in r], runtime_requirements
+    assert not [p for p in runtime["tool"]["setuptools"]["packages"] if p.startswith(KIT)]
+    assert f"{runtime['project']['name']}=={runtime['project']['version']}" in kit["project"]["dependencies"]
+    # The image gets the CRD from the package, not from a source tree it does not have.
+    assert "crds/*.yaml" in runtime["tool"]["setuptools"]["package-data"]["djl_operator"]
