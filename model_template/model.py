@@ -18,17 +18,37 @@ path; falls back to ``model_dir``), ``task``, ``dtype``, ``revision``,
 
 Errors never escape ``handle``: a bad request gets a 4xx Output naming the
 problem, a failing model a 5xx with the exception's message.
+
+DJL's Python engine calls ``handle`` in one of two modes (djl-serving,
+``engines/python/setup/djl_python``):
+
+* sync (``python_sync_engine.py``): ``outputs = handle(inputs)`` on the worker's
+  only thread, one request or one batch at a time; the answer must be an
+  ``Output`` or ``None`` (sent as 204).
+* async (``python_async_engine.py``, ``option.async_mode=true``, which LMI's
+  config recommender turns on for text-generation models when
+  ``option.rolling_batch`` is unset): every request is submitted to an asyncio
+  event loop as it arrives and the engine runs ``outputs = await handle(inputs)``
+  there; the awaited value must be an ``Output``, an async generator of them, or
+  ``None``.
+
+``handle`` tells the two apart by whether it is called on a running event loop
+(the async engine's coroutine calls it there; the sync engine has no loop) and
+in async mode returns a coroutine that runs the same blocking work on one
+worker thread, so the loop keeps accepting requests while the model computes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -612,10 +632,37 @@ def _reply(results: list[Any], *, batched: bool) -> Any:
 
 
 _service = Service()
+# The async engine's worker thread: one, so model calls stay one at a time, as on a sync worker.
+_async_worker: ThreadPoolExecutor | None = None
+_async_worker_lock = threading.Lock()
 
 
-def handle(inputs: Any) -> Any:
-    """DJL Serving's entry point."""
+def _worker() -> ThreadPoolExecutor:
+    global _async_worker
+    with _async_worker_lock:
+        if _async_worker is None:
+            _async_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="djl-model")
+        return _async_worker
+
+
+async def _handle_async(inputs: Any) -> Any:
+    """The async engine's call: the blocking work on the worker thread, awaited on the loop."""
+    return await asyncio.get_running_loop().run_in_executor(_worker(), _service.handle, inputs)
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def handle(inputs: Any) -> Any | Coroutine[Any, Any, Any]:
+    """DJL Serving's entry point, in both python-engine modes (see the module docstring):
+    an Output or None when called synchronously, a coroutine of one on an event loop."""
+    if _on_event_loop():
+        return _handle_async(inputs)
     return _service.handle(inputs)
 
 
