@@ -1,6 +1,8 @@
 -- Argo CD health check for serving.djl-operator.io/DjlEndpoint.
--- Healthy: Ready=True for the current generation. Degraded: Stalled=True or phase Failed,
--- with the reason. Progressing: anything else, a missing status included.
+-- Healthy: Ready=True for the current generation. Degraded: Stalled=True (nothing changes until
+-- the spec does), or phase Failed while the operator is not retrying, with the reason.
+-- Progressing: anything else: a missing status, and every wait the operator retries by itself
+-- (Reconciling=True, e.g. InsufficientCapacity), with its reason.
 local hs = {status = "Progressing", message = "Waiting for the operator to report status"}
 if obj.status == nil then
   return hs
@@ -36,10 +38,15 @@ end
 
 local ready = condition("Ready")
 local stalled = condition("Stalled")
+local reconciling = condition("Reconciling")
 
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
   hs.message = describe(stalled, "Stalled")
+  return hs
+end
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.message = describe(reconciling, "Reconciling")
   return hs
 end
 if obj.status.phase == "Failed" then

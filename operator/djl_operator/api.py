@@ -124,6 +124,8 @@ class Phase(StrEnum):
     CREATING = "Creating"
     UPDATING = "Updating"
     IN_SERVICE = "InService"
+    # An update SageMaker rolled back: the endpoint serves the previous config.
+    ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
     DELETING = "Deleting"
 

@@ -1,13 +1,22 @@
-"""kopf handlers: parse the body, call one service function, write status, map errors.
+"""kopf handlers: parse the body, call one service function, write status.
 
-Handlers are synchronous on purpose: kopf runs them in its thread pool, so the
-blocking boto3 calls inside ``reconcile()`` never block the event loop.
+One trigger path: a change (create, a spec update, a restart's resume) reconciles
+at once; after that the per-resource ``tick`` asks the :class:`Scheduler` whether
+the resource is due (poll, retry, backoff, resync) and reconciles only then. No
+handler raises to make kopf retry it: waiting is not an error, and the scheduling
+policy lives in :mod:`djl_operator.schedule` alone. Only the finalizer lets kopf
+call it again (it must run until the AWS side is gone).
+
+Handlers are synchronous or hand the blocking boto3 calls to a thread pool, so
+they never block the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
 import logging
-import time
 from typing import Any
 
 import kopf
@@ -15,14 +24,19 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from djl_operator import api, metrics, naming, reconcile
-from djl_operator.api import DjlEndpointResource, Phase
+from djl_operator.api import DjlEndpointResource
 from djl_operator.artifacts import package
 from djl_operator.aws_clients import AwsClients, default_region
 from djl_operator.reconcile import Context, Next, Outcome
+from djl_operator.schedule import Scheduler
 from djl_operator.settings import Settings
 
-SETTINGS = Settings.from_env()  # the timer interval must be known when the module is imported
+SETTINGS = Settings.from_env()  # the tick interval must be known when the module is imported
 ANNOTATION_PREFIX = "djl-operator.io"
+# How often each resource's tick asks the scheduler: fine enough for the shortest wait it can name.
+TICK_SECONDS = min(SETTINGS.poll_interval, SETTINGS.transient_backoff / 2, 5.0)
+
+log = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
@@ -39,8 +53,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.peering.name = "djl-operator"
     if "ctx" not in memo:  # tests may inject a context of their own
         memo["ctx"] = Context(settings=SETTINGS, clients=AwsClients())
-    memo.setdefault("inflight", set())
-    memo.setdefault("reconciled_at", {})  # uid -> time.monotonic() of this process's last reconcile
+    memo.setdefault("scheduler", Scheduler(memo["ctx"].settings))
+    memo.setdefault("pool", concurrent.futures.ThreadPoolExecutor(SETTINGS.workers, thread_name_prefix="reconcile"))
 
 
 def _field_path(error: ErrorDetails) -> str:
@@ -62,18 +76,10 @@ def _parse(body: kopf.Body, ctx: Context) -> DjlEndpointResource | Outcome:
         )
 
 
-def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, *, raise_errors: bool = True) -> None:
+def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
     patch.status.update(outcome.status)
     for event_type, reason, message in outcome.events:
         kopf.event(body, type=event_type, reason=reason, message=message)
-    if not raise_errors:
-        return
-    if outcome.next is Next.RETRY:
-        raise kopf.TemporaryError(outcome.message, delay=outcome.delay)
-    if outcome.next is Next.STALLED:
-        raise kopf.PermanentError(outcome.message)
-    if outcome.next is Next.UNEXPECTED and outcome.error is not None:
-        raise outcome.error
 
 
 def _record(uid: str, outcome: Outcome) -> None:
@@ -82,61 +88,59 @@ def _record(uid: str, outcome: Outcome) -> None:
     metrics.PHASES.set(uid, outcome.status.get("phase"))
 
 
-def _reconcile_and_apply(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, from_timer: bool) -> None:
+def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
+    """Reconcile, write status and events, and tell the scheduler when to look again."""
     ctx: Context = memo["ctx"]
-    inflight: set[str] = memo["inflight"]
+    scheduler: Scheduler = memo["scheduler"]
+    meta = body["metadata"]
+    uid, generation = meta["uid"], int(meta.get("generation") or 0)
     parsed = _parse(body, ctx)
     if isinstance(parsed, Outcome):
-        _apply(parsed, body, patch, raise_errors=not from_timer)
-        return
-    with ctx.lock_for(parsed.uid), metrics.RECONCILE_SECONDS.time():
-        outcome = reconcile.reconcile(parsed, ctx)
-        memo["reconciled_at"][parsed.uid] = time.monotonic()
-    _record(parsed.uid, outcome)
-    if not from_timer:
-        # While a change handler keeps retrying, it owns the polling; the timer stays out.
-        if outcome.next is Next.RETRY or outcome.next is Next.UNEXPECTED:
-            inflight.add(parsed.uid)
-        else:
-            inflight.discard(parsed.uid)
-    _apply(outcome, body, patch, raise_errors=not from_timer)
+        outcome = parsed
+    else:
+        with ctx.lock_for(uid), metrics.RECONCILE_SECONDS.time():
+            outcome = reconcile.reconcile(parsed, ctx)
+        _record(uid, outcome)
+    wait = scheduler.record(uid, generation, outcome.next, outcome.delay)
+    if outcome.next is Next.UNEXPECTED and outcome.error is not None:
+        # A bug, not a wait: the one kind of outcome logged as an error.
+        log.error(
+            "reconcile of %s/%s failed unexpectedly; retrying in %.0fs",
+            meta.get("namespace"),
+            meta["name"],
+            wait,
+            exc_info=outcome.error,
+        )
+    elif outcome.next is Next.BACKOFF:
+        log.info("%s/%s: %s; retrying in %.0fs", meta.get("namespace"), meta["name"], outcome.message, wait)
+    _apply(outcome, body, patch)
 
 
 @kopf.on.resume(api.GROUP, api.VERSION, api.PLURAL)
 @kopf.on.create(api.GROUP, api.VERSION, api.PLURAL)
 @kopf.on.update(api.GROUP, api.VERSION, api.PLURAL, field="spec")
 def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile_and_apply(body, patch, memo, from_timer=False)
-
-
-@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.poll_interval, initial_delay=SETTINGS.poll_interval)
-def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """Drift detection, and polling of transitions no change handler is watching (e.g. a recreate)."""
+    """A change reconciles at once, unless the resource is stalled at this very generation (a restart)."""
     meta = body["metadata"]
-    status = body.get("status") or {}
-    if meta.get("deletionTimestamp") or meta["uid"] in memo["inflight"]:
+    generation = int(meta.get("generation") or 0)
+    scheduler: Scheduler = memo["scheduler"]
+    if scheduler.stalled(meta["uid"], generation, dict(body.get("status") or {})):
         return
-    if status.get("observedGeneration") != meta.get("generation"):
-        # This generation's change handler owns the resource, unless its event never came: a watch
-        # restarted by the API server (a CRD change re-creates its storage) can lose one.
-        last_look = memo["reconciled_at"].get(meta["uid"])
-        if last_look is None or time.monotonic() - last_look < 2 * SETTINGS.poll_interval:
-            return
-    in_progress = status.get("phase") in (Phase.CREATING.value, Phase.UPDATING.value, Phase.PACKAGING.value) or any(
-        c.get("type") == "Reconciling" and c.get("status") == "True" for c in status.get("conditions") or []
-    )
-    due = SETTINGS.poll_interval if in_progress else SETTINGS.resync_interval
-    last = memo["reconciled_at"].get(meta["uid"])
-    if last is not None:
-        # This process's own clock; the body may predate the status its last reconcile wrote.
-        if time.monotonic() - last < due:
-            return
-    elif not in_progress and status.get("lastSyncTime"):
-        ctx: Context = memo["ctx"]
-        age = (ctx.clock() - reconcile.parse_timestamp(status["lastSyncTime"])).total_seconds()
-        if age < due:
-            return
-    _reconcile_and_apply(body, patch, memo, from_timer=True)
+    _reconcile_once(body, patch, memo)
+
+
+@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
+async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """Polling, retries, backoff, drift resync and lost change events: whatever the scheduler says is due."""
+    meta = body["metadata"]
+    if meta.get("deletionTimestamp"):
+        return
+    scheduler: Scheduler = memo["scheduler"]
+    if not scheduler.due(meta["uid"], int(meta.get("generation") or 0), dict(body.get("status") or {})):
+        return
+    # In kopf's context (kopf.event reads its settings from context variables), off the event loop.
+    context = contextvars.copy_context()
+    await asyncio.get_running_loop().run_in_executor(memo["pool"], context.run, _reconcile_once, body, patch, memo)
 
 
 def _lenient_target(body: kopf.Body) -> reconcile.DeletionTarget:
@@ -180,7 +184,6 @@ def _lenient_target(body: kopf.Body) -> reconcile.DeletionTarget:
 def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo["ctx"]
     uid = body["metadata"].get("uid", "")
-    memo["inflight"].discard(uid)
     parsed = _parse(body, ctx)
     # A spec that no longer parses still owns what it created: clean up from the uid alone.
     target = _lenient_target(body) if isinstance(parsed, Outcome) else parsed
@@ -188,11 +191,17 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
     with ctx.lock_for(uid), metrics.RECONCILE_SECONDS.time():
         outcome = reconcile.finalize(target, ctx, generation=generation)
     _record(uid, outcome)
+    _apply(outcome, body, patch)
     if outcome.next is Next.DONE:
         ctx.forget(uid)
-        memo["reconciled_at"].pop(uid, None)
+        memo["scheduler"].forget(uid)
         metrics.PHASES.set(uid, None)
-    elif outcome.next is Next.STALLED:
-        # Giving up would drop the finalizer and leak AWS resources: keep trying, slowly.
-        outcome.next, outcome.delay = Next.RETRY, ctx.settings.access_denied_backoff
-    _apply(outcome, body, patch)
+        return
+    # The finalizer must run until the AWS side is gone: kopf calls it again after the delay.
+    # Giving up on a stall would drop the finalizer and leak AWS resources: keep trying, slowly.
+    delay = {
+        Next.POLL: outcome.delay or ctx.settings.poll_interval,
+        Next.RETRY: outcome.delay or ctx.settings.access_denied_backoff,
+        Next.STALLED: ctx.settings.access_denied_backoff,
+    }.get(outcome.next, ctx.settings.transient_backoff)
+    raise kopf.TemporaryError(outcome.message, delay=delay)

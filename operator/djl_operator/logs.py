@@ -107,6 +107,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class RoutineKopfLines(logging.Filter):
+    """Waiting is not an error, and a tick that found nothing due is not news.
+
+    The operator raises ``kopf.TemporaryError`` only to have its finalizer called again while
+    AWS deletes (kopf logs that at ERROR: here it is INFO), and its per-resource tick succeeds
+    every few seconds (kopf logs each at INFO: here it is DEBUG). Real failures keep their level.
+    """
+
+    _TICK = re.compile(r"^Timer '[\w.]*tick' succeeded\.$")
+    _WAIT = re.compile(r"^Handler '[\w.]*delete_endpoint' failed temporarily: ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("kopf"):
+            return True
+        message = record.getMessage()
+        if record.levelno == logging.INFO and self._TICK.match(message):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        elif record.levelno == logging.ERROR and self._WAIT.match(message):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return record.levelno >= logging.getLogger().getEffectiveLevel()
+
+
 def configure(fmt: str, verbose: bool) -> None:
     """The process's only log handler: ``fmt`` lines, every one redacted.
 
@@ -119,6 +141,7 @@ def configure(fmt: str, verbose: bool) -> None:
     handler = logging.StreamHandler()
     inner = JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     handler.setFormatter(RedactingFormatter(inner))
+    handler.addFilter(RoutineKopfLines())
     register_environment_secrets()
     root = logging.getLogger()
     root.handlers[:] = [handler]

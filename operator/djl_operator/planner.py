@@ -13,7 +13,7 @@ from enum import Enum
 
 from djl_operator.api import DjlEndpointStatus, Phase
 from djl_operator.aws_errors import is_capacity_failure
-from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState
+from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState, Reason
 
 
 class Action(Enum):
@@ -35,13 +35,15 @@ class Action(Enum):
 PREPARE = (Action.UPLOAD_ARTIFACT, Action.CREATE_MODEL, Action.CREATE_ENDPOINT_CONFIG)
 
 
-class Wait(Enum):
-    """How soon to look again."""
+class Next(Enum):
+    """What happens next for a resource: the one answer the planner, reconcile and the scheduler share."""
 
-    NONE = "none"  # converged: the resync timer looks again
-    POLL = "poll"  # an AWS transition is in progress
-    CAPACITY = "capacity"  # long backoff before retrying a capacity failure
-    NEVER = "never"  # stalled until the spec changes
+    DONE = "done"  # converged: the drift resync looks again
+    POLL = "poll"  # an AWS transition is in progress: look again after the poll interval
+    RETRY = "retry"  # look again after a given delay (a capacity failure, a denial)
+    BACKOFF = "backoff"  # throttling or a 5xx outlived botocore: the resource's exponential backoff
+    STALLED = "stalled"  # nothing changes until the spec does: no AWS call until then
+    UNEXPECTED = "unexpected"  # an error we did not classify (a bug): logged, then backed off
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class ObservedEndpoint:
     config_name: str
     failure_reason: str | None = None
     owned: bool = True
+    # DescribeEndpoint's LastModifiedTime: when a Failed endpoint failed.
+    last_modified: dt.datetime | None = None
 
 
 @dataclass
@@ -67,13 +71,13 @@ class Plan:
     actions: list[Action]
     phase: Phase
     conditions: dict[str, ConditionState]
-    wait: Wait
+    next: Next
     # Status fields: the config serving now, and the one we asked for.
     serving_config: str | None = None
     requested_config: str | None = None
     failure_reason: str | None = None
     event: tuple[str, str, str] | None = None  # (type, reason, message)
-    capacity_retry_in: float | None = None
+    retry_in: float | None = None  # Next.RETRY: seconds until the next look
     ready: bool = False
     permanent: bool = False
     extra: dict[str, str] = field(default_factory=dict)
@@ -85,7 +89,7 @@ class Plan:
     cleanup_pending: bool = False
 
 
-def _progress(reason: str, message: str) -> dict[str, ConditionState]:
+def _progress(reason: Reason, message: str) -> dict[str, ConditionState]:
     return {
         READY: ConditionState(False, reason, message),
         RECONCILING: ConditionState(True, reason, message),
@@ -93,7 +97,7 @@ def _progress(reason: str, message: str) -> dict[str, ConditionState]:
     }
 
 
-def _stalled(reason: str, message: str) -> dict[str, ConditionState]:
+def _stalled(reason: Reason, message: str) -> dict[str, ConditionState]:
     return {
         READY: ConditionState(False, reason, message),
         RECONCILING: ConditionState(False, reason, ""),
@@ -102,19 +106,12 @@ def _stalled(reason: str, message: str) -> dict[str, ConditionState]:
 
 
 def _ready(message: str) -> dict[str, ConditionState]:
-    reason = "EndpointInService"
+    reason = Reason.ENDPOINT_IN_SERVICE
     return {
         READY: ConditionState(True, reason, message),
         RECONCILING: ConditionState(False, reason, ""),
         STALLED: ConditionState(False, reason, ""),
     }
-
-
-def _stalled_since(previous: DjlEndpointStatus, reason: str) -> dt.datetime | None:
-    for cond in previous.conditions:
-        if cond.type == STALLED and cond.status == "True" and cond.reason == reason:
-            return dt.datetime.fromisoformat(cond.last_transition_time.replace("Z", "+00:00"))
-    return None
 
 
 def _may_have_garbage(desired: Desired, previous: DjlEndpointStatus, generation: int | None) -> bool:
@@ -128,6 +125,17 @@ def _may_have_garbage(desired: Desired, previous: DjlEndpointStatus, generation:
     )
     return any(name is not None and name != expected for name, expected in recorded)
 
+
+def _reason(previous: DjlEndpointStatus, ctype: str) -> str | None:
+    """The reason of the previous status's ``ctype`` condition when it was True."""
+    for cond in previous.conditions:
+        if cond.type == ctype and cond.status == "True":
+            return cond.reason
+    return None
+
+
+# A rolled-back update already reported (Failed: what operators before RolledBack wrote).
+_ROLLED_BACK_SEEN = frozenset({Phase.ROLLED_BACK, Phase.FAILED})
 
 # Endpoint statuses in which SageMaker refuses DeleteEndpoint (or is already deleting).
 _BUSY = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
@@ -162,8 +170,8 @@ def plan(
         return Plan(
             actions=[*PREPARE, Action.CREATE_ENDPOINT],
             phase=Phase.CREATING,
-            conditions=_progress("Creating", f"creating endpoint {desired.endpoint_name}"),
-            wait=Wait.POLL,
+            conditions=_progress(Reason.CREATING, f"creating endpoint {desired.endpoint_name}"),
+            next=Next.POLL,
             requested_config=desired.config_name,
             event=(
                 (
@@ -181,8 +189,8 @@ def plan(
         return Plan(
             [],
             Phase.CREATING,
-            _progress("WaitingForDeletion", f"waiting for another endpoint named {observed.name} to be deleted"),
-            Wait.POLL,
+            _progress(Reason.WAITING_FOR_DELETION, f"waiting for another endpoint named {observed.name} to be deleted"),
+            Next.POLL,
             requested_config=desired.config_name,
         )
     if not observed.owned:
@@ -193,8 +201,8 @@ def plan(
         return Plan(
             actions=[],
             phase=Phase.FAILED,
-            conditions=_stalled("EndpointNameConflict", message),
-            wait=Wait.NEVER,
+            conditions=_stalled(Reason.ENDPOINT_NAME_CONFLICT, message),
+            next=Next.STALLED,
             permanent=True,
             event=("Warning", "EndpointNameConflict", message),
         )
@@ -207,8 +215,8 @@ def plan(
         return Plan(
             [],
             Phase.CREATING,
-            _progress("Creating", f"endpoint is Creating on {live}"),
-            Wait.POLL,
+            _progress(Reason.CREATING, f"endpoint is Creating on {live}"),
+            Next.POLL,
             serving_config=None,
             requested_config=live,
         )
@@ -216,8 +224,8 @@ def plan(
         return Plan(
             [],
             Phase.UPDATING,
-            _progress(status, f"endpoint is {status} (serving {live})"),
-            Wait.POLL,
+            _progress(Reason(status), f"endpoint is {status} (serving {live})"),
+            Next.POLL,
             serving_config=live,
             requested_config=previous.desired_endpoint_config_name or desired.config_name,
         )
@@ -225,8 +233,8 @@ def plan(
         return Plan(
             [],
             Phase.CREATING,
-            _progress("WaitingForDeletion", "waiting for the old endpoint to be deleted"),
-            Wait.POLL,
+            _progress(Reason.WAITING_FOR_DELETION, "waiting for the old endpoint to be deleted"),
+            Next.POLL,
             requested_config=desired.config_name,
         )
 
@@ -238,9 +246,9 @@ def plan(
                 actions=[*PREPARE, Action.DELETE_ENDPOINT],
                 phase=Phase.CREATING,
                 conditions=_progress(
-                    "RecreatingFailedEndpoint", "deleting the failed endpoint to retry with the new spec"
+                    Reason.RECREATING_FAILED_ENDPOINT, "deleting the failed endpoint to retry with the new spec"
                 ),
-                wait=Wait.POLL,
+                next=Next.POLL,
                 requested_config=desired.config_name,
                 event=(
                     "Normal",
@@ -249,14 +257,15 @@ def plan(
                 ),
             )
         if is_capacity_failure(observed.failure_reason):
-            since = _stalled_since(previous, "InsufficientCapacity")
-            elapsed = (now - since).total_seconds() if since else 0.0
-            if since is not None and elapsed >= capacity_backoff:
+            # SageMaker's own clock says when it failed; the operator retries by itself: Reconciling.
+            failed_at = observed.last_modified or now
+            elapsed = max(0.0, (now - failed_at).total_seconds())
+            if elapsed >= capacity_backoff:
                 return Plan(
                     actions=[Action.DELETE_ENDPOINT],
                     phase=Phase.CREATING,
-                    conditions=_progress("RetryingCapacity", "retrying after a capacity failure"),
-                    wait=Wait.POLL,
+                    conditions=_progress(Reason.RETRYING_CAPACITY, "retrying after a capacity failure"),
+                    next=Next.POLL,
                     requested_config=desired.config_name,
                     failure_reason=observed.failure_reason,
                     event=(
@@ -265,21 +274,25 @@ def plan(
                         "deleting the failed endpoint to retry after a capacity failure",
                     ),
                 )
+            retry_in = max(1.0, capacity_backoff - elapsed)
+            seen = _reason(previous, RECONCILING) == Reason.INSUFFICIENT_CAPACITY
             return Plan(
                 actions=[],
-                phase=Phase.FAILED,
-                conditions=_stalled("InsufficientCapacity", reason_text),
-                wait=Wait.CAPACITY,
+                phase=Phase.CREATING,
+                conditions=_progress(
+                    Reason.INSUFFICIENT_CAPACITY, f"{reason_text}; retrying in {retry_in:.0f}s (capacity backoff)"
+                ),
+                next=Next.RETRY,
                 requested_config=desired.config_name,
                 failure_reason=observed.failure_reason,
-                capacity_retry_in=max(1.0, capacity_backoff - elapsed),
-                event=None if since else ("Warning", "InsufficientCapacity", reason_text),
+                retry_in=retry_in,
+                event=None if seen else ("Warning", "InsufficientCapacity", reason_text),
             )
         return Plan(
             actions=[],
             phase=Phase.FAILED,
-            conditions=_stalled("EndpointFailed", reason_text),
-            wait=Wait.NEVER,
+            conditions=_stalled(Reason.ENDPOINT_FAILED, reason_text),
+            next=Next.STALLED,
             permanent=True,
             requested_config=desired.config_name,
             failure_reason=observed.failure_reason,
@@ -291,8 +304,8 @@ def plan(
         return Plan(
             actions=[],
             phase=Phase.FAILED,
-            conditions=_stalled("UpdateRollbackFailed", f"a mix of old and new may be serving: {reason_text}"),
-            wait=Wait.NEVER,
+            conditions=_stalled(Reason.UPDATE_ROLLBACK_FAILED, f"a mix of old and new may be serving: {reason_text}"),
+            next=Next.STALLED,
             permanent=True,
             serving_config=live,
             requested_config=previous.desired_endpoint_config_name,
@@ -301,13 +314,14 @@ def plan(
         )
 
     if status == "OutOfService":
+        # SageMaker may bring it back without a spec change: keep looking (Reconciling, not Stalled).
         return Plan(
             [],
             Phase.FAILED,
-            _stalled("EndpointOutOfService", "endpoint is OutOfService"),
-            Wait.CAPACITY,
+            _progress(Reason.ENDPOINT_OUT_OF_SERVICE, "endpoint is OutOfService"),
+            Next.RETRY,
             serving_config=live,
-            capacity_retry_in=capacity_backoff,
+            retry_in=capacity_backoff,
             failure_reason=observed.failure_reason,
         )
 
@@ -319,7 +333,7 @@ def plan(
             actions=[],
             phase=Phase.IN_SERVICE,
             conditions=_ready(f"endpoint is InService on {live}"),
-            wait=Wait.NONE,
+            next=Next.DONE,
             serving_config=live,
             requested_config=desired.config_name,
             ready=True,
@@ -337,7 +351,7 @@ def plan(
             deletable = tuple(o.name for o in remaining if o.status not in _BUSY)
             in_service.actions = [Action.DELETE_OTHER_ENDPOINTS] if deletable else []
             in_service.delete_endpoints = deletable
-            in_service.wait = Wait.POLL
+            in_service.next = Next.POLL
             in_service.cleanup_pending = True
             if deletable:
                 names = ", ".join(deletable)
@@ -349,24 +363,26 @@ def plan(
     rolled_back = observed.failure_reason and previous.desired_endpoint_config_name == desired.config_name
     if rolled_back:
         message = f"update to {desired.config_name} was rolled back; {live} is still serving: {observed.failure_reason}"
+        # What is true: the old config serves (phase RolledBack), the spec's is not (Ready=False), and
+        # nothing changes until the spec does (Stalled).
         return Plan(
             actions=[],
-            phase=Phase.FAILED,
-            conditions=_stalled("UpdateRolledBack", message),
-            wait=Wait.NEVER,
+            phase=Phase.ROLLED_BACK,
+            conditions=_stalled(Reason.UPDATE_ROLLED_BACK, message),
+            next=Next.STALLED,
             permanent=True,
             serving_config=live,
             requested_config=desired.config_name,
             failure_reason=observed.failure_reason,
-            event=None if previous.phase == Phase.FAILED else ("Warning", "UpdateRolledBack", message),
+            event=None if previous.phase in _ROLLED_BACK_SEEN else ("Warning", "UpdateRolledBack", message),
         )
 
     out_of_band = previous.endpoint_config_name == desired.config_name
     return Plan(
         actions=[*PREPARE, Action.UPDATE_ENDPOINT],
         phase=Phase.UPDATING,
-        conditions=_progress("Updating", f"updating endpoint from {live} to {desired.config_name}"),
-        wait=Wait.POLL,
+        conditions=_progress(Reason.UPDATING, f"updating endpoint from {live} to {desired.config_name}"),
+        next=Next.POLL,
         serving_config=live,
         requested_config=desired.config_name,
         event=(
@@ -387,13 +403,13 @@ def plan_delete(owned: tuple[ObservedEndpoint, ...], *, retain: bool) -> Plan:
     ``owned`` are the endpoints that carry our owner tag in the region, under
     any name the resource ever used. Everything else goes once they are gone.
     """
-    deleting = _progress("Deleting", "deleting SageMaker resources")
+    deleting = _progress(Reason.DELETING, "deleting SageMaker resources")
     if retain:
         return Plan(
             [],
             Phase.DELETING,
             deleting,
-            Wait.NONE,
+            Next.DONE,
             event=("Normal", "Retained", "deletionPolicy Retain: AWS resources left in place"),
         )
     owned = tuple(o for o in owned if o.owned)
@@ -402,19 +418,19 @@ def plan_delete(owned: tuple[ObservedEndpoint, ...], *, retain: bool) -> Plan:
             [Action.DELETE_ALL_OWNED],
             Phase.DELETING,
             deleting,
-            Wait.NONE,
+            Next.DONE,
             event=("Normal", "Deleted", "SageMaker resources and artifacts deleted"),
         )
     deletable = tuple(o.name for o in owned if o.status not in _BUSY)
     if not deletable:
         busy = ", ".join(f"{o.name} ({o.status})" for o in owned)
-        return Plan([], Phase.DELETING, _progress("Deleting", f"waiting for {busy}"), Wait.POLL)
+        return Plan([], Phase.DELETING, _progress(Reason.DELETING, f"waiting for {busy}"), Next.POLL)
     names = ", ".join(deletable)
     return Plan(
         [Action.DELETE_ENDPOINT],
         Phase.DELETING,
-        _progress("Deleting", f"deleting endpoint {names}"),
-        Wait.POLL,
+        _progress(Reason.DELETING, f"deleting endpoint {names}"),
+        Next.POLL,
         event=("Normal", "Deleting", f"deleting endpoint {names}"),
         delete_endpoints=deletable,
     )

@@ -15,7 +15,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,28 +24,24 @@ from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
 from djl_operator.artifacts import package, requests, upload
 from djl_operator.aws_clients import AwsClients, RegionClients
 from djl_operator.aws_errors import ErrorKind, classify, error_code, error_message
-from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState
+from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState, Reason
 from djl_operator.desired import DesiredDeployment, desired_deployment, owned_scope
 from djl_operator.errors import ArtifactStoreError, OwnershipConflict, SpecError
-from djl_operator.planner import Action, ObservedEndpoint, Plan, Wait, plan, plan_delete
+from djl_operator.planner import Action, Next, ObservedEndpoint, Plan, plan, plan_delete
 from djl_operator.sagemaker_adapter import OwnershipProofs, SageMakerAdapter
 from djl_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class Next(Enum):
-    DONE = "done"  # converged (or stalled for good): the timer resyncs later
-    RETRY = "retry"  # look again after `delay`
-    STALLED = "stalled"  # nothing will change until the spec does
-    UNEXPECTED = "unexpected"  # an error we did not classify: let kopf back off
+__all__ = ["Context", "DeletionTarget", "Next", "Outcome", "finalize", "reconcile"]
 
 
 @dataclass
 class Outcome:
     status: dict[str, Any]
     next: Next
-    delay: float = 0.0
+    delay: float = 0.0  # Next.POLL and Next.RETRY: seconds until the next look
     message: str = ""
     events: list[tuple[str, str, str]] = field(default_factory=list)
     error: BaseException | None = None
@@ -127,7 +122,7 @@ class _Status:
         return self.fields
 
 
-def _failure(kind: str, reason: str, message: str) -> dict[str, ConditionState]:
+def _failure(kind: str, reason: Reason, message: str) -> dict[str, ConditionState]:
     if kind == "stalled":
         return {
             READY: ConditionState(False, reason, message),
@@ -141,7 +136,10 @@ def _failure(kind: str, reason: str, message: str) -> dict[str, ConditionState]:
     }
 
 
-def invalid_spec_outcome(status: _Status, field_path: str, message: str, reason: str = "InvalidSpec") -> Outcome:
+def invalid_spec_outcome(
+    status: _Status, field_path: str, message: str, reason: Reason | str = Reason.INVALID_SPEC
+) -> Outcome:
+    reason = Reason(reason)  # SpecError carries InvalidSpec or PolicyViolation as text
     text = f"{field_path}: {message}" if field_path else message
     # One event per transition: a resync of the same generation, stalled the same way, posts none.
     same = (STALLED, "True", reason, text, status.generation)
@@ -149,7 +147,7 @@ def invalid_spec_outcome(status: _Status, field_path: str, message: str, reason:
     repeated = any((c.type, c.status, c.reason, c.message, c.observed_generation) == same for c in previous)
     status.conditions(_failure("stalled", reason, text))
     status.set(phase=Phase.FAILED.value, failureReason=text)
-    events = [] if repeated else [("Warning", reason, text)]
+    events = [] if repeated else [("Warning", reason.value, text)]
     return Outcome(status.build(), Next.STALLED, message=text, events=events)
 
 
@@ -189,7 +187,7 @@ RELEASE_HINT = (
 def _failed(
     status: _Status,
     next_step: Next,
-    reason: str,
+    reason: Reason,
     text: str,
     *,
     delay: float = 0.0,
@@ -201,7 +199,7 @@ def _failed(
     status.conditions(_failure("stalled" if is_stalled else "progress", reason, text))
     if warn:
         status.set(failureReason=text)
-    events = [("Warning", reason, text)] if warn else []
+    events = [("Warning", reason.value, text)] if warn else []
     return Outcome(status.build(), next_step, delay=delay, message=text, events=events)
 
 
@@ -209,15 +207,15 @@ def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phas
     """Map an error raised while acting to status and a way to continue."""
     status.set(phase=phase.value)
     if isinstance(exc, ArtifactStoreError):
-        # A bucket or IAM fix needs no spec change: keep looking, slowly. Only IAM is "in progress".
+        # A bucket or IAM fix needs no spec change: keep looking, slowly (Reconciling, not Stalled).
         denied = exc.code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
-        reason = "AccessDenied" if denied else "ArtifactStoreError"
+        reason = Reason.ACCESS_DENIED if denied else Reason.ARTIFACT_STORE_ERROR
         text = f"{exc}; {RELEASE_HINT}" if denied and phase is Phase.DELETING else str(exc)
-        return _failed(status, Next.RETRY, reason, text, delay=settings.access_denied_backoff, stalled=not denied)
+        return _failed(status, Next.RETRY, reason, text, delay=settings.access_denied_backoff)
     if isinstance(exc, SpecError):  # PolicyError included: reason PolicyViolation
         return invalid_spec_outcome(status, exc.field, exc.message, exc.reason)
     if isinstance(exc, OwnershipConflict):
-        reason = "EndpointNameConflict" if exc.kind == "endpoint" else "ResourceNameConflict"
+        reason = Reason.ENDPOINT_NAME_CONFLICT if exc.kind == "endpoint" else Reason.RESOURCE_NAME_CONFLICT
         return _failed(status, Next.STALLED, reason, f"{exc}; it is left untouched")
     if isinstance(exc, ClientError):
         kind = classify(exc)
@@ -226,30 +224,30 @@ def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phas
             text = f"{_aws_action(exc)} was denied: {message}"
             if phase is Phase.DELETING:
                 text = f"{text}; {RELEASE_HINT}"
-            return _failed(status, Next.RETRY, "AccessDenied", text, delay=settings.access_denied_backoff)
+            return _failed(status, Next.RETRY, Reason.ACCESS_DENIED, text, delay=settings.access_denied_backoff)
         if kind is ErrorKind.INVALID:
             return _failed(
-                status, Next.STALLED, "AwsRequestRejected", f"{exc.operation_name} refused ({code}): {message}"
+                status, Next.STALLED, Reason.AWS_REQUEST_REJECTED, f"{exc.operation_name} refused ({code}): {message}"
             )
         if kind in (ErrorKind.RETRYABLE, ErrorKind.IN_USE, ErrorKind.NOT_FOUND, ErrorKind.ALREADY_EXISTS):
+            # The delay is the resource's exponential backoff (the scheduler's), from settings.transient_backoff.
             text = f"{exc.operation_name}: {code}: {message} (retrying)"
-            return _failed(status, Next.RETRY, "Retrying", text, delay=settings.transient_backoff, warn=False)
+            return _failed(status, Next.BACKOFF, Reason.RETRYING, text, warn=False)
     if isinstance(exc, BotoCoreError):
         text = f"AWS unreachable: {exc} (retrying)"
-        return _failed(status, Next.RETRY, "Retrying", text, delay=settings.transient_backoff, warn=False)
-    outcome = _failed(status, Next.UNEXPECTED, "Retrying", f"unexpected error: {type(exc).__name__}: {exc}", warn=False)
+        return _failed(status, Next.BACKOFF, Reason.RETRYING, text, warn=False)
+    text = f"unexpected error: {type(exc).__name__}: {exc}"
+    outcome = _failed(status, Next.UNEXPECTED, Reason.RETRYING, text, warn=False)
     outcome.error = exc
     return outcome
 
 
 def _continue(result: Plan, settings: Settings) -> tuple[Next, float]:
-    if result.wait is Wait.POLL:
-        return Next.RETRY, settings.poll_interval
-    if result.wait is Wait.CAPACITY:
-        return Next.RETRY, result.capacity_retry_in or settings.capacity_backoff
-    if result.wait is Wait.NEVER:
-        return Next.STALLED, 0.0
-    return Next.DONE, 0.0
+    if result.next is Next.POLL:
+        return Next.POLL, settings.poll_interval
+    if result.next is Next.RETRY:
+        return Next.RETRY, result.retry_in or settings.capacity_backoff
+    return result.next, 0.0
 
 
 # -- reconcile ----------------------------------------------------------------------

@@ -98,6 +98,7 @@ class SageMakerAdapter:
             config_name=described.get("EndpointConfigName", ""),
             failure_reason=described.get("FailureReason"),
             owned=owned,
+            last_modified=described.get("LastModifiedTime"),
         )
 
     def create_endpoint(self, request: dict[str, Any], *, owner_uid: str) -> str | None:

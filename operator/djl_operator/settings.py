@@ -33,6 +33,8 @@ class Settings:
     access_denied_backoff: float = 300.0
     # Wait before retrying after throttling or a 5xx that outlived botocore's retries.
     transient_backoff: float = 15.0
+    # The longest wait of the per-resource exponential backoff after repeated transient failures.
+    backoff_cap: float = 600.0
     # Threads for blocking boto3 calls.
     workers: int = 16
     # What a DjlEndpoint may run (DJL_OPERATOR_POLICY_FILE; safe defaults without one).
@@ -46,6 +48,7 @@ class Settings:
             capacity_backoff=_seconds("DJL_OPERATOR_CAPACITY_BACKOFF_SECONDS", cls.capacity_backoff),
             access_denied_backoff=_seconds("DJL_OPERATOR_ACCESS_DENIED_BACKOFF_SECONDS", cls.access_denied_backoff),
             transient_backoff=_seconds("DJL_OPERATOR_TRANSIENT_BACKOFF_SECONDS", cls.transient_backoff),
+            backoff_cap=_seconds("DJL_OPERATOR_BACKOFF_CAP_SECONDS", cls.backoff_cap),
             workers=int(_seconds("DJL_OPERATOR_WORKERS", cls.workers)),
             policy=Policy.from_env(),
         )

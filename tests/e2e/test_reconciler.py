@@ -6,6 +6,7 @@ state and call log.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from typing import Any
@@ -177,6 +178,7 @@ def test_failed_update_reports_rollback_and_does_not_retry(cluster: Cluster) -> 
     stalled = cluster.wait_condition("rb", "Stalled", "UpdateRolledBack", timeout=60)
     assert "OOM" in stalled["message"]
     status = cluster.status("rb")
+    assert status["phase"] == "RolledBack"  # what is true: the old config serves; not Failed
     assert cluster.condition("rb", "Ready")["status"] == "False"
     assert status["endpointConfigName"] == first["endpointConfigName"]  # the old config still serves
     assert status["failureReason"] and "OOM" in status["failureReason"]
@@ -211,8 +213,11 @@ def test_create_failure_then_recovery_after_spec_fix(cluster: Cluster) -> None:
 def test_capacity_failure_is_retried_with_backoff(cluster: Cluster) -> None:
     cluster.emulator.faults.capacity_error(instance_type="ml.g5.12xlarge")
     cluster.apply(endpoint_manifest("cap"))
-    stalled = cluster.wait_condition("cap", "Stalled", "InsufficientCapacity")
-    assert "apacity" in stalled["message"]
+    waiting = cluster.wait_condition("cap", "Reconciling", "InsufficientCapacity")
+    assert "apacity" in waiting["message"]
+    # The operator retries by itself: that is Reconciling, never Stalled (kstatus InProgress, Argo CD Progressing).
+    assert cluster.condition("cap", "Stalled")["status"] == "False"
+    assert cluster.status("cap")["phase"] == "Creating"
     cluster.emulator.faults.clear()
     cluster.wait_ready("cap", timeout=60)
     assert _ops(cluster).count("CreateEndpoint") == 2
@@ -333,6 +338,28 @@ def test_access_denied_names_the_action_and_recovers(cluster: Cluster) -> None:
     assert cluster.condition("iam", "Ready")["reason"] == "AccessDenied"
     cluster.emulator.faults.clear()
     cluster.wait_ready("iam")
+
+
+def test_a_stalled_resource_makes_no_aws_call_until_its_spec_changes(cluster: Cluster) -> None:
+    cluster.emulator.faults.quota("ml.g5.12xlarge", 0)  # CreateEndpoint: ResourceLimitExceeded
+    cluster.apply(endpoint_manifest("rejected"))
+    cluster.wait_condition("rejected", "Stalled", "AwsRequestRejected")
+    cluster.apply(endpoint_manifest("witness", instance__type="ml.g5.2xlarge"))
+    cluster.wait_ready("witness")
+    cluster.emulator.reset_calls()
+    since = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    # Two resync periods (2 s) of the witness pass: every settled resource had its turn since.
+    def resynced() -> bool:
+        last = dt.datetime.fromisoformat(cluster.status("witness")["lastSyncTime"].replace("Z", "+00:00"))
+        return last >= since + dt.timedelta(seconds=5)
+
+    wait_for(resynced, timeout=30, what="two resyncs of the witness")
+    assert [c for c in cluster.emulator.calls() if "rejected" in (c.resource or "")] == []
+
+    cluster.emulator.faults.clear()
+    cluster.apply(endpoint_manifest("rejected", instance__count=2))  # a spec change: tried again
+    cluster.wait_ready("rejected")
 
 
 def test_throttling_storm_still_converges(cluster: Cluster) -> None:

@@ -112,6 +112,54 @@ NOT_STALLED = cond("Stalled", "False", "Progressing")
         ),
         pytest.param({"observedGeneration": 2, "phase": "Failed"}, 2, "Degraded", "Failed", id="failed, no conditions"),
         pytest.param(
+            {"observedGeneration": 0, "phase": "Pending"}, 1, "Progressing", "Waiting", id="the CRD's initial status"
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "Creating",
+                "failureReason": "CapacityError: Unable to provision requested ML compute capacity.",
+                "conditions": [
+                    cond("Ready", "False", "InsufficientCapacity", "CapacityError: no capacity; retrying in 590s"),
+                    cond("Reconciling", "True", "InsufficientCapacity", "CapacityError: no capacity; retrying in 590s"),
+                    cond("Stalled", "False", "InsufficientCapacity"),
+                ],
+            },
+            2,
+            "Progressing",
+            "InsufficientCapacity: CapacityError: no capacity; retrying in 590s",
+            id="capacity wait the operator retries",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "Failed",
+                "conditions": [
+                    cond("Ready", "False", "EndpointOutOfService", "endpoint is OutOfService"),
+                    cond("Reconciling", "True", "EndpointOutOfService", "endpoint is OutOfService"),
+                ],
+            },
+            2,
+            "Progressing",
+            "EndpointOutOfService",
+            id="out of service, still watched",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "RolledBack",
+                "conditions": [
+                    cond("Ready", "False", "UpdateRolledBack", "update rolled back; demo-old is still serving"),
+                    cond("Reconciling", "False", "UpdateRolledBack"),
+                    cond("Stalled", "True", "UpdateRolledBack", "update rolled back; demo-old is still serving"),
+                ],
+            },
+            2,
+            "Degraded",
+            "UpdateRolledBack: update rolled back",
+            id="rolled back",
+        ),
+        pytest.param(
             {
                 "observedGeneration": 2,
                 "phase": "InService",

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from djl_operator.api import DjlEndpointStatus, Phase
-from djl_operator.planner import PREPARE, Action, Desired, ObservedEndpoint, Wait, plan, plan_delete
+from djl_operator.planner import PREPARE, Action, Desired, Next, ObservedEndpoint, plan, plan_delete
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 DESIRED = Desired(endpoint_name="ns-demo", model_name="demo-aaaa", config_name="demo-new", region="us-east-1")
@@ -15,7 +15,12 @@ CAPACITY = "CapacityError: Unable to provision requested ML compute capacity."
 
 
 def _endpoint(
-    status: str, config: str = "demo-new", failure: str | None = None, owned: bool = True, name: str = "ns-demo"
+    status: str,
+    config: str = "demo-new",
+    failure: str | None = None,
+    owned: bool = True,
+    name: str = "ns-demo",
+    failed_ago: float | None = None,
 ) -> ObservedEndpoint:
     return ObservedEndpoint(
         name=name,
@@ -24,6 +29,7 @@ def _endpoint(
         config_name=config,
         failure_reason=failure,
         owned=owned,
+        last_modified=None if failed_ago is None else NOW - dt.timedelta(seconds=failed_ago),
     )
 
 
@@ -31,24 +37,10 @@ def _status(**fields: object) -> DjlEndpointStatus:
     return DjlEndpointStatus.model_validate(fields)
 
 
-def _stalled_since(reason: str, when: dt.datetime) -> DjlEndpointStatus:
-    return _status(
-        conditions=[
-            {
-                "type": "Stalled",
-                "status": "True",
-                "reason": reason,
-                "message": "",
-                "lastTransitionTime": when.isoformat().replace("+00:00", "Z"),
-            }
-        ]
-    )
-
-
 # (id, observed, previous status, actions, phase, ready reason, stalled, wait)
 CASES = [
-    ("fresh create", None, _status(), [*PREPARE, Action.CREATE_ENDPOINT], Phase.CREATING, "Creating", False, Wait.POLL),
-    ("still creating", _endpoint("Creating"), _status(), [], Phase.CREATING, "Creating", False, Wait.POLL),
+    ("fresh create", None, _status(), [*PREPARE, Action.CREATE_ENDPOINT], Phase.CREATING, "Creating", False, Next.POLL),
+    ("still creating", _endpoint("Creating"), _status(), [], Phase.CREATING, "Creating", False, Next.POLL),
     (
         "in service first time",
         _endpoint("InService"),
@@ -57,7 +49,7 @@ CASES = [
         Phase.IN_SERVICE,
         "EndpointInService",
         False,
-        Wait.NONE,
+        Next.DONE,
     ),
     (
         "steady state",
@@ -67,7 +59,7 @@ CASES = [
         Phase.IN_SERVICE,
         "EndpointInService",
         False,
-        Wait.NONE,
+        Next.DONE,
     ),
     (
         "spec changed",
@@ -77,7 +69,7 @@ CASES = [
         Phase.UPDATING,
         "Updating",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "updating",
@@ -87,7 +79,7 @@ CASES = [
         Phase.UPDATING,
         "Updating",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "rolling back",
@@ -97,17 +89,17 @@ CASES = [
         Phase.UPDATING,
         "RollingBack",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "rolled back",
         _endpoint("InService", config="demo-old", failure="model failed to start"),
         _status(phase="Updating", desiredEndpointConfigName="demo-new"),
         [],
-        Phase.FAILED,
+        Phase.ROLLED_BACK,
         "UpdateRolledBack",
         True,
-        Wait.NEVER,
+        Next.STALLED,
     ),
     (
         "new spec after rollback",
@@ -117,7 +109,7 @@ CASES = [
         Phase.UPDATING,
         "Updating",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "out-of-band config change",
@@ -127,7 +119,7 @@ CASES = [
         Phase.UPDATING,
         "Updating",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "out-of-band delete",
@@ -137,7 +129,7 @@ CASES = [
         Phase.CREATING,
         "Creating",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "create failed",
@@ -147,7 +139,7 @@ CASES = [
         Phase.FAILED,
         "EndpointFailed",
         True,
-        Wait.NEVER,
+        Next.STALLED,
     ),
     (
         "spec fixed after failure",
@@ -157,7 +149,7 @@ CASES = [
         Phase.CREATING,
         "RecreatingFailedEndpoint",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "old endpoint deleting",
@@ -167,37 +159,37 @@ CASES = [
         Phase.CREATING,
         "WaitingForDeletion",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "capacity failure first seen",
-        _endpoint("Failed", failure=CAPACITY),
+        _endpoint("Failed", failure=CAPACITY, failed_ago=0),
         _status(phase="Creating"),
         [],
-        Phase.FAILED,
+        Phase.CREATING,
         "InsufficientCapacity",
-        True,
-        Wait.CAPACITY,
+        False,
+        Next.RETRY,
     ),
     (
         "capacity failure within backoff",
-        _endpoint("Failed", failure=CAPACITY),
-        _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=10)),
+        _endpoint("Failed", failure=CAPACITY, failed_ago=10),
+        _status(phase="Creating"),
         [],
-        Phase.FAILED,
+        Phase.CREATING,
         "InsufficientCapacity",
-        True,
-        Wait.CAPACITY,
+        False,
+        Next.RETRY,
     ),
     (
         "capacity failure after backoff",
-        _endpoint("Failed", failure=CAPACITY),
-        _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=700)),
+        _endpoint("Failed", failure=CAPACITY, failed_ago=700),
+        _status(phase="Creating"),
         [Action.DELETE_ENDPOINT],
         Phase.CREATING,
         "RetryingCapacity",
         False,
-        Wait.POLL,
+        Next.POLL,
     ),
     (
         "name conflict",
@@ -207,7 +199,7 @@ CASES = [
         Phase.FAILED,
         "EndpointNameConflict",
         True,
-        Wait.NEVER,
+        Next.STALLED,
     ),
     (
         "rollback failed",
@@ -217,7 +209,7 @@ CASES = [
         Phase.FAILED,
         "UpdateRollbackFailed",
         True,
-        Wait.NEVER,
+        Next.STALLED,
     ),
 ]
 
@@ -233,8 +225,9 @@ def test_plan(observed, previous, actions, phase, reason, stalled, wait) -> None
     assert result.phase == phase
     assert result.conditions["Ready"].reason == reason
     assert result.conditions["Stalled"].status is stalled
-    assert result.conditions["Reconciling"].status is (wait == Wait.POLL)
-    assert result.wait == wait
+    # Stalled only when nothing changes without a spec change; every wait that retries by itself is Reconciling.
+    assert result.conditions["Reconciling"].status is (wait in (Next.POLL, Next.RETRY))
+    assert result.next == wait
     assert result.ready is (phase == Phase.IN_SERVICE)
     assert result.conditions["Ready"].status is result.ready
 
@@ -256,12 +249,38 @@ def test_rolled_back_names_the_old_config_and_the_reason() -> None:
 def test_capacity_retry_counts_down_from_the_stall() -> None:
     result = plan(
         DESIRED,
-        _endpoint("Failed", failure=CAPACITY),
-        _stalled_since("InsufficientCapacity", NOW - dt.timedelta(seconds=100)),
+        _endpoint("Failed", failure=CAPACITY, failed_ago=100),
+        _status(phase="Creating"),
         now=NOW,
         capacity_backoff=600,
     )
-    assert result.capacity_retry_in == pytest.approx(500)
+    assert result.retry_in == pytest.approx(500)
+    assert result.next is Next.RETRY and result.phase is Phase.CREATING
+
+
+def test_a_capacity_wait_warns_once() -> None:
+    first = plan(DESIRED, _endpoint("Failed", failure=CAPACITY, failed_ago=0), _status(), now=NOW, capacity_backoff=600)
+    assert first.event is not None and first.event[1] == "InsufficientCapacity"
+    waiting = _status(
+        conditions=[
+            {"type": "Reconciling", "status": "True", "reason": "InsufficientCapacity", "lastTransitionTime": "x"}
+        ]
+    )
+    again = plan(DESIRED, _endpoint("Failed", failure=CAPACITY, failed_ago=60), waiting, now=NOW, capacity_backoff=600)
+    assert again.event is None
+
+
+def test_a_rolled_back_update_reads_as_what_serves() -> None:
+    result = plan(
+        DESIRED,
+        _endpoint("InService", config="demo-old", failure="OOM while loading"),
+        _status(phase="Updating", endpointConfigName="demo-old", desiredEndpointConfigName="demo-new"),
+        now=NOW,
+        capacity_backoff=600,
+    )
+    assert result.phase is Phase.ROLLED_BACK  # not Failed: the old config still serves
+    assert result.conditions["Ready"].reason == "UpdateRolledBack"
+    assert result.serving_config == "demo-old"
 
 
 def test_out_of_band_change_is_reported_as_drift() -> None:
@@ -278,19 +297,19 @@ def test_out_of_band_change_is_reported_as_drift() -> None:
 # (id, observed, retain, actions, wait)
 OLD = "ns-old-name"
 DELETE_CASES = [
-    ("retain", (_endpoint("InService"),), True, [], (), Wait.NONE),
-    ("in service", (_endpoint("InService"),), False, [Action.DELETE_ENDPOINT], ("ns-demo",), Wait.POLL),
-    ("failed", (_endpoint("Failed"),), False, [Action.DELETE_ENDPOINT], ("ns-demo",), Wait.POLL),
-    ("creating waits", (_endpoint("Creating"),), False, [], (), Wait.POLL),
-    ("updating waits", (_endpoint("Updating"),), False, [], (), Wait.POLL),
-    ("deleting waits", (_endpoint("Deleting"),), False, [], (), Wait.POLL),
-    ("gone", (), False, [Action.DELETE_ALL_OWNED], (), Wait.NONE),
+    ("retain", (_endpoint("InService"),), True, [], (), Next.DONE),
+    ("in service", (_endpoint("InService"),), False, [Action.DELETE_ENDPOINT], ("ns-demo",), Next.POLL),
+    ("failed", (_endpoint("Failed"),), False, [Action.DELETE_ENDPOINT], ("ns-demo",), Next.POLL),
+    ("creating waits", (_endpoint("Creating"),), False, [], (), Next.POLL),
+    ("updating waits", (_endpoint("Updating"),), False, [], (), Next.POLL),
+    ("deleting waits", (_endpoint("Deleting"),), False, [], (), Next.POLL),
+    ("gone", (), False, [Action.DELETE_ALL_OWNED], (), Next.DONE),
     ("foreign endpoint untouched", (_endpoint("InService", owned=False),), False, [Action.DELETE_ALL_OWNED], (),
-     Wait.NONE),
+     Next.DONE),
     ("every name it ever used", (_endpoint("InService"), _endpoint("InService", name=OLD)), False,
-     [Action.DELETE_ENDPOINT], ("ns-demo", OLD), Wait.POLL),
+     [Action.DELETE_ENDPOINT], ("ns-demo", OLD), Next.POLL),
     ("the idle one goes while the busy one waits", (_endpoint("Creating"), _endpoint("Failed", name=OLD)), False,
-     [Action.DELETE_ENDPOINT], (OLD,), Wait.POLL),
+     [Action.DELETE_ENDPOINT], (OLD,), Next.POLL),
 ]  # fmt: skip
 
 
@@ -303,7 +322,7 @@ def test_plan_delete(owned, retain, actions, deleted, wait) -> None:  # type: ig
     result = plan_delete(owned, retain=retain)
     assert result.actions == actions
     assert result.delete_endpoints == deleted
-    assert result.wait == wait
+    assert result.next == wait
     assert result.phase == Phase.DELETING
 
 
@@ -311,13 +330,13 @@ def test_plan_delete(owned, retain, actions, deleted, wait) -> None:  # type: ig
 # (id, others, cleanup pending, actions, deleted, wait, still pending)
 RENAME_CASES = [
     ("old one still serving: delete it, keep its config", (_endpoint("InService", name=OLD),), False,
-     [Action.DELETE_OTHER_ENDPOINTS], (OLD,), Wait.POLL, True),
-    ("old one going away: wait", (_endpoint("Deleting", name=OLD),), True, [], (), Wait.POLL, True),
+     [Action.DELETE_OTHER_ENDPOINTS], (OLD,), Next.POLL, True),
+    ("old one going away: wait", (_endpoint("Deleting", name=OLD),), True, [], (), Next.POLL, True),
     ("old one still creating: wait, never delete mid-create", (_endpoint("Creating", name=OLD),), True, [], (),
-     Wait.POLL, True),
-    ("old one gone: collect garbage", (), True, [Action.COLLECT_GARBAGE], (), Wait.NONE, False),
+     Next.POLL, True),
+    ("old one gone: collect garbage", (), True, [Action.COLLECT_GARBAGE], (), Next.DONE, False),
     ("someone else's endpoint is never touched", (_endpoint("InService", name=OLD, owned=False),), True,
-     [Action.COLLECT_GARBAGE], (), Wait.NONE, False),
+     [Action.COLLECT_GARBAGE], (), Next.DONE, False),
 ]  # fmt: skip
 
 
@@ -342,7 +361,7 @@ def test_old_endpoints_go_once_the_new_one_serves(  # type: ignore[no-untyped-de
     assert result.ready, "the new endpoint serves while the old ones go"
     assert result.actions == actions
     assert result.delete_endpoints == deleted
-    assert result.wait == wait
+    assert result.next == wait
     assert result.cleanup_pending is still_pending
 
 
@@ -363,7 +382,7 @@ def test_a_new_resource_needs_no_search_for_old_endpoints() -> None:
 def test_someone_elses_endpoint_being_deleted_is_waited_for() -> None:
     result = plan(DESIRED, _endpoint("Deleting", owned=False), _status(), now=NOW, capacity_backoff=600)
     assert result.actions == []
-    assert result.wait == Wait.POLL
+    assert result.next == Next.POLL
     assert result.conditions["Stalled"].status is False
     assert result.conditions["Ready"].reason == "WaitingForDeletion"
 

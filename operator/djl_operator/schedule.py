@@ -1,0 +1,128 @@
+"""When to reconcile a resource next: the operator's one scheduling policy.
+
+The change handlers (a spec change, a restart) reconcile at once; the per-resource
+tick asks :meth:`Scheduler.due` and reconciles only when the last outcome's wait
+is over. Waiting is not an error: nothing here raises, and kopf never retries a
+handler of ours. The policy:
+
+- ``Next.POLL``: look again after the poll interval (an AWS transition is in progress);
+- ``Next.RETRY``: after the delay the outcome names (a capacity backoff, a denial);
+- ``Next.BACKOFF`` / ``Next.UNEXPECTED``: exponential per resource, with jitter, capped;
+- ``Next.DONE``: after the resync interval (drift detection);
+- ``Next.STALLED``: never, until the generation changes: a stalled resource makes no AWS call;
+- a generation the process never reconciled (its change event was lost) after two poll intervals.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from djl_operator.planner import Next
+from djl_operator.settings import Settings
+
+
+@dataclass
+class _Entry:
+    due: float  # time.monotonic() of the next look
+    generation: int  # the generation the last reconcile saw
+    next: Next
+    failures: int = 0  # consecutive BACKOFF/UNEXPECTED outcomes
+
+
+def backoff_delay(settings: Settings, failures: int, rand: Callable[[], float] = random.random) -> float:
+    """The wait after ``failures`` consecutive transient failures: ``base * 2**(n-1)``, capped, with jitter.
+
+    The jitter keeps the upper half ("equal jitter"): never less than half the step, so a storm
+    still backs off, and resources that failed together do not retry together.
+    """
+    step = min(settings.backoff_cap, settings.transient_backoff * 2.0 ** max(0, failures - 1))
+    return step / 2 + rand() * step / 2
+
+
+class Scheduler:
+    """Per-resource next-look times; thread-safe (handlers run in kopf's thread pool)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.rand = rand
+        self._entries: dict[str, _Entry] = {}
+        self._first_seen: dict[tuple[str, int], float] = {}
+        self._guard = threading.Lock()
+
+    def record(self, uid: str, generation: int, next_step: Next, delay: float = 0.0) -> float:
+        """Remember a reconcile's outcome; the seconds until the resource is due again (inf: stalled)."""
+        with self._guard:
+            previous = self._entries.get(uid)
+            failures = previous.failures if previous is not None and previous.generation == generation else 0
+            if next_step in (Next.BACKOFF, Next.UNEXPECTED):
+                failures += 1
+                wait = backoff_delay(self.settings, failures, self.rand)
+            else:
+                failures = 0
+                wait = {
+                    Next.POLL: delay or self.settings.poll_interval,
+                    Next.RETRY: delay or self.settings.poll_interval,
+                    Next.DONE: self.settings.resync_interval,
+                    Next.STALLED: float("inf"),
+                }[next_step]
+            self._entries[uid] = _Entry(self.clock() + wait, generation, next_step, failures)
+            return wait
+
+    def due(self, uid: str, generation: int, status: dict[str, object]) -> bool:
+        """Whether the tick should reconcile now. ``status`` is the body's, for what this process never saw."""
+        now = self.clock()
+        with self._guard:
+            entry = self._entries.get(uid)
+            if entry is not None and entry.generation == generation:
+                return now >= entry.due
+            if _stalled_at(status, generation):
+                return False  # stalled before this process started: only a spec change moves it
+            if entry is None and status.get("observedGeneration") == generation:
+                # Reconciled by an earlier process: keep its rhythm from what status says.
+                return _in_progress(status) or self._waited(uid, generation, now, self.settings.resync_interval)
+            # A generation no change handler of this process reconciled: its event may have been lost.
+            return self._waited(uid, generation, now, 2 * self.settings.poll_interval)
+
+    def stalled(self, uid: str, generation: int, status: dict[str, object]) -> bool:
+        """Whether this generation is stalled: nothing changes, no AWS call is made, until the spec does."""
+        with self._guard:
+            entry = self._entries.get(uid)
+            if entry is not None and entry.generation == generation:
+                return entry.next is Next.STALLED
+        return _stalled_at(status, generation)
+
+    def _waited(self, uid: str, generation: int, now: float, period: float) -> bool:
+        first = self._first_seen.setdefault((uid, generation), now)
+        return now - first >= period
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            self._entries.pop(uid, None)
+            for key in [k for k in self._first_seen if k[0] == uid]:
+                del self._first_seen[key]
+
+
+def _conditions(status: dict[str, object]) -> list[dict[str, object]]:
+    found = status.get("conditions")
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
+def _stalled_at(status: dict[str, object], generation: int) -> bool:
+    return status.get("observedGeneration") == generation and any(
+        c.get("type") == "Stalled" and c.get("status") == "True" for c in _conditions(status)
+    )
+
+
+def _in_progress(status: dict[str, object]) -> bool:
+    return any(c.get("type") == "Reconciling" and c.get("status") == "True" for c in _conditions(status))

@@ -1,0 +1,122 @@
+"""The one scheduling policy: when a resource is reconciled next, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from djl_operator.planner import Next
+from djl_operator.schedule import Scheduler, backoff_delay
+from djl_operator.settings import Settings
+
+SETTINGS = Settings(poll_interval=30, resync_interval=300, transient_backoff=5, backoff_cap=120)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scheduler(rand: float = 1.0) -> tuple[Scheduler, Clock]:
+    clock = Clock()
+    return Scheduler(SETTINGS, clock=clock, rand=lambda: rand), clock
+
+
+def stalled_status(generation: int) -> dict[str, object]:
+    return {
+        "observedGeneration": generation,
+        "conditions": [{"type": "Stalled", "status": "True", "reason": "AwsRequestRejected"}],
+    }
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
+    highs = [backoff_delay(SETTINGS, n, lambda: 1.0) for n in range(1, 9)]
+    lows = [backoff_delay(SETTINGS, n, lambda: 0.0) for n in range(1, 9)]
+    assert highs == [5, 10, 20, 40, 80, 120, 120, 120]
+    assert lows == [h / 2 for h in highs]
+
+
+def test_a_throttled_resource_backs_off_exponentially_then_resets() -> None:
+    s, clock = scheduler()
+    waits = [s.record("u", 1, Next.BACKOFF) for _ in range(7)]
+    assert waits == [5, 10, 20, 40, 80, 120, 120]
+    assert not s.due("u", 1, {})
+    clock.now += 119.9
+    assert not s.due("u", 1, {})
+    clock.now += 0.1
+    assert s.due("u", 1, {})
+    assert s.record("u", 1, Next.POLL) == 30  # any progress resets the backoff
+    assert s.record("u", 1, Next.BACKOFF) == 5
+
+
+def test_calls_per_minute_under_a_full_storm_fall_to_the_cap() -> None:
+    """With every call throttled, the looks of one resource in its 10th minute: 60 / cap at most."""
+    s, clock = scheduler(rand=0.0)  # the shortest jitter: the most looks
+    start, looks = clock.now, []
+    while clock.now - start < 600:
+        if s.due("u", 1, {}):
+            looks.append(clock.now - start)
+            s.record("u", 1, Next.BACKOFF)
+        clock.now += 1
+    late = [t for t in looks if t >= 540]
+    assert len(late) <= 60 / (SETTINGS.backoff_cap / 2)
+    assert len(looks) < 20  # a fixed 5 s delay would have made 120
+
+
+def test_poll_retry_and_resync_waits() -> None:
+    s, _ = scheduler()
+    assert s.record("u", 1, Next.POLL, 30) == 30
+    assert s.record("u", 1, Next.RETRY, 590) == 590
+    assert s.record("u", 1, Next.DONE) == 300
+
+
+def test_a_stalled_generation_is_never_due_until_the_spec_changes() -> None:
+    s, clock = scheduler()
+    s.record("u", 3, Next.STALLED)
+    clock.now += 10**6
+    assert not s.due("u", 3, stalled_status(3))
+    assert s.stalled("u", 3, stalled_status(3))
+    assert not s.stalled("u", 4, stalled_status(3))
+
+
+def test_a_status_stalled_before_a_restart_is_not_reconciled() -> None:
+    s, clock = scheduler()  # a new process: nothing recorded
+    assert s.stalled("u", 2, stalled_status(2))
+    clock.now += 10**6
+    assert not s.due("u", 2, stalled_status(2))
+
+
+def test_a_generation_whose_change_event_was_lost_is_due_after_two_polls() -> None:
+    s, clock = scheduler()
+    s.record("u", 1, Next.DONE)
+    status = {"observedGeneration": 1}
+    assert not s.due("u", 2, status)  # the change handler should come
+    clock.now += 59
+    assert not s.due("u", 2, status)
+    clock.now += 1
+    assert s.due("u", 2, status)
+
+
+@pytest.mark.parametrize(
+    ("status", "due_at_once"),
+    [
+        ({"observedGeneration": 1, "conditions": [{"type": "Reconciling", "status": "True"}]}, True),
+        ({"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]}, False),
+    ],
+)
+def test_after_a_restart_changing_resources_are_polled_and_settled_ones_resynced(
+    status: dict[str, object], due_at_once: bool
+) -> None:
+    s, clock = scheduler()
+    assert s.due("u", 1, status) is due_at_once
+    clock.now += 300
+    assert s.due("u", 1, status)
+
+
+def test_forget() -> None:
+    s, _ = scheduler()
+    s.record("u", 1, Next.STALLED)
+    s.forget("u")
+    assert not s.stalled("u", 1, {})
