@@ -244,3 +244,24 @@ def test_server_side_dry_run_of_both_charts(helm: str, kubectl: Kubectl, namespa
     ):
         assert applied in result.stdout, result.stdout
     assert "PodSecurity" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("pollIntervalSecond=5", "additional properties 'pollIntervalSecond' not allowed"),
+        ("pollIntervalSeconds=0", "/pollIntervalSeconds"),
+        ("irsa.roleArn=djl-operator", "/irsa/roleArn"),
+        ("watchNamespaces[0]=Team_A", "/watchNamespaces/0"),
+    ],
+)
+def test_values_schema_refuses_a_mistake(helm: str, setting: str, complaint: str) -> None:
+    """A misspelt or malformed value fails the install instead of being silently ignored."""
+    result = subprocess.run(
+        [helm, "template", "djl-operator", str(OPERATOR_CHART), "--set", setting],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0 and complaint in result.stderr, result.stderr
