@@ -1,10 +1,12 @@
-"""Which AWS operations the operator process called, gathered across the whole test session.
+"""Every AWS call the operator process makes in any test must be allowed by its IAM policy.
 
 The operator signs with its own access key id (``OPERATOR_ACCESS_KEY``) and the emulator
 records that principal on every call, so after each test that had an ``emulator`` (the
-``cluster`` fixture's included) its operator calls are added to :data:`OPERATOR_CALLS`.
-They are read after the test's teardown, so the finalizer's deletions count too.
-tests/e2e/test_zz_iam_policy.py compares them with the IAM policy.
+``cluster`` fixture's included) its operator calls are checked against
+manifests/iam/operator-policy.json: a call the policy does not allow fails that test, in any
+order and on any xdist worker. They are read after the test's teardown, so the finalizer's
+deletions count too. tests/e2e/test_iam_policy.py checks the other direction (nothing in the
+policy goes unused) with a lifecycle of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.plugins.iam import needed, policy_actions
 from tests.plugins.operator import OPERATOR_ACCESS_KEY
 
 
@@ -48,3 +51,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         # The emulator's call log outlives emulator.stop(), so reading it after teardown is safe.
         if emulator is not None and hasattr(emulator, "calls"):
             OPERATOR_CALLS.add(item.nodeid, emulator)
+            ours = {(c.service, c.operation) for c in emulator.calls() if c.principal == OPERATOR_ACCESS_KEY}
+            missing = needed(ours) - policy_actions()
+            assert not missing, (
+                f"the operator called AWS with actions its IAM policy does not allow: {sorted(missing)} "
+                f"(calls: {sorted(ours)}); add them to manifests/iam/operator-policy.json"
+            )

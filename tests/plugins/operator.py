@@ -191,7 +191,8 @@ class Cluster:
 
 
 # The operator signs its AWS calls with its own access key id, so the emulator's call log tells
-# its calls from the tests' (tests/e2e/test_zz_iam_policy.py checks the IAM policy against them).
+# its calls from the tests' (tests/plugins/aws_calls.py and tests/e2e/test_iam_policy.py check the
+# IAM policy against them).
 OPERATOR_ACCESS_KEY = "djl-operator-e2e"
 
 

@@ -1,0 +1,121 @@
+"""The operator's IAM policy allows exactly the AWS actions the operator uses, no wildcards.
+
+"Uses" is measured, not listed by hand: the operator signs with its own access key id and the
+emulator records who made every call. Two directions, neither depending on test order:
+tests/plugins/aws_calls.py fails any test in which the operator made a call the policy does not
+allow, and the lifecycle below (create, update, rename, a new bucket, delete) must use every
+action the policy grants.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugins.iam import iam_actions, listed, needed, policy_actions, policy_statements
+from tests.plugins.operator import OPERATOR_ACCESS_KEY, Cluster, endpoint_manifest, wait_for
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "actions"),
+    [
+        ("sagemaker", "DescribeEndpoint", {"sagemaker:DescribeEndpoint"}),
+        ("sagemaker", "CreateModel", {"sagemaker:CreateModel", "sagemaker:AddTags", "iam:PassRole"}),
+        ("sagemaker", "ListTags", {"sagemaker:ListTags"}),
+        ("s3", "HeadObject", {"s3:GetObject"}),
+        ("s3", "HeadBucket", {"s3:ListBucket"}),
+        ("s3", "ListObjectsV2", {"s3:ListBucket"}),
+        ("s3", "DeleteObjects", {"s3:DeleteObject"}),
+        ("s3", "PutObject", {"s3:PutObject", "kms:GenerateDataKey"}),
+    ],
+)
+def test_api_calls_map_to_iam_actions(service: str, operation: str, actions: set[str]) -> None:
+    assert iam_actions(service, operation) == actions
+
+
+@pytest.mark.parametrize(("service", "operation"), [("s3", "CreateBucket"), ("sts", "AssumeRole")])
+def test_unmapped_calls_fail_loudly(service: str, operation: str) -> None:
+    with pytest.raises(AssertionError, match=operation):
+        iam_actions(service, operation)
+
+
+def test_policy_has_no_wildcard_actions_or_denies() -> None:
+    for statement in policy_statements():
+        assert statement["Effect"] == "Allow", statement["Sid"]
+        for action in listed(statement["Action"]):
+            assert "*" not in action, f"{statement['Sid']}: wildcard action {action!r}"
+            assert ":" in action, action
+
+
+def test_unscoped_resources_only_where_iam_offers_no_scope() -> None:
+    for statement in policy_statements():
+        if "*" in listed(statement["Resource"]):
+            assert set(listed(statement["Action"])) <= {
+                "sagemaker:ListModels",
+                "sagemaker:ListEndpointConfigs",
+                "tag:GetResources",
+            }
+
+
+def test_tags_are_put_only_while_creating() -> None:
+    """AddTags on an existing resource would let the role claim a foreign one and then delete it."""
+    for statement in policy_statements():
+        if "sagemaker:AddTags" in listed(statement["Action"]):
+            assert listed(statement["Action"]) == ["sagemaker:AddTags"]
+            assert sorted(statement["Condition"]["StringEquals"]["sagemaker:TaggingAction"]) == [
+                "CreateEndpoint",
+                "CreateEndpointConfig",
+                "CreateModel",
+            ]
+
+
+def test_bucket_listing_always_needs_our_prefix() -> None:
+    for statement in policy_statements():
+        if "s3:ListBucket" in listed(statement["Action"]):
+            assert set(statement["Condition"]) == {"StringLike"}, "IfExists would allow listing the whole bucket"
+            assert statement["Condition"]["StringLike"]["s3:prefix"] == "djl-operator/*"
+
+
+def test_role_passing_and_kms_are_confined_to_their_services() -> None:
+    by_sid = {s["Sid"]: s for s in policy_statements()}
+    for statement in by_sid.values():
+        actions = set(listed(statement["Action"]))
+        if "iam:PassRole" in actions:
+            assert actions == {"iam:PassRole"}
+            assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
+        if any(a.startswith("kms:") for a in actions):
+            assert all(a.startswith("kms:") for a in actions)
+            assert statement["Condition"]["StringLike"]["kms:ViaService"] in (
+                "s3.*.amazonaws.com",
+                "sagemaker.*.amazonaws.com",
+            )
+        if any(a.startswith("s3:") for a in actions):
+            assert all(r.startswith("arn:aws:s3:::ARTIFACT-BUCKET") for r in listed(statement["Resource"]))
+
+
+SECOND_BUCKET = "djl-test-artifacts-iam"
+
+
+def _lifecycle(cluster: Cluster) -> set[tuple[str, str]]:
+    """Create, change (new model and instance count), rename, move to another bucket, delete."""
+    cluster.s3.create_bucket(Bucket=SECOND_BUCKET)
+    cluster.apply(endpoint_manifest("iam-probe"))
+    first = cluster.wait_ready("iam-probe")
+    cluster.apply(endpoint_manifest("iam-probe", model__id="sshleifer/tiny-random-t5", instance__count=2))
+    status = cluster.wait_ready("iam-probe")
+    assert status["endpointConfigName"] == status["desiredEndpointConfigName"]
+    cluster.apply(endpoint_manifest("iam-probe", model__id="sshleifer/tiny-random-t5", instance__count=2,
+                                    endpointName="iam-probe-renamed", aws__artifactBucket=SECOND_BUCKET))  # fmt: skip
+    cluster.wait_ready("iam-probe")
+    wait_for(lambda: cluster.endpoint(first["endpointName"]) is None, timeout=30, what="the old endpoint deleted")
+    cluster.delete("iam-probe")
+    assert cluster.endpoint_names() == []
+    return {(c.service, c.operation) for c in cluster.emulator.calls() if c.principal == OPERATOR_ACCESS_KEY}
+
+
+def test_policy_allows_exactly_what_the_operator_calls(cluster: Cluster) -> None:
+    observed = _lifecycle(cluster)
+    granted = policy_actions()
+    assert granted == needed(observed), (
+        f"missing from the policy: {sorted(needed(observed) - granted)}; "
+        f"never used: {sorted(granted - needed(observed))}; observed calls: {sorted(observed)}"
+    )

@@ -1,0 +1,65 @@
+"""The operator's IAM policy (manifests/iam/operator-policy.json) and the IAM actions each API call needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+POLICY_PATH = Path(__file__).resolve().parents[2] / "manifests" / "iam" / "operator-policy.json"
+
+# S3 API operations -> the IAM action that authorizes each (the names differ).
+S3_ACTIONS = {
+    "HeadObject": "s3:GetObject",
+    "GetObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "HeadBucket": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "DeleteObject": "s3:DeleteObject",
+    "DeleteObjects": "s3:DeleteObject",
+}
+
+# Actions AWS authorizes on the caller's behalf during a call, which no call log shows:
+# passing the execution role, tagging on create, and KMS use when spec.aws.kmsKeyId is set
+# (S3 generates the SSE-KMS data key; SageMaker grants itself the endpoint volume key).
+IMPLIED = {
+    ("sagemaker", "CreateModel"): {"iam:PassRole", "sagemaker:AddTags"},
+    ("sagemaker", "CreateEndpointConfig"): {"sagemaker:AddTags"},
+    ("sagemaker", "CreateEndpoint"): {"sagemaker:AddTags", "kms:CreateGrant", "kms:DescribeKey"},
+    ("sagemaker", "UpdateEndpoint"): {"kms:CreateGrant", "kms:DescribeKey"},
+    ("s3", "PutObject"): {"kms:GenerateDataKey"},
+}
+
+
+def iam_actions(service: str, operation: str) -> set[str]:
+    """Every IAM action one API call needs."""
+    if service in ("sagemaker", "sagemaker-runtime"):
+        direct = f"sagemaker:{operation}"
+    elif service == "resourcegroupstaggingapi" and operation == "GetResources":
+        direct = "tag:GetResources"
+    elif service == "s3":
+        if operation not in S3_ACTIONS:
+            raise AssertionError(f"the operator called s3:{operation}; add its IAM action to S3_ACTIONS")
+        direct = S3_ACTIONS[operation]
+    else:
+        raise AssertionError(f"the operator called {service}:{operation}, a service the policy does not cover")
+    return {direct} | IMPLIED.get((service, operation), set())
+
+
+def needed(calls: Iterable[tuple[str, str]]) -> set[str]:
+    return set().union(*(iam_actions(service, operation) for service, operation in calls))
+
+
+def policy_statements() -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = json.loads(POLICY_PATH.read_text())["Statement"]
+    return statements
+
+
+def listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def policy_actions() -> set[str]:
+    return {a for s in policy_statements() if s["Effect"] == "Allow" for a in listed(s["Action"])}
