@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
 
+from djl_operator import naming
 from djl_operator.api import DjlEndpointStatus, Phase
 from djl_operator.aws_errors import is_capacity_failure
 from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState, Reason
@@ -162,11 +163,9 @@ def plan(
     still going away at the last look.
     """
     if observed is None:
-        drift = (
-            previous.endpoint_arn is not None
-            and previous.endpoint_name == desired.endpoint_name
-            and previous.phase in (Phase.IN_SERVICE, Phase.UPDATING)
-        )
+        # Only the event's wording depends on this: the last status saw this very endpoint serving.
+        seen_name = naming.name_from_arn(previous.endpoint_arn or "", "endpoint")
+        drift = seen_name == desired.endpoint_name.lower() and previous.phase in (Phase.IN_SERVICE, Phase.UPDATING)
         return Plan(
             actions=[*PREPARE, Action.CREATE_ENDPOINT],
             phase=Phase.CREATING,

@@ -389,7 +389,10 @@ def test_someone_elses_endpoint_being_deleted_is_waited_for() -> None:
 
 @pytest.mark.parametrize(("previous_name", "event"), [("ns-demo", "EndpointRecreated"), (OLD, "Creating")])
 def test_a_rename_is_not_reported_as_a_deletion(previous_name: str, event: str) -> None:
-    previous = _status(phase="InService", endpointName=previous_name, endpointArn=f"arn:aws:x:endpoint/{previous_name}")
+    # status.endpointName may already name the new endpoint (written before the first AWS call);
+    # the ARN is what the last look saw serving.
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{previous_name}"
+    previous = _status(phase="InService", endpointName=DESIRED.endpoint_name, endpointArn=arn)
     result = plan(DESIRED, None, previous, now=NOW, capacity_backoff=600)
     assert result.event is not None and result.event[1] == event
 
