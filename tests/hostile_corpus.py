@@ -118,6 +118,22 @@ CASES: list[Case] = [
         ],
     ),
     *_field_cases("spec.model.dtype", ["fp16"], ["fp16\n", "fp16\v", "FP16", "fp16 "]),
+    # The LLM fields: closed vocabularies and bounded integers. Valid values are still refused by
+    # the operator on this feature-extraction manifest (they apply to LMI's handler only).
+    *[
+        Case(f"{leaf}-bad-{i}", f"spec.model.{leaf}", v, API, f"spec.model.{leaf}")
+        for leaf, values in {
+            "rollingBatch": ["vllm\n", "VLLM", "vllm ", "lmi-dist", f"vllm{ARABIC_ONE}", 1],
+            "quantize": ["fp8\n", "FP8", "awq\u2028", "gptq"],
+            "maxRollingBatchSize": [0, 4097],
+            "maxModelLen": [0, 1048577],
+        }.items()
+        for i, v in enumerate(values)
+    ],
+    *[
+        Case(f"{leaf}-off-llm-path", f"spec.model.{leaf}", v, INVALID, f"spec.model.{leaf}")
+        for leaf, v in {"rollingBatch": "vllm", "quantize": "fp8", "maxRollingBatchSize": 8, "maxModelLen": 512}.items()
+    ],
     *_field_cases(
         "spec.image.version",
         ["0.21.0"],

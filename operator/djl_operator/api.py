@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 from djl_operator import instance_types
@@ -113,6 +113,24 @@ class ImageFramework(StrEnum):
     DJL_NEURONX = "djl-neuronx"
 
 
+class RollingBatch(StrEnum):
+    """LMI's ``option.rolling_batch`` (continuous batching backend)."""
+
+    AUTO = "auto"
+    VLLM = "vllm"
+    TRTLLM = "trtllm"
+    DISABLE = "disable"
+
+
+class Quantize(StrEnum):
+    """LMI's ``option.quantize``: runtime quantization (pre-quantized AWQ/GPTQ weights need none)."""
+
+    FP8 = "fp8"
+    BITSANDBYTES = "bitsandbytes"
+    AWQ = "awq"
+    SMOOTHQUANT = "smoothquant"
+
+
 class DeletionPolicy(StrEnum):
     DELETE = "Delete"
     RETAIN = "Retain"
@@ -207,6 +225,29 @@ class ModelSpec(_Model):
         le=64,
         description="Number of GPUs a model copy is sharded over (option.tensor_parallel_degree).",
     )
+    rolling_batch: RollingBatch | None = Field(
+        default=None,
+        description="LMI continuous batching (option.rolling_batch): auto, vllm (djl-lmi), trtllm "
+        "(djl-tensorrtllm) or disable. Only for text-generation and text2text-generation on djl-lmi or "
+        "djl-tensorrtllm; unset leaves LMI's default.",
+    )
+    max_rolling_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="Most requests LMI batches at once (option.max_rolling_batch_size; LMI's default is 256).",
+    )
+    max_model_len: int | None = Field(
+        default=None,
+        ge=1,
+        le=1048576,
+        description="Longest sequence, prompt plus generated tokens (option.max_model_len).",
+    )
+    quantize: Quantize | None = Field(
+        default=None,
+        description="Runtime quantization (option.quantize): fp8 or bitsandbytes on djl-lmi, fp8, awq or "
+        "smoothquant on djl-tensorrtllm. Leave unset for pre-quantized AWQ/GPTQ weights.",
+    )
     properties: Annotated[dict[PropertyKey, PropertyValue], AfterValidator(_bounded_total)] = Field(
         default_factory=dict,
         max_length=MAX_PROPERTIES,
@@ -224,8 +265,9 @@ class ImageSpec(_Model):
     """Which DJL Serving container runs the model."""
 
     framework: ImageFramework = Field(
-        default=ImageFramework.DJL_DEEPSPEED,
-        description="DJL container family, resolved through the SageMaker SDK's image URI tables.",
+        default=ImageFramework.DJL_LMI,
+        description="DJL container family, resolved through the SageMaker SDK's image URI tables "
+        "(djl-deepspeed is deprecated and djl-neuronx frozen at 0.29.0: both still work, with a Warning).",
     )
     version: str | None = Field(
         default=None,
@@ -336,6 +378,22 @@ class DjlEndpointSpec(_Model):
         default=DeletionPolicy.DELETE,
         description="Delete removes the SageMaker resources and artifacts with the resource; Retain leaves them.",
     )
+    # True when the spec named no image family (the default applied): a deployed image of any
+    # DJL family is then kept across operator upgrades (djl_operator.artifacts.images.pinned_image_uri).
+    _framework_defaulted: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _default_framework(self) -> DjlEndpointSpec:
+        # No family named: djl-lmi, except for engine DeepSpeed, which only djl-deepspeed runs.
+        if "framework" not in self.image.model_fields_set:
+            self._framework_defaulted = True
+            if self.model.engine is Engine.DEEPSPEED:
+                self.image = self.image.model_copy(update={"framework": ImageFramework.DJL_DEEPSPEED})
+        return self
+
+    @property
+    def framework_defaulted(self) -> bool:
+        return self._framework_defaulted
 
 
 class Condition(_Model):
@@ -375,6 +433,15 @@ class DjlEndpointStatus(_Model):
         default=None, description="Endpoint config the current spec asks for."
     )
     image_uri: str | None = Field(default=None, description="Resolved container image URI.")
+    image_notice: str | None = Field(
+        default=None, max_length=1024, description="Why the image family or engine is deprecated, if it is."
+    )
+    newer_image_uri: str | None = Field(
+        default=None,
+        max_length=255,
+        description="A newer image of the same family the SDK tables list; the endpoint keeps its pinned "
+        "image until spec.image changes.",
+    )
     artifact: ArtifactStatus | None = Field(default=None, description="The uploaded model artifact.")
     failure_reason: str | None = Field(default=None, description="Why the last attempt failed, if it did.")
     last_sync_time: str | None = Field(default=None, description="When the operator last read the AWS side.")

@@ -53,6 +53,10 @@ class DesiredDeployment:
     config_request: dict[str, Any]
     endpoint_request: dict[str, Any]
     instance_count: int
+    # A deprecated image family or engine (status note and one Warning event; never a failure).
+    image_notice: str | None = None
+    # A newer image of the same family than the one kept (status only: nothing redeploys for it).
+    newer_image_uri: str | None = None
 
     @property
     def artifact_uri(self) -> str:
@@ -66,12 +70,18 @@ def _package_for(spec_json: str) -> package.Package:
 
 
 def desired_deployment(
-    resource: DjlEndpointResource, template: Traversable | None = None, rules: policy.Policy | None = None
+    resource: DjlEndpointResource,
+    template: Traversable | None = None,
+    rules: policy.Policy | None = None,
+    live_image: str | None = None,
 ) -> DesiredDeployment:
+    """``live_image``: the image the owned endpoint serves now, read from AWS
+    (``pinning.live_image``); a resource already deployed keeps it while spec.image
+    leaves the version to the tables."""
     policy.check(resource, rules if rules is not None else policy.Policy())  # the admin's policy, before anything
     spec = resource.spec
     built = package.build_package(spec, template) if template else _package_for(spec.model_dump_json())
-    image_uri = images.resolve_image_uri(spec)
+    image_uri = images.pinned_image_uri(spec, live_image) or images.resolve_image_uri(spec)
     key = package.artifact_key(spec.aws.artifact_prefix, resource.namespace, resource.name, resource.uid, built.sha256)
     bucket = spec.aws.artifact_bucket
     model_data_url = f"s3://{bucket}/{key}"
@@ -100,4 +110,6 @@ def desired_deployment(
         ),
         endpoint_request=requests.create_endpoint_request(endpoint_name=endpoint, config_name=config_name, tags=tags),
         instance_count=spec.instance.count,
+        image_notice=images.deprecation_notice(spec),
+        newer_image_uri=images.newer_image_uri(spec, image_uri),
     )

@@ -77,10 +77,9 @@ DEFAULTS_CASES = [
             "option.model_id": "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
             "option.task": "text-generation",
             "option.tensor_parallel_degree": "2",
-            "option.entryPoint": "model.py",
             "option.model_loading_timeout": "1800",
         },
-        id="mpi-generation-has-no-pooling",
+        id="lmi-generation-uses-lmi-handler-no-entry-point",
     ),
     pytest.param(
         {"task": "summarization", "engine": "DeepSpeed", "tensorParallelDegree": 4},

@@ -147,3 +147,73 @@ def resolve_image_uri(spec: DjlEndpointSpec) -> str:
     if spec.image.uri:
         return spec.image.uri
     return image_uri(spec.image.framework.value, spec.aws.region, spec.image.version)
+
+
+# Families and engines upstream no longer moves forward (SageMaker SDK tables; djl-serving's LMI
+# breaking-changes notes). They still resolve and deploy; status and one Warning event say so.
+DEPRECATED_FRAMEWORKS: dict[str, str] = {
+    "djl-deepspeed": "djl-deepspeed images are deprecated upstream (the SDK's newest is 0.27.0); "
+    "move to spec.image.framework djl-lmi",
+    "djl-neuronx": "djl-neuronx is frozen at 0.29.0 (the Neuron code left DJL upstream in November 2025)",
+}
+DEPRECATED_ENGINES: dict[str, str] = {
+    "DeepSpeed": "engine DeepSpeed exists only in the deprecated djl-deepspeed images (LMI 0.28+ dropped it); "
+    "use engine Python on djl-lmi",
+}
+
+
+def deprecation_notice(spec: DjlEndpointSpec) -> str | None:
+    """Why the spec's image family or engine is deprecated, or None. Never a failure."""
+    notes = []
+    if spec.image.uri is None and spec.image.framework.value in DEPRECATED_FRAMEWORKS:
+        notes.append(DEPRECATED_FRAMEWORKS[spec.image.framework.value])
+    if spec.model.engine.value in DEPRECATED_ENGINES:
+        notes.append(DEPRECATED_ENGINES[spec.model.engine.value])
+    return "; ".join(notes) or None
+
+
+KNOWN_FRAMEWORKS = ("djl-lmi", "djl-tensorrtllm", "djl-deepspeed", "djl-neuronx")
+
+
+def table_images(framework: str, region: str) -> tuple[str, ...]:
+    """Every image the tables list for ``framework`` in ``region``, newest first."""
+    found = []
+    for version in available_versions(framework):
+        if region in registries(framework, version):
+            found.append(image_uri(framework, region, version))
+    return tuple(found)
+
+
+def pinned_image_uri(spec: DjlEndpointSpec, live_image: str | None) -> str | None:
+    """The image a deployed resource keeps: ``live_image`` when the spec leaves the version
+    to the tables (no uri, no version) and the live image is one of this family's images in
+    this region. A newer SDK table then changes nothing until spec.image does.
+
+    ``live_image`` must come from AWS (DescribeModel of a model the owner tag proves ours),
+    never from status, which users can write.
+    """
+    if live_image is None or spec.image.uri is not None or spec.image.version is not None:
+        return None
+    # A spec that names no family kept whichever family the operator of its day defaulted to.
+    families = KNOWN_FRAMEWORKS if spec.framework_defaulted else (spec.image.framework.value,)
+    for family in families:
+        try:
+            known = table_images(family, spec.aws.region)
+        except (SpecError, ImageTablesUnavailableError):
+            continue
+        if live_image in known:
+            return live_image
+    return None
+
+
+def newer_image_uri(spec: DjlEndpointSpec, current: str) -> str | None:
+    """The newest image of the spec's family when it is newer than ``current`` (a table image), else None."""
+    if spec.image.uri is not None:
+        return None
+    try:
+        known = table_images(spec.image.framework.value, spec.aws.region)
+    except (SpecError, ImageTablesUnavailableError):
+        return None
+    if current not in known or known[0] == current:
+        return None
+    return known[0]

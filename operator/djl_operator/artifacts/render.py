@@ -28,6 +28,21 @@ Engine/task matrix (``SUPPORTED_TASKS``):
   ``djl-deepspeed`` images (LMI 0.28+ dropped it); ``MPI`` is not offered by the
   Neuron images.
 
+The LLM path (``is_llm``): text-generation and text2text-generation on an image
+chosen by framework ``djl-lmi`` or ``djl-tensorrtllm`` use LMI's built-in
+handler, configured by properties alone: no ``option.entryPoint`` and no template
+files in the artifact (DJL would take a ``model.py`` in the model folder as the
+entry point). The typed fields ``rollingBatch``, ``maxRollingBatchSize``,
+``maxModelLen``, ``quantize`` and ``tensorParallelDegree`` become
+``option.rolling_batch``, ``option.max_rolling_batch_size``,
+``option.max_model_len``, ``option.quantize`` and ``option.tensor_parallel_degree``
+(LMI shards with engine Python there), checked against what each container
+accepts (LMI docs: ``serving/docs/lmi/user_guides/vllm_user_guide.md`` and
+``trt_llm_user_guide.md``; ``deployment_guide/configurations.md``): vllm only on
+djl-lmi, trtllm only on djl-tensorrtllm, and a tensor-parallel degree no larger
+than the instance type's GPU count (``instance_types.gpu_count``). Every other
+task, and every task on djl-deepspeed or djl-neuronx, keeps the template.
+
 Defaults worth knowing:
 
 * ``option.entryPoint=model.py``: the template is the request/response
@@ -55,8 +70,8 @@ from importlib.abc import Traversable
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from djl_operator import javaprops
-from djl_operator.api import DjlEndpointSpec, Engine, ImageFramework, Task
+from djl_operator import instance_types, javaprops
+from djl_operator.api import DjlEndpointSpec, Engine, ImageFramework, Quantize, RollingBatch, Task
 from djl_operator.errors import SpecError
 
 TEMPLATE_PACKAGE = "djl_operator.model_template"
@@ -80,6 +95,31 @@ SUPPORTED_ENGINES: dict[ImageFramework, frozenset[Engine]] = {
     ImageFramework.DJL_TENSORRTLLM: frozenset({Engine.PYTHON, Engine.MPI}),
     ImageFramework.DJL_NEURONX: frozenset({Engine.PYTHON}),
 }
+
+# Where LMI's built-in handler serves instead of the template (the LLM path).
+LLM_TASKS = frozenset({Task.TEXT_GENERATION, Task.TEXT2TEXT_GENERATION})
+LLM_FRAMEWORKS = frozenset({ImageFramework.DJL_LMI, ImageFramework.DJL_TENSORRTLLM})
+# What each LMI container accepts (LMI user guides for vLLM and TensorRT-LLM).
+ROLLING_BATCH_BY_FRAMEWORK: dict[ImageFramework, frozenset[RollingBatch]] = {
+    ImageFramework.DJL_LMI: frozenset({RollingBatch.AUTO, RollingBatch.VLLM, RollingBatch.DISABLE}),
+    ImageFramework.DJL_TENSORRTLLM: frozenset({RollingBatch.AUTO, RollingBatch.TRTLLM, RollingBatch.DISABLE}),
+}
+QUANTIZE_BY_FRAMEWORK: dict[ImageFramework, frozenset[Quantize]] = {
+    ImageFramework.DJL_LMI: frozenset({Quantize.FP8, Quantize.BITSANDBYTES}),
+    ImageFramework.DJL_TENSORRTLLM: frozenset({Quantize.FP8, Quantize.AWQ, Quantize.SMOOTHQUANT}),
+}
+_LLM_FIELDS = {
+    "rolling_batch": "spec.model.rollingBatch",
+    "max_rolling_batch_size": "spec.model.maxRollingBatchSize",
+    "max_model_len": "spec.model.maxModelLen",
+    "quantize": "spec.model.quantize",
+}
+
+
+def is_llm(spec: DjlEndpointSpec) -> bool:
+    """Whether LMI's built-in handler serves ``spec`` (see the module docstring)."""
+    return spec.image.uri is None and spec.image.framework in LLM_FRAMEWORKS and spec.model.task in LLM_TASKS
+
 
 # Keys a DJL serving.properties may use: letters, digits, '_', '.', '-' (used with fullmatch:
 # Python's `$` also matches before a trailing newline).
@@ -125,6 +165,10 @@ _OWNED_KEYS: dict[str, str] = {
     "option.revision": "spec.model.revision",
     "option.dtype": "spec.model.dtype",
     "option.tensor_parallel_degree": "spec.model.tensorParallelDegree",
+    "option.rolling_batch": "spec.model.rollingBatch",
+    "option.max_rolling_batch_size": "spec.model.maxRollingBatchSize",
+    "option.max_model_len": "spec.model.maxModelLen",
+    "option.quantize": "spec.model.quantize",
 }
 
 
@@ -142,16 +186,19 @@ def _first_class(spec: DjlEndpointSpec) -> dict[str, str]:
         props["option.dtype"] = model.dtype
     if model.tensor_parallel_degree is not None:
         props["option.tensor_parallel_degree"] = str(model.tensor_parallel_degree)
+    for name in _LLM_FIELDS:
+        value = getattr(model, name)
+        if value is not None:
+            props[f"option.{name}"] = str(value)
     return props
 
 
 def _defaults(spec: DjlEndpointSpec) -> dict[str, str]:
     """Operator defaults: anything here may be overridden through spec.model.properties."""
     loading = spec.timeouts.container_startup_health_check_seconds or DEFAULT_MODEL_LOADING_TIMEOUT_S
-    props = {
-        "option.entryPoint": ENTRY_POINT,
-        "option.model_loading_timeout": str(loading),
-    }
+    props = {"option.model_loading_timeout": str(loading)}
+    if not is_llm(spec):
+        props["option.entryPoint"] = ENTRY_POINT
     if spec.model.task is Task.FEATURE_EXTRACTION:
         props["option.pooling"] = "none"
     return props
@@ -191,8 +238,46 @@ def _check_user_properties(user: Mapping[str, str], first_class: Mapping[str, st
             )
 
 
+def _check_llm(spec: DjlEndpointSpec, props: Mapping[str, str]) -> None:
+    """The typed LLM fields: only on the LLM path, and only values the container accepts."""
+    model = spec.model
+    if not is_llm(spec):
+        for name, field in _LLM_FIELDS.items():
+            if getattr(model, name) is not None:
+                raise SpecError(
+                    field,
+                    "applies only to LMI's built-in handler: task text-generation or text2text-generation "
+                    "(spec.model.task) on spec.image.framework djl-lmi or djl-tensorrtllm, without spec.image.uri",
+                )
+        return
+    framework = spec.image.framework
+    if model.rolling_batch is not None and model.rolling_batch not in ROLLING_BATCH_BY_FRAMEWORK[framework]:
+        allowed = ", ".join(sorted(r.value for r in ROLLING_BATCH_BY_FRAMEWORK[framework]))
+        raise SpecError("spec.model.rollingBatch", f"{framework.value} images accept {allowed}")
+    if model.quantize is not None and model.quantize not in QUANTIZE_BY_FRAMEWORK[framework]:
+        allowed = ", ".join(sorted(q.value for q in QUANTIZE_BY_FRAMEWORK[framework]))
+        raise SpecError("spec.model.quantize", f"{framework.value} images accept {allowed}")
+    gpus = instance_types.gpu_count(spec.instance.type)
+    if gpus == 0:
+        raise SpecError(
+            "spec.instance.type",
+            f"{spec.instance.type} has no GPU; LMI's {framework.value} containers serve LLMs on GPU instances "
+            "(e.g. ml.g5, ml.g6, ml.p4d)",
+        )
+    tp = props.get("option.tensor_parallel_degree")
+    if gpus is not None and tp is not None and tp.isdigit() and int(tp) > gpus:
+        raise SpecError(
+            "spec.model.tensorParallelDegree"
+            if model.tensor_parallel_degree is not None
+            else property_field("option.tensor_parallel_degree"),
+            f"{tp} is more than the {gpus} GPU(s) of {spec.instance.type} (spec.instance.type); "
+            "use at most that, or 'max' in properties",
+        )
+
+
 def _check_matrix(spec: DjlEndpointSpec, props: Mapping[str, str]) -> None:
     model = spec.model
+    _check_llm(spec, props)
     if model.task not in SUPPORTED_TASKS[model.engine]:
         served = ", ".join(sorted(t.value for t in SUPPORTED_TASKS[model.engine]))
         raise SpecError(
@@ -201,7 +286,8 @@ def _check_matrix(spec: DjlEndpointSpec, props: Mapping[str, str]) -> None:
             f"it serves: {served}. Use engine Python.",
         )
     tp = props.get("option.tensor_parallel_degree", "1")
-    if model.engine is Engine.PYTHON and tp != "1":
+    # On the LLM path LMI's engine Python shards itself (vLLM / TensorRT-LLM workers).
+    if model.engine is Engine.PYTHON and tp != "1" and not is_llm(spec):
         raise SpecError(
             "spec.model.tensorParallelDegree"
             if model.tensor_parallel_degree is not None
@@ -218,8 +304,14 @@ def _check_matrix(spec: DjlEndpointSpec, props: Mapping[str, str]) -> None:
     if model.revision is not None and model.id.startswith("s3://"):
         raise SpecError("spec.model.revision", "a revision only applies to Hugging Face model ids, not s3://")
 
-    entry = props["option.entryPoint"]
-    if entry != ENTRY_POINT and not re.fullmatch(r"djl_python\.[a-z_][a-z0-9_]*", entry):
+    entry = props.get("option.entryPoint")
+    if entry is not None and is_llm(spec) and entry == ENTRY_POINT:
+        raise SpecError(
+            property_field("option.entryPoint"),
+            f"LMI's built-in handler serves {model.task.value} on {spec.image.framework.value}; the artifact "
+            f"has no {ENTRY_POINT}. Name a DJL built-in handler (djl_python.<name>) or remove the key",
+        )
+    if entry is not None and entry != ENTRY_POINT and not re.fullmatch(r"djl_python(\.[a-z_][a-z0-9_]*)+", entry):
         raise SpecError(
             property_field("option.entryPoint"),
             f"must be {ENTRY_POINT} (the operator's handler) or a DJL built-in handler "
@@ -378,6 +470,8 @@ def render_files(spec: DjlEndpointSpec, template: Traversable | None = None) -> 
     Raises :class:`SpecError` when the spec cannot make a working artifact.
     """
     files = template_files(template if template is not None else default_template())
+    if is_llm(spec):  # LMI's handler serves: a model.py in the folder would become the entry point
+        files = {REQUIREMENTS: files[REQUIREMENTS]} if REQUIREMENTS in files else {}
     template_requirements = files.get(REQUIREMENTS, b"").decode("utf-8")
     files[SERVING_PROPERTIES] = format_properties(serving_properties(spec)).encode("utf-8")
     files[REQUIREMENTS] = merge_requirements(template_requirements, spec.model.requirements).encode("utf-8")
