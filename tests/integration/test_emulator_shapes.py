@@ -119,6 +119,19 @@ ALWAYS: dict[tuple[str, str], list[tuple[str, str]]] = {
             "[doc] 'Identifies the production variant that was invoked' " + RT.format("InvokeEndpoint"),
         ),
     ],
+    ("sagemaker-runtime", "InvokeEndpointWithResponseStream"): [
+        ("Body", "[ref] " + RT.format("InvokeEndpointWithResponseStream")),
+        (
+            "ContentType",
+            "[doc] 'The MIME type of the inference returned from the model container' "
+            + RT.format("InvokeEndpointWithResponseStream"),
+        ),
+        (
+            "InvokedProductionVariant",
+            "[doc] 'Identifies the production variant that was invoked' "
+            + RT.format("InvokeEndpointWithResponseStream"),
+        ),
+    ],
     ("resourcegroupstaggingapi", "GetResources"): [
         ("ResourceTagMappingList", "[doc] " + TAG.format("GetResources")),
         ("PaginationToken", "[doc] empty on the last page; paginators stop on it " + TAG.format("GetResources")),
@@ -201,7 +214,7 @@ def _capture(client: Any, into: list[Captured]) -> Any:
     service = SERVICE_NAMES[client.meta.service_model.service_id]
 
     def hook(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        streaming = model.has_streaming_output
+        streaming = model.has_streaming_output or model.has_event_stream_output
         raw = b"" if streaming else http_response.content
         into.append(Captured(service, model.name, http_response.status_code, raw, parsed))
 
@@ -279,6 +292,10 @@ def captured() -> Iterator[list[Captured]]:
         wait_status(sm, "ep", "InService")
         answer = runtime.invoke_endpoint(EndpointName="ep", Body=b"hi", ContentType="text/plain")
         calls[-1].parsed = {**answer, "Body": answer["Body"].read()}
+        streamed = runtime.invoke_endpoint_with_response_stream(EndpointName="ep", Body=b"hi", ContentType="text/plain")
+        events = list(streamed["Body"])  # botocore's own event-stream parser
+        assert b"".join(e["PayloadPart"]["Bytes"] for e in events) == b"text/plain|hi"
+        calls[-1].parsed = {**streamed, "Body": events[0]}
         sm.update_endpoint_weights_and_capacities(
             EndpointName="ep", DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 3}]
         )
@@ -310,7 +327,7 @@ def _served_operations() -> set[tuple[str, str]]:
     served = {("sagemaker", op) for op in emu.sagemaker.operations}
     served |= {("resourcegroupstaggingapi", op) for op in emu.tagging.operations}
     served |= {("sts", op) for op in sts_api.OPERATIONS}
-    return served | {("sagemaker-runtime", "InvokeEndpoint")}
+    return served | {("sagemaker-runtime", "InvokeEndpoint"), ("sagemaker-runtime", "InvokeEndpointWithResponseStream")}
 
 
 def test_every_served_operation_is_covered(captured: list[Captured]) -> None:

@@ -7,6 +7,8 @@ Routing:
 * ``POST /`` with a form body ``Action=GetCallerIdentity&Version=2011-06-15`` (or ``GET /?Action=..``)
   -> STS (Query protocol, XML);
 * ``POST /endpoints/<name>/invocations`` -> InvokeEndpoint;
+* ``POST /endpoints/<name>/invocations-response-stream`` -> InvokeEndpointWithResponseStream
+  (an ``application/vnd.amazon.eventstream`` body, sent chunk by chunk);
 * ``/_emulator/...`` -> admin API (see the package docstring).
 """
 
@@ -16,12 +18,13 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import sts, tagging, validation
+from . import eventstream, sts, tagging, validation
 from .calls import access_key_id, credential_region
 from .connections import ConnectionTrackingMixin
 from .errors import ApiError
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _JSON_11 = "application/x-amz-json-1.1"
 _INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_STREAM_PATH = re.compile(r"^/endpoints/([^/]+)/invocations-response-stream$")
 _FAIL_PATH = re.compile(r"^/_emulator/endpoints/([^/]+)/fail$")
 # Which request member names the resource an operation is about (for call accounting).
 _RESOURCE_MEMBERS = ("EndpointName", "EndpointConfigName", "ModelName", "ResourceArn")
@@ -47,6 +51,8 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # A streamed body (event-stream messages), sent with chunked encoding as they come.
+    chunks: Iterator[bytes] | None = None
 
 
 def _json(status: int, payload: Any, content_type: str = "application/json") -> Response:
@@ -217,6 +223,64 @@ def invoke_endpoint(
     )
 
 
+def invoke_endpoint_stream(
+    emu: Emulator, name: str, headers: dict[str, str], body: bytes, principal: str | None = None
+) -> Response:
+    """InvokeEndpointWithResponseStream: the container's bytes as PayloadPart events.
+
+    As the API reference describes: errors found before the stream starts (validation, a
+    missing endpoint, the model answering non-2xx: ModelError) are ordinary error responses;
+    once it has started, a failure ends it with a ModelStreamError event (StreamBroken).
+    The response's own Content-Type is the event stream; the model's is in
+    X-Amzn-SageMaker-Content-Type."""
+    operation = "InvokeEndpointWithResponseStream"
+    try:
+        arn = emu.sagemaker.arn("endpoint", name)
+        fault = emu.faults.request_error(operation, arn, emu.account_id, control_plane=False)
+        if fault is not None:
+            raise fault
+        problems = validation.violations(operation, {"EndpointName": name, "Body": ""}, "sagemaker-runtime")
+        if len(body) > _RUNTIME_LIMIT:
+            problems.append(f"Request body of {len(body)} bytes exceeds the {_RUNTIME_LIMIT} byte limit")
+        if problems:
+            raise ApiError("ValidationError", "; ".join(problems))
+        target = emu.sagemaker.runtime_target(name, headers.get("x-amzn-sagemaker-target-variant"))
+        if target is None:
+            raise ApiError("ValidationError", f"Endpoint {name} of account {emu.account_id} not found.")
+        content_type, parts = emu.runtime.invoke_stream(
+            target,
+            body,
+            headers.get("content-type"),
+            headers.get("x-amzn-sagemaker-accept"),
+            headers.get("x-amzn-sagemaker-custom-attributes"),
+        )
+    except ApiError as err:
+        emu.call_log.record("sagemaker-runtime", operation, name, err.code, len(body), principal=principal)
+        return _runtime_error(err)
+
+    def events() -> Iterator[bytes]:
+        sent, error = 0, None
+        try:
+            for part in parts:
+                sent += len(part)
+                yield eventstream.payload_part(part)
+        except Exception as exc:  # the model server went away mid-stream
+            error = "ModelStreamError"
+            yield eventstream.model_stream_error(f"The stream from the model broke: {exc}")
+        finally:
+            emu.call_log.record("sagemaker-runtime", operation, name, error, len(body), sent, principal)
+
+    return Response(
+        200,
+        headers={
+            "Content-Type": "application/vnd.amazon.eventstream",
+            "X-Amzn-SageMaker-Content-Type": content_type,
+            "x-Amzn-Invoked-Production-Variant": target.variant_name,
+        },
+        chunks=events(),
+    )
+
+
 def admin(emu: Emulator, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
     try:
         args = json.loads(body) if body else {}
@@ -296,6 +360,17 @@ class FrontendHandler(BaseHTTPRequestHandler):
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
         headers = {"x-amzn-RequestId": str(uuid.uuid4()), **response.headers}
+        if response.chunks is not None:
+            headers["Transfer-Encoding"] = "chunked"
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            for chunk in response.chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
         headers["Content-Length"] = str(len(response.body))
         for key, value in headers.items():
             self.send_header(key, value)
@@ -314,6 +389,10 @@ class FrontendHandler(BaseHTTPRequestHandler):
                 response = json_call(emu, self.headers["X-Amz-Target"], body, self.headers.get("Authorization"))
             elif _is_query_protocol(self.command, url.path, url.query, self.headers.get("Content-Type") or ""):
                 response = sts_call(emu, body, url.query, access_key_id(self.headers.get("Authorization")))
+            elif self.command == "POST" and (match := _STREAM_PATH.match(url.path)):
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                principal = access_key_id(self.headers.get("Authorization"))
+                response = invoke_endpoint_stream(emu, unquote(match.group(1)), headers, body, principal)
             elif self.command == "POST" and (match := _INVOKE_PATH.match(url.path)):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 principal = access_key_id(self.headers.get("Authorization"))

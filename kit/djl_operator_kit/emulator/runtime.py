@@ -30,7 +30,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,6 +222,55 @@ class ModelServers:
                 payload.decode("utf-8", errors="replace"),
             )
         return result
+
+    def invoke_stream(
+        self,
+        target: RuntimeTarget,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None = None,
+    ) -> tuple[str, Iterator[bytes]]:
+        """InvokeEndpointWithResponseStream's half: the container's content type and its body's
+        bytes as they arrive (SageMaker forwards each read as one PayloadPart). A non-2xx
+        answer before the stream begins is a ModelError, as for InvokeEndpoint."""
+        server = self._server_for(target)
+        headers = {"Content-Type": content_type or "application/octet-stream"}
+        if accept:
+            headers["Accept"] = accept
+        if custom_attributes:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=INVOKE_TIMEOUT_S)
+        try:
+            conn.request("POST", "/invocations", body=body, headers=headers)
+            response = conn.getresponse()
+        except OSError as exc:
+            conn.close()
+            raise model_error(
+                target.endpoint_name, self._region, self._account_id, 500, f"model server unreachable: {exc}"
+            ) from exc
+        if not 200 <= response.status < 300:
+            payload = response.read()
+            conn.close()
+            raise model_error(
+                target.endpoint_name,
+                self._region,
+                self._account_id,
+                response.status,
+                payload.decode("utf-8", errors="replace"),
+            )
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                while True:
+                    data = response.read1(64 * 1024)
+                    if not data:
+                        return
+                    yield data
+            finally:
+                conn.close()
+
+        return response.getheader("Content-Type") or "application/octet-stream", chunks()
 
     def serving(self, endpoint_name: str) -> bool:
         """Whether a model server runs for this endpoint (it was invoked, so someone is calling it)."""

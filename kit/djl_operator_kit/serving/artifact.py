@@ -52,6 +52,17 @@ class Artifact:
         return self.properties.get("option.entryPoint", "model.py")
 
     @property
+    def is_lmi(self) -> bool:
+        """Whether LMI's built-in handler serves this artifact (the operator's LLM path): an LLM
+        task with no entry point of ours (none set, or a ``djl_python.`` built-in) and no model.py."""
+        entry = self.properties.get("option.entryPoint")
+        builtin = entry is None or entry.startswith("djl_python.")
+        task = self.properties.get("option.task")
+        return (
+            builtin and task in ("text-generation", "text2text-generation") and not (self.root / "model.py").is_file()
+        )
+
+    @property
     def handler_name(self) -> str:
         return self.properties.get("option.handler", "handle")
 
@@ -82,7 +93,7 @@ class Artifact:
         engine = self.properties.get("engine", "Python")
         if engine not in ("Python", "DeepSpeed", "MPI"):
             raise ArtifactError(f"{PROPERTIES_FILE}: engine {engine!r} is not a Python engine this server can run")
-        if not (self.root / self.entry_point).is_file():
+        if not self.is_lmi and not (self.root / self.entry_point).is_file():
             raise ArtifactError(f"option.entryPoint {self.entry_point!r} not found in {self.root}")
 
 

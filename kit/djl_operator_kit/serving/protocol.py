@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -27,6 +27,8 @@ class Response:
     status: int
     body: bytes
     content_type: str | None
+    # A streamed answer: sent chunk by chunk (HTTP chunked encoding) instead of ``body``.
+    chunks: Iterator[bytes] | None = None
 
     @classmethod
     def error(cls, status: int, error: str, message: str | None = None) -> Response:

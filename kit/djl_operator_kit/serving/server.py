@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +28,14 @@ from typing import Any
 from djl_operator import logs
 from djl_operator_kit.serving.artifact import Artifact, ArtifactError, open_artifact
 from djl_operator_kit.serving.batching import Batcher
+from djl_operator_kit.serving.lmi import (
+    DEFAULT_MAX_ROLLING_BATCH_SIZE,
+    JSONLINES,
+    Engine,
+    LmiRequestError,
+    LmiService,
+    parse,
+)
 from djl_operator_kit.serving.loader import load_handler
 from djl_operator_kit.serving.protocol import Response, invoke, new_input
 
@@ -48,9 +57,32 @@ class ModelServer(ThreadingHTTPServer):
         self.failure = ""
         self.batcher: Batcher | None = None
         self._input_cls: type | None = None
+        self.lmi: LmiService | None = None
+
+    def _load_lmi(self) -> None:
+        """LMI's built-in handler: the LLM contract on the model, with rolling batch (or not)."""
+        props = self.artifact.properties
+        model_id = props.get("option.model_id") or str(self.artifact.root)
+        if not model_id.startswith("/") and (self.artifact.root / model_id).is_dir():
+            model_id = str(self.artifact.root / model_id)
+        disabled = props.get("option.rolling_batch") == "disable"
+        size = props.get("option.max_rolling_batch_size")
+        max_batch = 1 if disabled else int(size) if size and size.isdigit() else DEFAULT_MAX_ROLLING_BATCH_SIZE
+        length = props.get("option.max_model_len")
+        engine = Engine(model_id, props.get("option.task", ""), max(1, max_batch), int(length) if length else None)
+        self.lmi = LmiService(engine, props.get("option.model_id", "model"))
+        self.state = "ready"
+        logger.info("LMI handler ready (rolling batch %s, max %d)", "off" if disabled else "on", max_batch)
 
     def load(self) -> None:
         """Import the handler and make DJL's load call (an empty Input with the properties)."""
+        if self.artifact.is_lmi:
+            try:
+                self._load_lmi()
+            except Exception as exc:
+                logger.exception("model failed to load")
+                self.failure, self.state = f"{type(exc).__name__}: {exc}", "failed"
+            return
         try:
             loaded = load_handler(self.artifact.root, self.artifact.entry_point, self.artifact.handler_name)
             init = loaded.input_cls()
@@ -83,7 +115,21 @@ class ModelServer(ThreadingHTTPServer):
             )
         return Response(HTTPStatus.SERVICE_UNAVAILABLE, _json({"status": "Loading"}), "application/json")
 
+    def invoke_lmi(self, headers: list[tuple[str, str]], body: bytes) -> Response:
+        assert self.lmi is not None
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+        try:
+            request = parse(body, content_type)
+            if request.stream:
+                return Response(HTTPStatus.OK, b"", JSONLINES, chunks=self.lmi.stream(request))
+            answer, answer_type = self.lmi.answer(request)
+            return Response(HTTPStatus.OK, answer, answer_type)
+        except LmiRequestError as exc:
+            return Response.error(exc.status, str(exc))
+
     def invoke(self, headers: list[tuple[str, str]], body: bytes) -> Response:
+        if self.state == "ready" and self.lmi is not None:
+            return self.invoke_lmi(headers, body)
         if self.state != "ready" or self.batcher is None or self._input_cls is None:
             return self.unavailable()
         request = new_input(self._input_cls, headers, body)
@@ -92,6 +138,8 @@ class ModelServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         if self.batcher is not None:
             self.batcher.close()
+        if self.lmi is not None:
+            self.lmi.engine.close()
         super().server_close()
 
 
@@ -140,9 +188,28 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         if response.content_type:
             self.send_header("Content-Type", response.content_type)
+        if response.chunks is not None:
+            self._send_chunks(response.chunks)
+            return
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         self.wfile.write(response.body)
+
+    def _send_chunks(self, chunks: Iterator[bytes]) -> None:
+        """HTTP/1.1 chunked encoding, each chunk written and flushed as it is made."""
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+        except Exception as exc:  # headers are gone: end the stream with the error as its last line
+            logger.exception("stream failed")
+            error = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(error), error))
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
