@@ -10,6 +10,13 @@ one line); every error goes to stderr with exit code 1 (2 for bad usage).
     djl-operator invoke minilm --data '{"inputs": "hello world"}'
     djl-operator invoke minilm -n prod --file request.json
     echo 'some text' | djl-operator invoke minilm --file - --content-type text/plain
+    djl-operator invoke llm --messages 'What is DJL?' --max-tokens 64 --stream
+
+``--messages`` sends LMI's chat schema (``{"messages": [...]}``: a JSON list of
+``{"role", "content"}``, or plain text as one user message). ``--stream`` adds
+``"stream": true`` to the JSON body and calls InvokeEndpointWithResponseStream;
+the model's JSON lines (LMI's ``token.text`` or a chat chunk's ``delta.content``)
+are printed as they arrive.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from djl_operator.api import PLURAL, SINGULAR
 
@@ -151,6 +158,38 @@ def guess_content_type(payload: bytes, file: str | None) -> str:
     return "text/plain"
 
 
+def messages_payload(messages: str, max_tokens: int | None) -> bytes:
+    """LMI's chat request: a JSON list of messages, or plain text as one user message."""
+    try:
+        parsed = json.loads(messages)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, list):
+        if not parsed or not all(isinstance(m, dict) and "role" in m and "content" in m for m in parsed):
+            raise InvokeError('--messages: a JSON list must hold {"role", "content"} objects')
+        listed = parsed
+    else:
+        if not messages.strip():
+            raise InvokeError("--messages: empty")
+        listed = [{"role": "user", "content": messages}]
+    body: dict[str, Any] = {"messages": listed}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    return json.dumps(body).encode("utf-8")
+
+
+def streaming_payload(payload: bytes) -> bytes:
+    """The JSON object with ``"stream": true`` (LMI streams only when the body asks)."""
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise InvokeError('--stream needs a JSON object body ({"inputs": ...} or {"messages": [...]})')
+    document["stream"] = True
+    return json.dumps(document).encode("utf-8")
+
+
 # -- the response ----------------------------------------------------------------
 
 
@@ -222,6 +261,77 @@ def invoke(
     return Response(body, content_type, answer.get("InvokedProductionVariant", ""))
 
 
+def token_text(line: bytes) -> str | None:
+    """The text one streamed JSON line carries (LMI's token or a chat chunk's delta), or None."""
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    token = document.get("token")
+    if isinstance(token, dict) and isinstance(token.get("text"), str):
+        return str(token["text"])
+    choices = document.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        delta = choices[0].get("delta") or {}
+        content = delta.get("content") if isinstance(delta, dict) else None
+        return content if isinstance(content, str) else ""
+    return None
+
+
+def invoke_stream(
+    ref: EndpointRef,
+    payload: bytes,
+    content_type: str,
+    out: IO[bytes],
+    accept: str | None = None,
+    client: Any = None,
+) -> int:
+    """InvokeEndpointWithResponseStream: write each token to ``out`` as it arrives (JSON lines
+    become their text; any other body is written as it comes). Returns the number of PayloadParts."""
+    from botocore.exceptions import BotoCoreError, ClientError, EventStreamError
+
+    client = client or runtime_client(ref.region)
+    kwargs: dict[str, Any] = {"EndpointName": ref.endpoint_name, "Body": payload, "ContentType": content_type}
+    if accept:
+        kwargs["Accept"] = accept
+    parts = 0
+    try:
+        answer = client.invoke_endpoint_with_response_stream(**kwargs)
+        lines = "jsonlines" in (answer.get("ContentType") or "")
+        pending = b""
+        for event in answer["Body"]:
+            data = (event.get("PayloadPart") or {}).get("Bytes")
+            if data is None:
+                continue
+            parts += 1
+            if not lines:
+                out.write(data)
+                out.flush()
+                continue
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                text = token_text(line)
+                out.write(text.encode("utf-8") if text is not None else line + b"\n")
+            out.flush()
+        if pending.strip():
+            text = token_text(pending)
+            out.write((text if text is not None else pending.decode("utf-8", "replace")).encode("utf-8"))
+        out.write(b"\n")
+        out.flush()
+    except EventStreamError as exc:  # ModelStreamError / InternalStreamFailure after the stream began
+        raise InvokeError(f"the stream from {ref.endpoint_name} broke: {exc}") from exc
+    except ClientError as exc:
+        raise InvokeError(describe_client_error(ref, exc)) from exc
+    except BotoCoreError as exc:
+        raise InvokeError(
+            f"InvokeEndpointWithResponseStream on {ref.endpoint_name} ({ref.region}) failed: {exc}"
+        ) from exc
+    return parts
+
+
 # -- the command -----------------------------------------------------------------
 
 
@@ -235,6 +345,16 @@ def _parser() -> argparse.ArgumentParser:
     payload = parser.add_mutually_exclusive_group(required=True)
     payload.add_argument("--data", help='the request body, e.g. \'{"inputs": "hello"}\'')
     payload.add_argument("--file", help="read the request body from this file ('-' for stdin)")
+    payload.add_argument(
+        "--messages",
+        help='chat request (LMI\'s messages API): a JSON list of {"role", "content"}, or text as one user message',
+    )
+    parser.add_argument("--max-tokens", type=int, help="with --messages: max_tokens of the chat request")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the answer (InvokeEndpointWithResponseStream) and print tokens as they arrive",
+    )
     parser.add_argument(
         "--content-type", help="request Content-Type (default: application/json when the body is JSON, else text/plain)"
     )
@@ -250,11 +370,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.max_tokens is not None and args.messages is None:
+        _parser().error("--max-tokens goes with --messages")
     try:
-        payload = read_payload(args.data, args.file)  # local mistakes first, before any lookup
+        # Local mistakes first, before any lookup.
+        if args.messages is not None:
+            payload = messages_payload(args.messages, args.max_tokens)
+        else:
+            payload = read_payload(args.data, args.file)
+        if args.stream:
+            payload = streaming_payload(payload)
         body = read_resource(args.name, args.namespace, args.kubeconfig)
         ref = endpoint_ref(body, allow_not_ready=args.allow_not_ready)
         content_type = args.content_type or guess_content_type(payload, args.file)
+        if args.stream:
+            invoke_stream(ref, payload, content_type, sys.stdout.buffer, args.accept)
+            return 0
         response = invoke(ref, payload, content_type, args.accept)
     except InvokeError as exc:
         print(f"djl-operator invoke: {exc}", file=sys.stderr)
