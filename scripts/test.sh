@@ -8,6 +8,11 @@ scripts/bootstrap.sh
 VENV="${VENV:-.venv}"
 KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(scripts/build-control-plane.sh)}"
 export KUBEBUILDER_ASSETS HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# With no arguments (make test, CI) the suite runs on PYTEST_WORKERS xdist workers, each with
+# its own control plane: the tests mostly wait on real processes, so three fit on two cores.
+if [[ $# -eq 0 ]]; then
+  set -- -n "${PYTEST_WORKERS:-3}" --dist load
+fi
 set +e
 "$VENV/bin/pytest" "$@"
 status=$?

@@ -226,7 +226,9 @@ def test_explicit_image_uri_skips_the_framework_engine_check():
     assert render.serving_properties(spec)["engine"] == "DeepSpeed"
 
 
-@pytest.mark.parametrize(("engine", "task"), [(e, t) for e, tasks in render.SUPPORTED_TASKS.items() for t in tasks])
+@pytest.mark.parametrize(
+    ("engine", "task"), [(e, t) for e, tasks in render.SUPPORTED_TASKS.items() for t in sorted(tasks)]
+)
 def test_every_supported_pair_renders(engine: api.Engine, task: api.Task):
     props = render.serving_properties(make_spec({"engine": engine.value, "task": task.value}))
     assert (props["engine"], props["option.task"]) == (engine.value, task.value)
