@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import logging
+import threading
 from typing import Any
 
 import kopf
@@ -34,7 +35,9 @@ from djl_operator.settings import Settings
 SETTINGS = Settings.from_env()  # the tick interval must be known when the module is imported
 ANNOTATION_PREFIX = "djl-operator.io"
 # How often each resource's tick asks the scheduler: fine enough for the shortest wait it can name.
-TICK_SECONDS = min(SETTINGS.poll_interval, SETTINGS.transient_backoff / 2, 5.0)
+# A new generation is reconciled on the first tick after its acceptance, so this is also the
+# latency a change adds before its first AWS call.
+TICK_SECONDS = min(SETTINGS.poll_interval, SETTINGS.transient_backoff / 2, 1.0)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     if "ctx" not in memo:  # tests may inject a context of their own
         memo["ctx"] = Context(settings=SETTINGS, clients=AwsClients())
     memo.setdefault("scheduler", Scheduler(memo["ctx"].settings))
+    memo.setdefault("events", EventFilter())
     memo.setdefault("pool", concurrent.futures.ThreadPoolExecutor(SETTINGS.workers, thread_name_prefix="reconcile"))
 
 
@@ -76,9 +80,36 @@ def _parse(body: kopf.Body, ctx: Context) -> DjlEndpointResource | Outcome:
         )
 
 
-def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
+class EventFilter:
+    """Events on transitions only: an event identical to the last one posted for the resource is a repeat.
+
+    A retry that plans the same step again (a create after a throttled attempt, a denial
+    retried every few minutes) would post the same event again; a real transition in
+    between (InService, then a second out-of-band delete) posts it anew.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[str, str, str]] = {}
+        self._guard = threading.Lock()
+
+    def fresh(self, uid: str, events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+        with self._guard:
+            posted = []
+            for event in events:
+                if self._last.get(uid) != event:
+                    posted.append(event)
+                    self._last[uid] = event
+            return posted
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            self._last.pop(uid, None)
+
+
+def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     patch.status.update(outcome.status)
-    for event_type, reason, message in outcome.events:
+    events: EventFilter = memo["events"]
+    for event_type, reason, message in events.fresh(body["metadata"].get("uid", ""), outcome.events):
         kopf.event(body, type=event_type, reason=reason, message=message)
 
 
@@ -88,8 +119,8 @@ def _record(uid: str, outcome: Outcome) -> None:
     metrics.PHASES.set(uid, outcome.status.get("phase"))
 
 
-def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
-    """Reconcile, write status and events, and tell the scheduler when to look again."""
+def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_generation: bool = False) -> None:
+    """Reconcile (or, for a new generation, accept it), write status and events, and schedule the next look."""
     ctx: Context = memo["ctx"]
     scheduler: Scheduler = memo["scheduler"]
     meta = body["metadata"]
@@ -97,6 +128,8 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None
     parsed = _parse(body, ctx)
     if isinstance(parsed, Outcome):
         outcome = parsed
+    elif new_generation:
+        outcome = reconcile.accept(parsed, ctx)  # no AWS call: the tick reconciles right after this write
     else:
         with ctx.lock_for(uid), metrics.RECONCILE_SECONDS.time():
             outcome = reconcile.reconcile(parsed, ctx)
@@ -113,20 +146,22 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None
         )
     elif outcome.next is Next.BACKOFF:
         log.info("%s/%s: %s; retrying in %.0fs", meta.get("namespace"), meta["name"], outcome.message, wait)
-    _apply(outcome, body, patch)
+    _apply(outcome, body, patch, memo)
 
 
 @kopf.on.resume(api.GROUP, api.VERSION, api.PLURAL)
 @kopf.on.create(api.GROUP, api.VERSION, api.PLURAL)
 @kopf.on.update(api.GROUP, api.VERSION, api.PLURAL, field="spec")
 def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """A change reconciles at once, unless the resource is stalled at this very generation (a restart)."""
+    """A new generation is accepted at once (Reconciling written before any AWS call) and reconciled
+    on the next tick; a restart reconciles at once, unless the resource is stalled at this generation."""
     meta = body["metadata"]
     generation = int(meta.get("generation") or 0)
+    status = dict(body.get("status") or {})
     scheduler: Scheduler = memo["scheduler"]
-    if scheduler.stalled(meta["uid"], generation, dict(body.get("status") or {})):
+    if scheduler.stalled(meta["uid"], generation, status):
         return
-    _reconcile_once(body, patch, memo)
+    _reconcile_once(body, patch, memo, new_generation=status.get("observedGeneration") != generation)
 
 
 @kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
@@ -191,10 +226,11 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
     with ctx.lock_for(uid), metrics.RECONCILE_SECONDS.time():
         outcome = reconcile.finalize(target, ctx, generation=generation)
     _record(uid, outcome)
-    _apply(outcome, body, patch)
+    _apply(outcome, body, patch, memo)
     if outcome.next is Next.DONE:
         ctx.forget(uid)
         memo["scheduler"].forget(uid)
+        memo["events"].forget(uid)
         metrics.PHASES.set(uid, None)
         return
     # The finalizer must run until the AWS side is gone: kopf calls it again after the delay.

@@ -34,7 +34,7 @@ from djl_operator.settings import Settings
 log = logging.getLogger(__name__)
 
 
-__all__ = ["Context", "DeletionTarget", "Next", "Outcome", "finalize", "reconcile"]
+__all__ = ["Context", "DeletionTarget", "Next", "Outcome", "accept", "finalize", "reconcile"]
 
 
 @dataclass
@@ -267,6 +267,25 @@ def _other_owned_endpoints(sagemaker: SageMakerAdapter, uid: str, *, besides: st
         if observed is not None and observed.owned:
             found.append(observed)
     return tuple(found)
+
+
+def accept(resource: DjlEndpointResource, ctx: Context) -> Outcome:
+    """A new generation's first status, written before any AWS call: Reconciling, or the spec's stall.
+
+    Nothing here reaches AWS, so even under a full throttling storm a new spec reads
+    ``observedGeneration`` = its generation and ``Reconciling=True`` at once.
+    """
+    status = _Status(resource.status, resource.generation, ctx.clock())
+    try:
+        desired = desired_deployment(resource, rules=ctx.settings.policy)  # local only: no AWS call
+    except SpecError as exc:  # PolicyError included: reason PolicyViolation
+        return invalid_spec_outcome(status, exc.field, exc.message, exc.reason)
+    first = resource.status.endpoint_name is None
+    phase, reason = (Phase.CREATING, Reason.CREATING) if first else (Phase.UPDATING, Reason.UPDATING)
+    message = f"generation {resource.generation} accepted; reconciling {desired.target.endpoint_name}"
+    status.conditions(_failure("progress", reason, message))
+    status.set(phase=phase.value, endpointName=desired.target.endpoint_name, modelName=desired.target.model_name)
+    return Outcome(status.build(), Next.POLL, delay=0.0, message=message)
 
 
 def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:

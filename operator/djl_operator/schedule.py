@@ -60,7 +60,7 @@ class Scheduler:
         self._first_seen: dict[tuple[str, int], float] = {}
         self._guard = threading.Lock()
 
-    def record(self, uid: str, generation: int, next_step: Next, delay: float = 0.0) -> float:
+    def record(self, uid: str, generation: int, next_step: Next, delay: float | None = None) -> float:
         """Remember a reconcile's outcome; the seconds until the resource is due again (inf: stalled)."""
         with self._guard:
             previous = self._entries.get(uid)
@@ -71,8 +71,8 @@ class Scheduler:
             else:
                 failures = 0
                 wait = {
-                    Next.POLL: delay or self.settings.poll_interval,
-                    Next.RETRY: delay or self.settings.poll_interval,
+                    Next.POLL: self.settings.poll_interval if delay is None else delay,
+                    Next.RETRY: self.settings.poll_interval if delay is None else delay,
                     Next.DONE: self.settings.resync_interval,
                     Next.STALLED: float("inf"),
                 }[next_step]

@@ -362,6 +362,24 @@ def test_a_stalled_resource_makes_no_aws_call_until_its_spec_changes(cluster: Cl
     cluster.wait_ready("rejected")
 
 
+def test_a_new_resource_reads_reconciling_before_any_aws_call_in_a_full_storm(cluster: Cluster) -> None:
+    cluster.emulator.faults.throttle(rate=1.0)  # every SageMaker call throttled
+    cluster.apply(endpoint_manifest("storm"))
+
+    def first_write() -> dict[str, Any] | None:
+        status = cluster.status("storm")
+        return status if status.get("observedGeneration") == 1 else None
+
+    # The operator's first write comes before its first AWS call, not after botocore's retries of it
+    # failed (tens of seconds in a storm): it accepts the generation, Reconciling, reason Creating.
+    status = wait_for(first_write, timeout=60, interval=0.1, what="the operator's first status write")
+    reconciling = next(c for c in status["conditions"] if c["type"] == "Reconciling")
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "Creating")
+    assert status["phase"] == "Creating"
+    cluster.emulator.faults.clear()
+    cluster.wait_ready("storm", timeout=120)
+
+
 def test_throttling_storm_still_converges(cluster: Cluster) -> None:
     cluster.emulator.faults.throttle(rate=0.5, seed=7)
     for i in range(3):

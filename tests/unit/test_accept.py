@@ -1,0 +1,59 @@
+"""A new generation's first status is written before any AWS call (reconcile.accept)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from djl_operator import api
+from djl_operator.reconcile import Context, Next, accept
+from djl_operator.settings import Settings
+from tests.plugins.operator import endpoint_manifest
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+class NoAws:
+    """Clients that fail the test on any use: accept() must not reach AWS."""
+
+    def for_region(self, region: str) -> Any:
+        raise AssertionError(f"accept() asked for AWS clients in {region}")
+
+
+def _context() -> Context:
+    return Context(settings=Settings(), clients=NoAws(), clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+def _resource(generation: int, status: dict[str, Any] | None = None, **spec: Any) -> api.DjlEndpointResource:
+    body = endpoint_manifest("demo", **spec)
+    body["metadata"].update(namespace="ml", uid="6f1c-accept", generation=generation)
+    body["status"] = status or {"observedGeneration": 0, "phase": "Pending"}
+    return api.DjlEndpointResource.from_body(body)
+
+
+def _conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+def test_a_new_resource_reads_reconciling_at_its_generation_before_any_aws_call() -> None:
+    outcome = accept(_resource(1), _context())
+    assert outcome.next is Next.POLL and outcome.delay == 0.0  # reconciled on the next tick
+    assert outcome.status["observedGeneration"] == 1
+    assert outcome.status["phase"] == "Creating"
+    conditions = _conditions(outcome.status)
+    assert conditions["Reconciling"]["status"] == "True" and conditions["Reconciling"]["reason"] == "Creating"
+    assert conditions["Stalled"]["status"] == "False"
+    assert outcome.events == []
+
+
+def test_an_edit_of_a_serving_resource_reads_updating() -> None:
+    serving = {"observedGeneration": 1, "phase": "InService", "endpointName": "ml-demo-1234"}
+    outcome = accept(_resource(2, serving, instance__count=2), _context())
+    assert outcome.status["phase"] == "Updating"
+    assert _conditions(outcome.status)["Reconciling"]["reason"] == "Updating"
+
+
+def test_an_invalid_spec_stalls_at_acceptance() -> None:
+    outcome = accept(_resource(1, model__properties={"engine": "Nope"}), _context())
+    assert outcome.next is Next.STALLED
+    assert _conditions(outcome.status)["Stalled"]["reason"] in ("InvalidSpec", "PolicyViolation")
