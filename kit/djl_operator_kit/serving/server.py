@@ -149,6 +149,8 @@ def _json(value: Any) -> bytes:
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
+    # Streamed tokens leave at once: Nagle plus delayed ACKs would hold each small chunk ~40 ms.
+    disable_nagle_algorithm = True
     server: ModelServer
 
     def do_GET(self) -> None:
