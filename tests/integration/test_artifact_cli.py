@@ -97,14 +97,15 @@ def test_every_example_manifest_renders(manifest: Path, tmp_path: Path, capsys: 
     assert code == 0, err
     spec = yaml.safe_load(manifest.read_text())["spec"]
     planned = json.loads((tmp_path / "requests.json").read_text())
-    expected_image = images.image_uri(spec["image"]["framework"], spec["aws"]["region"], spec["image"]["version"])
+    image = spec.get("image", {})  # none: the newest djl-lmi
+    expected_image = images.image_uri(image.get("framework", "djl-lmi"), spec["aws"]["region"], image.get("version"))
     assert planned["CreateModel"]["PrimaryContainer"]["Image"] == expected_image
     assert f"engine={spec['model']['engine']}\n" in (tmp_path / "serving.properties").read_text()
 
 
 def test_examples_cover_the_seed_and_an_lmi_model():
     stems = {p.stem for p in EXAMPLES.glob("*.yaml")}
-    assert stems == {"bart-large-feature-extraction", "lmi-text-generation"}
+    assert stems == {"bart-large-feature-extraction", "lmi-text-generation", "llm-chat-vllm"}
 
 
 BAD_CASES = [
