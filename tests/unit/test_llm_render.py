@@ -304,7 +304,10 @@ class _FakeSageMaker:
         self.owner, self.image = owner, image
         self.model_arn = "arn:aws:sagemaker:us-east-1:123456789012:model/m-1"
 
+    reads = 0
+
     def describe_endpoint_config(self, name: str) -> dict[str, Any]:
+        self.reads += 1
         return {"EndpointConfigName": name, "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m-1"}]}
 
     def describe_model(self, name: str) -> dict[str, Any]:
@@ -314,10 +317,24 @@ class _FakeSageMaker:
         return arn == self.model_arn and owner_uid == self.owner
 
 
+def _observed(config: str, owned: bool = True) -> ObservedEndpoint:
+    return ObservedEndpoint(name="e", arn="arn:e", status="InService", config_name=config, owned=owned)
+
+
 def test_live_image_comes_from_an_owned_model_only():
-    observed = ObservedEndpoint(name="e", arn="arn:e", status="InService", config_name="c-1")
-    assert pinning.live_image(_FakeSageMaker("uid-1", OLD_LMI), observed, "uid-1") == OLD_LMI
-    assert pinning.live_image(_FakeSageMaker("someone-else", OLD_LMI), observed, "uid-1") is None
-    foreign = ObservedEndpoint(name="e", arn="arn:e", status="InService", config_name="c-1", owned=False)
+    assert pinning.live_image(_FakeSageMaker("someone-else", OLD_LMI), _observed("c-foreign-model"), "uid-1") is None
+    foreign = _observed("c-foreign-endpoint", owned=False)
     assert pinning.live_image(_FakeSageMaker("uid-1", OLD_LMI), foreign, "uid-1") is None
     assert pinning.live_image(_FakeSageMaker("uid-1", OLD_LMI), None, "uid-1") is None
+
+
+def test_live_image_is_read_once_per_config():
+    sagemaker = _FakeSageMaker("uid-2", OLD_LMI)
+    for _ in range(3):
+        assert pinning.live_image(sagemaker, _observed("c-owned"), "uid-2") == OLD_LMI
+    assert sagemaker.reads == 1  # config names are content-addressed: what one serves never changes
+
+
+def test_only_a_spec_without_version_or_uri_reads_the_live_image():
+    assert pinning.needs_live_image(spec_of({"task": "text-generation"}))
+    assert not pinning.needs_live_image(spec_of({"task": "text-generation"}, image={"version": "0.36.0"}))
