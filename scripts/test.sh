@@ -11,7 +11,7 @@ export KUBEBUILDER_ASSETS HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # With no arguments (make test, CI) the suite runs on PYTEST_WORKERS xdist workers, each with
 # its own control plane: the tests mostly wait on real processes, so three fit on two cores.
 if [[ $# -eq 0 ]]; then
-  set -- -n "${PYTEST_WORKERS:-3}" --dist load
+  set -- -n "${PYTEST_WORKERS:-3}" --dist worksteal  # idle workers take the slow e2e tests left over
 fi
 set +e
 "$VENV/bin/pytest" "$@"
