@@ -25,6 +25,9 @@ Phases (operator settings in brackets; unlisted ones are the defaults):
 6. start-up [all defaults]: spawn -> first AWS call and first status write on a
    pre-existing Ready resource (resume), then RSS once idle; then a few creates
    at delay 0 with the default poll interval, to show what it costs in latency.
+7. storm [all defaults]: every SageMaker call throttled while N resources are created;
+   SageMaker calls per minute per resource (botocore's retries included) over the
+   window and in its last minute, and how long until each resource's first status write.
 
 Add ``--profile`` to record the operator with py-spy during the load phase
 (``pip install -e '.[bench]'``); the top functions are printed and kept in the JSON.
@@ -551,6 +554,44 @@ def phase_startup(world: World, report: Report, settle: float, default_poll_n: i
 # -- output -----------------------------------------------------------------------------
 
 
+def phase_storm(world: World, report: Report, n: int, window: float) -> None:
+    print(f"[storm] {n} resources under a 100% SageMaker throttling storm for {window:.0f} s (defaults)", flush=True)
+    ns = world.namespace("bench-storm")
+    with world.operator(ns, {}), Watch(world.kube, ns) as watch:
+        world.emu.faults.throttle(rate=1.0)
+        mark, started = world.mark(), time.monotonic()
+        names = [f"s{i}" for i in range(n)]
+        for name in names:
+            world.kube.create(ns, endpoint_manifest(name))
+
+        # The operator's first write sets observedGeneration (the API server's default status reads 0).
+        def written(resources: dict[str, Tracked]) -> bool:
+            return all(
+                (resources.get(x, Tracked()).last.get("status") or {}).get("observedGeneration") == 1 for x in names
+            )
+
+        all_written = watch.wait(written, 60, "first status writes") - started
+        time.sleep(max(0.0, window - (time.monotonic() - started)))  # the measured window itself
+        end = time.time()
+        calls = [c for c in world.calls_since(mark) if c.service == "sagemaker"]
+        world.emu.faults.clear()
+        for name in names:
+            world.kube.delete(ns, name)
+        watch.wait(lambda r: all(r[x].deleted is not None for x in names), 300, "storm clean-up")
+    per_minute = len(calls) / n / (window / 60)
+    last_minute = len([c for c in calls if c.time >= end - 60]) / n
+    report.details["storm"] = {
+        "resources": n,
+        "window_s": window,
+        "sagemaker_calls": len(calls),
+        "by_operation": by_operation(calls),
+        "all_first_status_writes_s": round(all_written, 2),
+    }
+    report.add("storm: SageMaker calls/min per resource (window)", round(per_minute, 1), "calls/min")
+    report.add("storm: SageMaker calls/min per resource (last minute)", round(last_minute, 1), "calls/min")
+    report.add("storm: every resource's first status write", round(all_written, 2), "s", 5.0)
+
+
 def print_table(rows: list[Row]) -> None:
     header = ("metric", "measured", "target", "ratio", "result")
     lines = []
@@ -577,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resyncs", type=int, help="resync intervals observed in steady state (default 6, quick 3)")
     parser.add_argument(
         "--phases",
-        default="latency,calls,steady,artifacts,load,startup",
+        default="latency,calls,steady,artifacts,load,startup,storm",
         help="comma-separated subset to run (startup needs calls)",
     )
     parser.add_argument(
@@ -593,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     steady_n = args.steady_n or (3 if quick else 10)
     resyncs = args.resyncs or (3 if quick else 6)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(phases) - {"latency", "calls", "steady", "artifacts", "load", "startup"}
+    unknown = set(phases) - {"latency", "calls", "steady", "artifacts", "load", "startup", "storm"}
     if unknown:
         parser.error(f"--phases: unknown phase(s) {sorted(unknown)}")
     if "startup" in phases and "calls" not in phases:
@@ -627,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
                 phase_load(world, report, load_n, args.load_delay, logs / "load-pyspy.txt" if args.profile else None)
             if "startup" in phases:
                 phase_startup(world, report, 5.0 if quick else 15.0, 1 if quick else 3)
+            if "storm" in phases:
+                phase_storm(world, report, 3 if quick else 5, 120.0 if quick else 300.0)
         finally:
             world.kube.close()
 
@@ -646,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [r.to_json() for r in report.rows],
         "details": report.details,
     }
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print()
     print_table(report.rows)
     shown = out.relative_to(REPO) if out.is_relative_to(REPO) else out
