@@ -368,3 +368,18 @@ def test_a_denied_delete_says_how_to_release_the_resource(tenancy: Tenancy) -> N
                         "-p", '{"spec":{"deletionPolicy":"Retain"}}')  # fmt: skip
     wait_for(lambda: c.get("stuck") is None, timeout=30, what="the finalizer released")
     assert c.endpoint(status["endpointName"]) is not None
+
+
+def test_claiming_the_victims_endpoint_name_stalls_and_deletes_nothing(tenancy: Tenancy) -> None:
+    """spec.endpointName is free text: naming someone else's endpoint gets a conflict, never the endpoint."""
+    t = tenancy
+    _apply_as(t.victim_tenant, t.victim.namespace, endpoint_manifest("prod"))
+    victim = t.victim.wait_ready("prod")
+    t.emulator.reset_calls()
+    _apply_as(t.attacker_tenant, t.attacker.namespace, endpoint_manifest("claim", endpointName=victim["endpointName"]))
+    stalled = t.attacker.wait_condition("claim", "Stalled", "EndpointNameConflict")
+    assert victim["endpointName"] in stalled["message"]
+    assert t.attacker.status("claim").get("endpointArn") is None, "status never reports someone else's endpoint"
+    t.attacker.delete("claim")
+    assert t.writes_to(victim["endpointName"], victim["endpointConfigName"], victim["modelName"]) == []
+    assert (t.victim.endpoint(victim["endpointName"]) or {}).get("EndpointStatus") == "InService"
