@@ -211,6 +211,9 @@ class Engine:
         if task not in LLM_TASKS:
             raise ValueError(f"LMI's handler serves {', '.join(LLM_TASKS)}, not {task!r}")
         self.torch = torch
+        # One intra-op thread: the step loop is the only model user, and idle OpenMP workers
+        # spinning between steps would take the CPU the HTTP threads stream with.
+        torch.set_num_threads(1)
         self.task = task
         self.tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=True)
         auto = AutoModelForCausalLM if task == "text-generation" else AutoModelForSeq2SeqLM
