@@ -330,7 +330,12 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         for action in result.actions:
             if action is Action.UPLOAD_ARTIFACT:
                 phase = Phase.PACKAGING
-            event = _execute(action, result, desired, observed, sagemaker, clients, resource, status)
+            try:
+                event = _execute(action, result, desired, observed, sagemaker, clients, resource, status)
+            except Exception:
+                if action is Action.CREATE_MODEL:
+                    _drop_unreferenced_artifact(sagemaker, clients.s3, desired)
+                raise
             events += [event] if event else []
             phase = result.phase
         ctx.set_cleanup_pending(resource.uid, result.cleanup_pending)
@@ -421,6 +426,20 @@ def _execute(
     else:  # DELETE_ALL_OWNED only happens in finalize()
         raise AssertionError(f"unexpected action {action}")
     return None
+
+
+def _drop_unreferenced_artifact(sagemaker: SageMakerAdapter, s3: Any, desired: DesiredDeployment) -> None:
+    """An artifact lives only as long as a model of ours that reads it (the model is its record).
+
+    When the model could not be created, the artifact just uploaded is removed again (the next
+    try uploads it anew), so a spec that moves to another bucket meanwhile leaves nothing behind
+    that no model points at. Kept whenever any model of that name exists.
+    """
+    try:
+        if sagemaker.describe_model(desired.target.model_name) is None:
+            s3.delete_object(Bucket=desired.scope.bucket, Key=desired.artifact_key)
+    except (ClientError, BotoCoreError):
+        log.debug("could not remove the unreferenced artifact %s", desired.artifact_uri, exc_info=True)
 
 
 def _instance_count_changed(sagemaker: SageMakerAdapter, live_config: str, desired_count: int) -> bool:

@@ -383,3 +383,20 @@ def test_claiming_the_victims_endpoint_name_stalls_and_deletes_nothing(tenancy: 
     t.attacker.delete("claim")
     assert t.writes_to(victim["endpointName"], victim["endpointConfigName"], victim["modelName"]) == []
     assert (t.victim.endpoint(victim["endpointName"]) or {}).get("EndpointStatus") == "InService"
+
+
+def test_moving_buckets_while_the_model_cannot_be_created_leaves_nothing_behind(tenancy: Tenancy) -> None:
+    """An artifact no model points at is never left: the model is the record of where artifacts are."""
+    t, c, ns = tenancy, tenancy.victim, tenancy.victim.namespace
+    t.emulator.faults.deny("CreateModel")
+    _apply_as(t.victim_tenant, ns, endpoint_manifest("denied"))
+    c.wait_condition("denied", "Reconciling", "AccessDenied")
+    uid = _uid(c, "denied")
+    _apply_as(t.victim_tenant, ns, endpoint_manifest("denied", aws__artifactBucket=SECOND_BUCKET))
+    wait_for(lambda: c.status("denied").get("artifact", {}).get("uri", "").startswith(f"s3://{SECOND_BUCKET}/"),
+             timeout=30, what="the new bucket tried")  # fmt: skip
+    t.emulator.faults.clear()
+    c.wait_ready("denied")
+    assert [k for k in c.artifact_keys() if f"/{uid}/" in k] == [], "nothing left in the first bucket"
+    c.delete("denied")
+    assert _owned_everywhere(t, uid) == {}
