@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from djl_operator import bytecache, naming, policy
+from djl_operator import bytecache, naming, pinning, policy
 from djl_operator.api import DjlEndpointResource, DjlEndpointSpec
 from djl_operator.artifacts import images, package, requests
-from djl_operator.planner import Desired
+from djl_operator.planner import Desired, ObservedEndpoint
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,23 @@ def desired_deployment(
         image_notice=images.deprecation_notice(spec),
         newer_image_uri=images.newer_image_uri(spec, image_uri),
     )
+
+
+def keep_live_image(
+    desired: DesiredDeployment,
+    resource: DjlEndpointResource,
+    sagemaker: Any,
+    observed: ObservedEndpoint | None,
+    rules: policy.Policy | None = None,
+) -> DesiredDeployment:
+    """``desired`` with the image the owned endpoint runs now kept, when the spec leaves the
+    version to the tables (the reconciler's one hook, right after it observes the endpoint).
+
+    At most two reads per endpoint config in a process's life (``pinning.live_image`` caches),
+    none for a spec that names its version or URI."""
+    if not pinning.needs_live_image(resource.spec):
+        return desired
+    live = pinning.live_image(sagemaker, observed, resource.uid)
+    if live is None or live == desired.image_uri:
+        return desired
+    return desired_deployment(resource, rules=rules, live_image=live)

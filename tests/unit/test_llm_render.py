@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from djl_operator import api, instance_types, pinning
+from djl_operator import api, desired, instance_types, pinning
 from djl_operator.artifacts import images, render
 from djl_operator.errors import SpecError
 from djl_operator.planner import ObservedEndpoint
@@ -338,3 +338,36 @@ def test_live_image_is_read_once_per_config():
 def test_only_a_spec_without_version_or_uri_reads_the_live_image():
     assert pinning.needs_live_image(spec_of({"task": "text-generation"}))
     assert not pinning.needs_live_image(spec_of({"task": "text-generation"}, image={"version": "0.36.0"}))
+
+
+def _resource(image: dict[str, Any] | None = None) -> api.DjlEndpointResource:
+    spec: dict[str, Any] = {
+        "model": {"id": "facebook/bart-large", "task": "feature-extraction"},
+        "instance": {"type": "ml.g5.xlarge"},
+        "aws": {"executionRoleArn": ROLE, "artifactBucket": "my-sagemaker-artifacts"},
+    }
+    if image:
+        spec["image"] = image
+    body = {"metadata": {"name": "r", "namespace": "ns", "uid": "uid-pin", "generation": 1}, "spec": spec}
+    return api.DjlEndpointResource.from_body(body)
+
+
+def test_an_upgrade_keeps_the_deployed_image_and_reports_the_newer_one():
+    resource = _resource()
+    fresh = desired.desired_deployment(resource)
+    newest = images.table_images("djl-lmi", "us-east-1")[0]
+    assert fresh.image_uri == newest and fresh.newer_image_uri is None
+
+    kept = desired.keep_live_image(fresh, resource, _FakeSageMaker("uid-pin", OLD_LMI), _observed("c-pin"))
+    assert kept.image_uri == OLD_LMI
+    assert kept.newer_image_uri == newest
+    assert kept.model_request["PrimaryContainer"]["Image"] == OLD_LMI
+    assert kept.target.model_name != fresh.target.model_name  # the names follow the image kept
+
+
+def test_a_named_version_is_not_pinned_and_reads_nothing():
+    resource = _resource({"framework": "djl-lmi", "version": "0.36.0"})
+    fresh = desired.desired_deployment(resource)
+    sagemaker = _FakeSageMaker("uid-pin", OLD_LMI)
+    assert desired.keep_live_image(fresh, resource, sagemaker, _observed("c-named")) is fresh
+    assert sagemaker.reads == 0
