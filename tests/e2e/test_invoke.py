@@ -143,7 +143,7 @@ def test_bad_usage_fails_before_any_lookup(tmp_path: Path) -> None:
     assert "argument --file: not allowed with argument --data" in both.stderr
     neither = run("x")
     assert neither.returncode == 2
-    assert "one of the arguments --data --file is required" in neither.stderr
+    assert "one of the arguments --data --file --messages is required" in neither.stderr
     missing = run("x", "--file", str(tmp_path / "absent.json"))
     assert missing.returncode == 1
     assert f"--file {tmp_path / 'absent.json'}: No such file or directory" in missing.stderr
