@@ -8,7 +8,7 @@ Two small harnesses call ``handle`` the way djl-serving's engines do
   an ``Output`` an error.
 * ``AsyncEngine``: ``python_async_engine.py`` runs an asyncio loop; a receiver
   thread submits each request with ``run_coroutine_threadsafe``, the coroutine
-  does ``outputs = await handle(inputs)``, accepts an ``Output``, an async
+  does ``outputs = await handle(inputs)`` (``service_loader.ModelService.invoke_handler_async``), accepts an ``Output``, an async
   generator of them or ``None`` (204), and tags every output with the request's
   ``request_tracking_id``.
 
@@ -40,10 +40,15 @@ def _output_cls(loaded: LoadedHandler) -> type:
     return cls
 
 
+def _model_dir(loaded: LoadedHandler) -> str:
+    return str(Path(str(loaded.module.__file__)).parent)
+
+
 def sync_engine(loaded: LoadedHandler, inputs: Any) -> Any:
     """One call as PythonSyncEngine.run_server makes it."""
     output_cls = _output_cls(loaded)
     try:
+        inputs.properties["model_dir"] = _model_dir(loaded)  # ModelService.invoke_handler does
         outputs = loaded.handle(inputs)
         if outputs is None:
             outputs = output_cls(code=204, message="No content")
@@ -66,6 +71,7 @@ class AsyncEngine:
     async def _invoke_handler(self, inputs: Any) -> None:
         tracking = inputs.get_property(TRACKING_KEY)
         try:
+            inputs.properties["model_dir"] = _model_dir(self.loaded)  # ModelService.invoke_handler_async does
             outputs = await self.loaded.handle(inputs)
         except Exception as exc:  # as the engine does: logged, answered with an error Output
             self.errors.append(exc)
