@@ -8,8 +8,9 @@ Two small harnesses call ``handle`` the way djl-serving's engines do
   an ``Output`` an error.
 * ``AsyncEngine``: ``python_async_engine.py`` runs an asyncio loop; a receiver
   thread submits each request with ``run_coroutine_threadsafe``, the coroutine
-  does ``outputs = await handle(inputs)`` (``service_loader.ModelService.invoke_handler_async``), accepts an ``Output``, an async
-  generator of them or ``None`` (204), and tags every output with the request's
+  does ``outputs = await handle(inputs)`` (``ModelService.invoke_handler_async``
+  in ``service_loader.py``), accepts an ``Output``, an async generator of them
+  or ``None`` (204), and tags every output with the request's
   ``request_tracking_id``.
 
 The template's Input/Output stand in for djl_python's (the engine checks
