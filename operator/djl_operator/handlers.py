@@ -1,11 +1,14 @@
 """kopf handlers: parse the body, call one service function, write status.
 
-One trigger path: a change (create, a spec update, a restart's resume) reconciles
-at once; after that the per-resource ``tick`` asks the :class:`Scheduler` whether
-the resource is due (poll, retry, backoff, resync) and reconciles only then. No
-handler raises to make kopf retry it: waiting is not an error, and the scheduling
-policy lives in :mod:`djl_operator.schedule` alone. Only the finalizer lets kopf
-call it again (it must run until the AWS side is gone).
+One trigger path: every reconcile runs in the per-resource ``tick``, when the
+:class:`Scheduler` says the resource is due (poll, retry, backoff, resync, a lost
+change event). A change (create, a spec update) only accepts the new generation,
+writing Reconciling before any AWS call, and makes the resource due at once; a
+restart's resume makes it due at once. No handler raises to make kopf retry it:
+waiting is not an error, and the scheduling policy lives in
+:mod:`djl_operator.schedule` alone. Only the finalizer lets kopf call it again (it
+must run until the AWS side is gone); the per-resource lock keeps it apart from a
+tick's reconcile still in flight when the delete came.
 
 Handlers are synchronous or hand the blocking boto3 calls to a thread pool, so
 they never block the event loop.
@@ -153,15 +156,19 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
 @kopf.on.create(api.GROUP, api.VERSION, api.PLURAL)
 @kopf.on.update(api.GROUP, api.VERSION, api.PLURAL, field="spec")
 def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """A new generation is accepted at once (Reconciling written before any AWS call) and reconciled
-    on the next tick; a restart reconciles at once, unless the resource is stalled at this generation."""
+    """A change only accepts the new generation (Reconciling written before any AWS call); every
+    reconcile happens in the tick, which the scheduler makes due at once. A restart makes the
+    resource due at once, unless it is stalled at this generation."""
     meta = body["metadata"]
     generation = int(meta.get("generation") or 0)
     status = dict(body.get("status") or {})
     scheduler: Scheduler = memo["scheduler"]
     if scheduler.stalled(meta["uid"], generation, status):
         return
-    _reconcile_once(body, patch, memo, new_generation=status.get("observedGeneration") != generation)
+    if status.get("observedGeneration") == generation:
+        scheduler.record(meta["uid"], generation, Next.POLL, 0.0)  # a restart: the next tick looks at once
+        return
+    _reconcile_once(body, patch, memo, new_generation=True)
 
 
 @kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
