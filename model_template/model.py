@@ -35,7 +35,8 @@ DJL's Python engine calls ``handle`` in one of two modes (djl-serving,
 ``handle`` tells the two apart by whether it is called on a running event loop
 (the async engine's coroutine calls it there; the sync engine has no loop) and
 in async mode returns a coroutine that runs the same blocking work on one
-worker thread, so the loop keeps accepting requests while the model computes.
+worker thread, so the loop keeps accepting requests while the model computes;
+requests that arrive meanwhile share the worker's next call.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ except ImportError:  # djl-operator-kit serve, tests
 
 # Input is re-exported on purpose: hosts (djl-operator-kit serve) build requests with
 # the same class the handler was written against.
-__all__ = ["Input", "Output", "handle", "load_count"]
+__all__ = ["Input", "Output", "handle", "load_count", "model_runs"]
 
 logger = logging.getLogger(__name__)
 
@@ -366,6 +367,7 @@ class Service:
         self.config: Config | None = None
         self.load_error: str | None = None
         self.load_count = 0
+        self.runs = 0  # calls of the model code (a batch is one)
         self.model: Any = None
         self.tokenizer: Any = None
         self.device: torch.device = torch.device("cpu")
@@ -433,6 +435,29 @@ class Service:
             return Output().error(f"{type(exc).__name__}: {exc}", code=500)
         return _reply(results, batched=inputs.is_batch())
 
+    def handle_each(self, requests: list[Any]) -> list[Any]:
+        """Several separate requests (the async engine's, which DJL never batches) in one
+        forward pass per parameter set; one Output (or None) per request."""
+        if not requests:
+            return []
+        self.ensure_loaded(requests[0].get_properties())
+        if self.load_error is not None:
+            return [Output().error(self.load_error, code=500, message="model load failure") for _ in requests]
+        answers: list[Any] = [None] * len(requests)
+        live = [i for i, request in enumerate(requests) if not request.is_empty()]
+        results: list[Any] = [self._parse(requests[i]) for i in live]
+        try:
+            self._run(results)
+        except Exception as exc:  # model failure: these requests fail, the worker lives on
+            logger.exception("inference failed")
+            return [
+                Output().error(f"{type(exc).__name__}: {exc}", code=500) if i in live else None
+                for i in range(len(requests))
+            ]
+        for i, result in zip(live, results, strict=True):
+            answers[i] = _reply([result], batched=False)
+        return answers
+
     def _parse(self, item: Any) -> Request | BadRequest:
         assert self.config is not None
         try:
@@ -445,6 +470,7 @@ class Service:
 
     def _run(self, results: list[Any]) -> None:
         """Replace each Request in ``results`` by its answer, one forward pass per parameter set."""
+        self.runs += 1
         groups: dict[str, list[int]] = {}
         for index, result in enumerate(results):
             if isinstance(result, Request):
@@ -645,9 +671,55 @@ def _worker() -> ThreadPoolExecutor:
         return _async_worker
 
 
+# Most requests one worker call takes in async mode.
+MAX_ASYNC_BATCH = 32
+
+
+class _AsyncBatcher:
+    """The async engine hands over one request per coroutine and never batches; requests
+    that arrive while the worker thread computes are run together on its next call, one
+    forward pass per parameter set, as the sync engine's batching would. State is only
+    touched on the engine's one event loop."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.draining = False
+        self._task: asyncio.Task[None] | None = None  # kept: the loop holds tasks only weakly
+
+    async def submit(self, inputs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
+        self.pending.append((inputs, answer))
+        if not self.draining:
+            self.draining = True
+            self._task = loop.create_task(self._drain())
+        return await answer
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.pending:
+                batch, self.pending = self.pending[:MAX_ASYNC_BATCH], self.pending[MAX_ASYNC_BATCH:]
+                try:
+                    outputs = await loop.run_in_executor(_worker(), _service.handle_each, [i for i, _ in batch])
+                except Exception as exc:  # handle_each answers model failures itself; this is a bug
+                    for _, answer in batch:
+                        if not answer.done():  # a caller may have given up (cancelled)
+                            answer.set_exception(exc)
+                    continue
+                for (_, answer), output in zip(batch, outputs, strict=True):
+                    if not answer.done():
+                        answer.set_result(output)
+        finally:
+            self.draining = False
+
+
+_async_batcher = _AsyncBatcher()
+
+
 async def _handle_async(inputs: Any) -> Any:
-    """The async engine's call: the blocking work on the worker thread, awaited on the loop."""
-    return await asyncio.get_running_loop().run_in_executor(_worker(), _service.handle, inputs)
+    """The async engine's call: batched with whatever else is waiting, run on the worker thread."""
+    return await _async_batcher.submit(inputs)
 
 
 def _on_event_loop() -> bool:
@@ -669,3 +741,8 @@ def handle(inputs: Any) -> Any | Coroutine[Any, Any, Any]:
 def load_count() -> int:
     """How many times this worker loaded the model (tests assert it is one)."""
     return _service.load_count
+
+
+def model_runs() -> int:
+    """How many times the model code ran (a batch is one); tests check batching with it."""
+    return _service.runs

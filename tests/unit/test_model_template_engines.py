@@ -89,7 +89,7 @@ class AsyncEngine:
         outputs.add_property(TRACKING_KEY, tracking)
         self.outputs.setdefault(tracking, []).append(outputs)
 
-    def run(self, requests: list[Any]) -> dict[str, list[Any]]:
+    def run(self, requests: list[Any], after_submit: Callable[[], Any] | None = None) -> dict[str, list[Any]]:
         """Submit every request from a receiver thread, as they 'arrive', and wait for all answers."""
 
         async def main() -> None:
@@ -100,6 +100,8 @@ class AsyncEngine:
                 for index, request in enumerate(requests):
                     request.properties[TRACKING_KEY] = f"req-{index}"
                     futures.append(asyncio.run_coroutine_threadsafe(self._invoke_handler(request), loop))
+                if after_submit is not None:
+                    after_submit()
 
             receiver = threading.Thread(target=receive)
             receiver.start()
@@ -153,6 +155,26 @@ def test_async_engine_awaits_the_handler(generation_artifact):
         assert output.code == 200, output.content.value_at(0)
         assert output.properties[TRACKING_KEY] == f"req-{index}"
         assert _body(output)["generated_text"].startswith(prompt)
+
+
+def test_async_engine_batches_what_arrives_together(tiny_artifact):
+    loaded, init = _load(tiny_artifact("feature-extraction", pooling="mean"))
+    AsyncEngine(loaded).run([init])  # the load call
+    before = loaded.module.model_runs()
+    texts = ["the quick brown fox", "a cat sat", "hello world", "red blue green"] * 4
+    engine = AsyncEngine(loaded)
+    busy = threading.Event()  # the worker thread is busy until every request has arrived
+    loaded.module._worker().submit(busy.wait, 30)
+    answers = engine.run([_request(loaded, {"inputs": t}) for t in texts], after_submit=busy.set)
+    assert engine.errors == []
+    runs = loaded.module.model_runs() - before
+    # The first drain may have taken the first request alone; the rest waited and went together.
+    assert runs in (1, 2)
+    alone = [_body(sync_engine(loaded, _request(loaded, {"inputs": t}))) for t in texts[:4]]
+    for index in range(len(texts)):
+        (output,) = answers[f"req-{index}"]
+        assert output.code == 200
+        assert _body(output) == pytest.approx(alone[index % 4], abs=1e-5)  # batching changes no answer
 
 
 def test_async_engine_bad_request_is_a_4xx_not_a_crash(generation_artifact):
