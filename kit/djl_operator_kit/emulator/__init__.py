@@ -21,13 +21,16 @@ In-process use::
 The same port also answers the Resource Groups Tagging API's ``GetResources`` over the
 SageMaker resources (JSON 1.1, ``X-Amz-Target: ResourceGroupsTaggingAPI_20170126.*``; see
 :mod:`~djl_operator_kit.emulator.tagging`) and STS ``GetCallerIdentity`` (Query protocol, XML;
-:mod:`~djl_operator_kit.emulator.sts`). Faults name it like any operation
+:mod:`~djl_operator_kit.emulator.sts`), and Application Auto Scaling for SageMaker variants
+(JSON 1.1, ``X-Amz-Target: AnyScaleFrontendService.*``; :mod:`~djl_operator_kit.emulator.autoscaling`),
+whose target tracking follows a simulated invocation rate. Faults name it like any operation
 (``throttle(operations=["GetResources"])``, ``deny("GetResources")``); a throttle without
 ``operations`` only reaches SageMaker's control plane.
 
 As a process: ``djl-operator-kit emulator --port 8090`` prints ``KEY=VALUE`` lines
 (``AWS_ENDPOINT_URL_SAGEMAKER``, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``,
 ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API``, ``AWS_ENDPOINT_URL_STS``,
+``AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING``,
 ``AWS_DEFAULT_REGION``, dummy credentials,
 ``DJL_EMULATOR_ADMIN_URL``) then ``# djl emulator ready``.
 :class:`~djl_operator_kit.emulator.client.RemoteEmulator` drives it from Python.
@@ -53,6 +56,8 @@ POST   /_emulator/faults/deny                  ``{"operations": ["CreateModel"]}
 POST   /_emulator/faults/internal_error        ``{"operations": ["DescribeEndpoint"]}`` (HTTP 500)
 POST   /_emulator/faults/quota                 ``{"instance_type": .., "instances": N}``
                                                (ResourceLimitExceeded beyond it)
+POST   /_emulator/autoscaling/invocation_rate  ``{"endpoint": .., "variant": .., "per_minute": N}``:
+                                               the load target tracking sees on a variant
 POST   /_emulator/endpoints/<name>/fail        ``{"reason": ".."}``: endpoint -> Failed now
 POST   /_emulator/reset                        forget everything (resources, faults, calls, S3)
 ====== ======================================= ==============================================

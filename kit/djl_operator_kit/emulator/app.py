@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from .autoscaling import AutoScaling
 from .calls import Call, CallLog
 from .clients import make_client
 from .config import EmulatorConfig
@@ -52,6 +53,7 @@ class Emulator:
         )
         self.sagemaker = SageMaker(self.region, self.account_id, self.faults, self._s3.exists)
         self.tagging = TaggingApi(self.sagemaker)
+        self.autoscaling = AutoScaling(self.sagemaker)
         self.sagemaker.deploy_hook = self._warm_new_fleet
         self.runtime = ModelServers(
             self._fetch, self.region, self.account_id, self.config.runtime_start_timeout, self._s3.list_keys
@@ -132,6 +134,7 @@ class Emulator:
             "AWS_ENDPOINT_URL_S3": self.s3_url,
             "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API": self.url,
             "AWS_ENDPOINT_URL_STS": self.url,
+            "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING": self.url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": DUMMY_KEY,
@@ -142,7 +145,8 @@ class Emulator:
         }
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A stock boto3 client for "sagemaker", "sagemaker-runtime", "s3", "resourcegroupstaggingapi" or "sts"
+        """A stock boto3 client for "sagemaker", "sagemaker-runtime", "s3", "resourcegroupstaggingapi", "sts"
+        or "application-autoscaling"
         (closed by :meth:`stop`); ``region_name=`` signs for another region, ``aws_access_key_id=``
         calls as someone else."""
         urls = {
@@ -151,6 +155,7 @@ class Emulator:
             "s3": self.s3_url,
             "resourcegroupstaggingapi": self.url,
             "sts": self.url,
+            "application-autoscaling": self.url,
         }
         if service not in urls:
             raise ValueError(f"service must be one of {sorted(urls)}, got {service!r}")
@@ -174,9 +179,14 @@ class Emulator:
     def force_endpoint_failed(self, name: str, reason: str) -> None:
         self.sagemaker.force_failed(name, reason)
 
+    def set_invocation_rate(self, endpoint: str, variant: str, per_minute: float) -> None:
+        """The load Application Auto Scaling's target tracking sees on a variant (invocations per minute)."""
+        self.autoscaling.set_invocation_rate(endpoint, variant, per_minute)
+
     def reset(self) -> None:
-        """Forget all SageMaker resources, faults, calls and S3 objects; stop model servers."""
+        """Forget all SageMaker resources, scalable targets, faults, calls and S3 objects; stop model servers."""
         self.sagemaker.reset()
+        self.autoscaling.reset()
         self.faults.clear()
         self.call_log.reset()
         self.runtime.stop_all()

@@ -107,6 +107,7 @@ class RemoteEmulator:
             "s3": env["AWS_ENDPOINT_URL_S3"],
             "resourcegroupstaggingapi": env["AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API"],
             "sts": env["AWS_ENDPOINT_URL_STS"],
+            "application-autoscaling": env["AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING"],
         }
         kwargs.setdefault("region_name", env["AWS_DEFAULT_REGION"])
         return make_client(
@@ -127,6 +128,11 @@ class RemoteEmulator:
 
     def force_endpoint_failed(self, name: str, reason: str) -> None:
         self.request("POST", f"/endpoints/{name}/fail", {"reason": reason})
+
+    def set_invocation_rate(self, endpoint: str, variant: str, per_minute: float) -> None:
+        self.request(
+            "POST", "/autoscaling/invocation_rate", {"endpoint": endpoint, "variant": variant, "per_minute": per_minute}
+        )
 
     def reset(self) -> None:
         self.request("POST", "/reset")

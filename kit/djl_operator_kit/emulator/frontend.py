@@ -4,6 +4,7 @@ Routing:
 
 * ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> control plane;
 * ``POST /`` with ``X-Amz-Target: ResourceGroupsTaggingAPI_20170126.<Operation>`` -> Tagging API;
+* ``POST /`` with ``X-Amz-Target: AnyScaleFrontendService.<Operation>`` -> Application Auto Scaling;
 * ``POST /`` with a form body ``Action=GetCallerIdentity&Version=2011-06-15`` (or ``GET /?Action=..``)
   -> STS (Query protocol, XML);
 * ``POST /endpoints/<name>/invocations`` -> InvokeEndpoint;
@@ -24,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import eventstream, sts, tagging, validation
+from . import autoscaling, eventstream, sts, tagging, validation
 from .calls import access_key_id, credential_region
 from .connections import ConnectionTrackingMixin
 from .errors import ApiError
@@ -94,6 +95,7 @@ def sagemaker_call(emu: Emulator, target: str, body: bytes, principal: str | Non
         if fault is not None:
             raise fault
         validation.validate(operation, params)
+        emu.autoscaling.tick()  # scaling moves on the clock every SageMaker reader sees
         result = emu.sagemaker.handle(operation, params)
     except ApiError as err:
         emu.call_log.record(
@@ -140,12 +142,50 @@ def tagging_call(emu: Emulator, operation: str, body: bytes, principal: str | No
     return Response(200, out, {"Content-Type": _JSON_11})
 
 
+# Application Auto Scaling's model declares InternalServiceException; throttling is AWS's common ThrottlingException.
+_AUTOSCALING_CODES = {"InternalFailure": "InternalServiceException"}
+
+
+def autoscaling_call(emu: Emulator, operation: str, body: bytes, principal: str | None) -> Response:
+    """One Application Auto Scaling request (JSON 1.1), faults and validation included, always recorded."""
+    params: Any = {}
+    try:
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise ApiError("SerializationException", f"Request body is not JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise ApiError("SerializationException", "Request body must be a JSON object.")
+        if operation not in emu.autoscaling.operations:
+            raise ApiError(
+                "UnknownOperationException",
+                f"The emulator does not implement {autoscaling.TARGET_PREFIX}.{operation}.",
+            )
+        fault = emu.faults.request_error(
+            operation, "*", emu.account_id, control_plane=False, action_prefix="application-autoscaling"
+        )
+        if fault is not None:
+            raise ApiError(_AUTOSCALING_CODES.get(fault.code, fault.code), fault.message, fault.status)
+        validation.validate(operation, params, autoscaling.SERVICE)
+        result = emu.autoscaling.handle(operation, params)
+    except ApiError as err:
+        resource = params.get("ResourceId") if isinstance(params, dict) else None
+        emu.call_log.record(autoscaling.SERVICE, operation, resource, err.code, len(body), principal=principal)
+        # The model's error shapes name their member "Message".
+        return _json(err.status, {"__type": err.code, "Message": err.message}, _JSON_11)
+    out = json.dumps(result).encode()
+    emu.call_log.record(autoscaling.SERVICE, operation, params.get("ResourceId"), None, len(body), len(out), principal)
+    return Response(200, out, {"Content-Type": _JSON_11})
+
+
 def json_call(emu: Emulator, target: str, body: bytes, authorization: str | None) -> Response:
     """A JSON 1.1 request, routed by its ``X-Amz-Target`` prefix."""
     principal = access_key_id(authorization)
     prefix, _, operation = target.partition(".")
     if prefix == tagging.TARGET_PREFIX:
         return tagging_call(emu, operation, body, principal, credential_region(authorization))
+    if prefix == autoscaling.TARGET_PREFIX:
+        return autoscaling_call(emu, operation, body, principal)
     return sagemaker_call(emu, target, body, principal)
 
 
@@ -325,6 +365,11 @@ def admin(emu: Emulator, method: str, path: str, query: dict[str, list[str]], bo
             if not isinstance(reason, str) or not reason:
                 return _json(400, {"error": "'reason' (a non-empty string) is required"})
             emu.force_endpoint_failed(unquote(match.group(1)), reason)
+            return _json(200, {})
+        if path == "/_emulator/autoscaling/invocation_rate" and method == "POST":
+            if not isinstance(args.get("endpoint"), str) or not isinstance(args.get("variant"), str):
+                return _json(400, {"error": "'endpoint' and 'variant' (strings) and 'per_minute' are required"})
+            emu.autoscaling.set_invocation_rate(args["endpoint"], args["variant"], args.get("per_minute"))
             return _json(200, {})
         if path == "/_emulator/reset" and method == "POST":
             emu.reset()

@@ -737,6 +737,19 @@ class SageMaker:
             self._busy.discard(name.lower())
             ep.status, ep.failure_reason, ep.pending, ep.last_modified = "Failed", reason, None, now
 
+    def variant_state(self, endpoint: str, variant: str) -> tuple[str, int, int] | None:
+        """``(EndpointStatus, DesiredInstanceCount, CurrentInstanceCount)`` of a live variant, or None
+        (no such endpoint or variant): what Application Auto Scaling reads."""
+        with self._lock:
+            self._advance()
+            ep = self._endpoints.get(endpoint.lower())
+            if ep is None:
+                return None
+            for v in ep.variants or []:
+                if v["VariantName"] == variant and "DesiredInstanceCount" in v:
+                    return ep.status, int(v["DesiredInstanceCount"]), int(v.get("CurrentInstanceCount") or 0)
+        return None
+
     def runtime_target(self, name: str, target_variant: str | None) -> RuntimeTarget | None:
         """The live variant an invocation goes to, or None if the endpoint does not serve.
 

@@ -1,0 +1,520 @@
+"""Application Auto Scaling for SageMaker endpoint variants (JSON 1.1, ``AnyScaleFrontendService.*``).
+
+Modelled on the Application Auto Scaling API reference (API version 2016-02-06) and botocore's
+``application-autoscaling`` model; requests are validated against that model first.
+
+Scalable targets (RegisterScalableTarget, DescribeScalableTargets, DeregisterScalableTarget):
+
+* only ``ServiceNamespace=sagemaker``, ``ResourceId=endpoint/<endpoint>/variant/<variant>`` and
+  ``ScalableDimension=sagemaker:variant:DesiredInstanceCount`` are served; the variant must be
+  live on an existing endpoint, otherwise ``ValidationException`` (AWS checks the resource with
+  the target service; the message wording is ours);
+* "When you register a new scalable target, you must specify values for the minimum and maximum
+  capacity"; re-registering updates in place and "any parameters that you don't specify are not
+  changed"; and if the resource is active, registering "changes the resource's current capacity
+  to a value that is inside of this range"
+  (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html);
+  for variants both bounds "must be set to at least 1" and min <= max
+  (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html);
+* deregistering "deletes the scaling policies and the scheduled actions that are associated with
+  it" (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_DeregisterScalableTarget.html);
+* "If you delete an endpoint, Application Auto Scaling ... deregisters those models as scalable
+  targets without notifying you"
+  (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-delete-with-scaling.html): a target
+  whose endpoint is Deleting or gone is dropped, with its policies and scheduled actions;
+* a missing target, policy or scheduled action is ``ObjectNotFoundException``.
+
+Scaling policies: ``TargetTrackingScaling`` with ``PredefinedMetricType`` one of the variant
+metrics SageMaker offers (``SageMakerVariantInvocationsPerInstance``,
+``SageMakerVariantConcurrentRequestsPerModelHighResolution``) or a customized metric, and
+``StepScaling``, are accepted; any other predefined metric, and ``PredictiveScaling`` (ECS only),
+are ``ValidationException``. Target tracking returns the two CloudWatch alarms AWS creates
+(``AlarmHigh``, and ``AlarmLow`` unless ``DisableScaleIn``). Cooldowns default to 300 s.
+
+Scheduled actions: ``Schedule`` is ``at(yyyy-mm-ddThh:mm:ss)``, ``rate(value unit)`` or
+``cron(minutes hours day-of-month month day-of-week year)``; anything else is
+``ValidationException``
+(https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScheduledAction.html).
+They are stored and described, **not applied** on a clock.
+
+Simulation: :meth:`AutoScaling.set_invocation_rate` (the admin API) sets a variant's
+invocations per minute. On every later request (:meth:`tick`) a target with a
+``SageMakerVariantInvocationsPerInstance`` policy moves the variant's DesiredInstanceCount toward
+``ceil(rate / TargetValue)`` within [min, max] through ``UpdateEndpointWeightsAndCapacities``, so
+the endpoint passes through ``Updating`` and CurrentInstanceCount follows when it is back
+``InService``. A scale-out waits ``ScaleOutCooldown`` after the last scale-out; a scale-in waits
+``ScaleInCooldown`` after the last scaling activity and never happens with ``DisableScaleIn`` or
+``DynamicScalingInSuspended`` (https://docs.aws.amazon.com/autoscaling/application/userguide/
+target-tracking-scaling-policy-overview.html). Each change is a scaling activity (InProgress, then
+Successful once the endpoint is InService). Not modelled: CloudWatch alarm evaluation periods (the
+rate acts at once), step scaling, customized metrics, tags on scalable targets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ApiError
+from .sagemaker import SageMaker
+
+TARGET_PREFIX = "AnyScaleFrontendService"
+SERVICE = "application-autoscaling"  # botocore's name, and the call log's
+NAMESPACE = "sagemaker"
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+INVOCATIONS = "SageMakerVariantInvocationsPerInstance"
+VARIANT_METRICS = frozenset({INVOCATIONS, "SageMakerVariantConcurrentRequestsPerModelHighResolution"})
+DEFAULT_COOLDOWN = 300
+DEFAULT_PAGE = 50
+# The service-linked role Application Auto Scaling uses for SageMaker variants.
+ROLE = (
+    "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+_RESOURCE_ID = re.compile(r"^endpoint/([^/]+)/variant/([^/]+)$")
+_AT = re.compile(r"^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$")
+_RATE = re.compile(r"^rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)$")
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/#LW-]+$")
+
+Clock = Callable[[], float]
+
+
+def validation(message: str) -> ApiError:
+    return ApiError("ValidationException", message)
+
+
+def valid_schedule(schedule: str) -> bool:
+    """``at()``, ``rate()`` (singular unit only for 1) or six-field ``cron()``, as PutScheduledAction documents."""
+    if _AT.match(schedule):
+        return True
+    rate = _RATE.match(schedule)
+    if rate:
+        return (rate.group(1) == "1") == (not rate.group(2).endswith("s"))
+    if schedule.startswith("cron(") and schedule.endswith(")"):
+        fields = schedule[5:-1].split(" ")
+        # Either day-of-month or day-of-week must be '?', as the cron expression reference requires.
+        return len(fields) == 6 and all(_CRON_FIELD.match(f) for f in fields) and "?" in (fields[2], fields[4])
+    return False
+
+
+@dataclass
+class _Target:
+    resource_id: str
+    endpoint: str
+    variant: str
+    min: int
+    max: int
+    arn: str
+    creation_time: float
+    suspended: dict[str, bool] = field(default_factory=dict)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scheduled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_out: float | None = None
+    last_activity: float | None = None
+
+
+class AutoScaling:
+    """``handle(operation, params)`` -> response dict; raises :class:`ApiError` like AWS."""
+
+    def __init__(self, sagemaker: SageMaker, clock: Clock = time.time) -> None:
+        self._sagemaker = sagemaker
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._targets: dict[str, _Target] = {}
+        self._rates: dict[str, float] = {}  # resource id -> invocations per minute (admin)
+        self._activities: list[dict[str, Any]] = []  # newest first
+        self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "RegisterScalableTarget": self.register_scalable_target,
+            "DescribeScalableTargets": self.describe_scalable_targets,
+            "DeregisterScalableTarget": self.deregister_scalable_target,
+            "PutScalingPolicy": self.put_scaling_policy,
+            "DescribeScalingPolicies": self.describe_scaling_policies,
+            "DeleteScalingPolicy": self.delete_scaling_policy,
+            "PutScheduledAction": self.put_scheduled_action,
+            "DescribeScheduledActions": self.describe_scheduled_actions,
+            "DeleteScheduledAction": self.delete_scheduled_action,
+            "DescribeScalingActivities": self.describe_scaling_activities,
+        }
+
+    @property
+    def operations(self) -> frozenset[str]:
+        return frozenset(self._ops)
+
+    def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        op = self._ops.get(operation)
+        if op is None:
+            raise ApiError("UnknownOperationException", f"The emulator does not implement {TARGET_PREFIX}.{operation}.")
+        with self._lock:
+            self.tick()
+            return op(params)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._targets.clear()
+            self._rates.clear()
+            self._activities.clear()
+
+    def _now(self) -> float:
+        return round(self._clock(), 3)
+
+    def _arn(self, kind: str, rest: str) -> str:
+        return f"arn:aws:{kind}:{self._sagemaker.region}:{self._sagemaker.account_id}:{rest}"
+
+    # -- identity and lookups --
+
+    def _key(self, p: dict[str, Any], must_exist: bool = True) -> _Target | None:
+        """The target ``p`` names (namespace, resource id, dimension); ObjectNotFoundException if unregistered."""
+        found = None
+        if p["ServiceNamespace"] == NAMESPACE and p["ScalableDimension"] == DIMENSION:
+            found = self._targets.get(p["ResourceId"])
+        if found is None and must_exist:
+            raise ApiError(
+                "ObjectNotFoundException",
+                f"No scalable target registered for service namespace: {p['ServiceNamespace']}, "
+                f"resource ID: {p['ResourceId']}, scalable dimension: {p['ScalableDimension']}",
+            )
+        return found
+
+    def _check_resource(self, p: dict[str, Any]) -> tuple[str, str]:
+        if p["ServiceNamespace"] != NAMESPACE:
+            raise validation(f"Unsupported service namespace {p['ServiceNamespace']}: the emulator serves sagemaker.")
+        if p["ScalableDimension"] != DIMENSION:
+            raise validation(
+                f"Unsupported scalable dimension {p['ScalableDimension']} for service namespace sagemaker: "
+                f"the emulator serves {DIMENSION}."
+            )
+        match = _RESOURCE_ID.match(p["ResourceId"])
+        if match is None:
+            raise validation(
+                f"Unsupported resource ID {p['ResourceId']}: expected endpoint/<endpoint>/variant/<variant>."
+            )
+        endpoint, variant = match.groups()
+        state = self._sagemaker.variant_state(endpoint, variant)
+        if state is None or state[0] == "Deleting":
+            raise validation(f"The resource ID {p['ResourceId']} does not exist: no such endpoint variant.")
+        return endpoint, variant
+
+    # -- scalable targets --
+
+    def register_scalable_target(self, p: dict[str, Any]) -> dict[str, Any]:
+        endpoint, variant = self._check_resource(p)
+        target = self._targets.get(p["ResourceId"])
+        lo = p.get("MinCapacity", target.min if target else None)
+        hi = p.get("MaxCapacity", target.max if target else None)
+        if lo is None or hi is None:
+            raise validation("MinCapacity and MaxCapacity are required to register a new scalable target.")
+        if lo < 1 or hi < 1:
+            raise validation("MinCapacity and MaxCapacity must be at least 1 for a SageMaker variant.")
+        if lo > hi:
+            raise validation(f"Maximum capacity ({hi}) cannot be less than minimum capacity ({lo}).")
+        if target is None:
+            target = _Target(
+                p["ResourceId"], endpoint, variant, lo, hi,
+                self._arn("application-autoscaling", f"scalable-target/{uuid.uuid4().hex[:32]}"), self._now(),
+            )  # fmt: skip
+            self._targets[p["ResourceId"]] = target
+        target.min, target.max = lo, hi
+        if p.get("SuspendedState") is not None:
+            target.suspended.update(p["SuspendedState"])
+        self._move(target, max(lo, min(hi, self._desired(target))), "registered capacity bounds")
+        return {"ScalableTargetARN": target.arn}
+
+    def describe_scalable_targets(self, p: dict[str, Any]) -> dict[str, Any]:
+        items = [t for t in self._targets.values() if self._matches(t, p, p.get("ResourceIds"))]
+        page, token = _page(items, p)
+        return {"ScalableTargets": [self._target_json(t) for t in page], **token}
+
+    def _target_json(self, t: _Target) -> dict[str, Any]:
+        return {
+            "ServiceNamespace": NAMESPACE,
+            "ResourceId": t.resource_id,
+            "ScalableDimension": DIMENSION,
+            "MinCapacity": t.min,
+            "MaxCapacity": t.max,
+            "RoleARN": f"arn:aws:iam::{self._sagemaker.account_id}:{ROLE}",
+            "CreationTime": t.creation_time,
+            "SuspendedState": {
+                k: bool(t.suspended.get(k))
+                for k in ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")
+            },
+            "ScalableTargetARN": t.arn,
+        }
+
+    def deregister_scalable_target(self, p: dict[str, Any]) -> dict[str, Any]:
+        target = self._key(p)
+        assert target is not None
+        del self._targets[target.resource_id]
+        return {}
+
+    @staticmethod
+    def _matches(t: _Target, p: dict[str, Any], resource_ids: list[str] | None) -> bool:
+        if p["ServiceNamespace"] != NAMESPACE:
+            return False
+        if p.get("ScalableDimension") not in (None, DIMENSION):
+            return False
+        return not resource_ids or t.resource_id in resource_ids
+
+    # -- scaling policies --
+
+    def put_scaling_policy(self, p: dict[str, Any]) -> dict[str, Any]:
+        target = self._key(p)
+        assert target is not None
+        kind = p.get("PolicyType") or "StepScaling"  # the reference's default
+        policy: dict[str, Any] = {
+            "PolicyName": p["PolicyName"],
+            "ServiceNamespace": NAMESPACE,
+            "ResourceId": target.resource_id,
+            "ScalableDimension": DIMENSION,
+            "PolicyType": kind,
+        }
+        if kind == "TargetTrackingScaling":
+            config = p.get("TargetTrackingScalingPolicyConfiguration")
+            if config is None:
+                raise validation("TargetTrackingScalingPolicyConfiguration is required for TargetTrackingScaling.")
+            predefined = config.get("PredefinedMetricSpecification")
+            if predefined is None and config.get("CustomizedMetricSpecification") is None:
+                raise validation("Either PredefinedMetricSpecification or CustomizedMetricSpecification is required.")
+            if predefined is not None and predefined["PredefinedMetricType"] not in VARIANT_METRICS:
+                raise validation(
+                    f"Unsupported metric type {predefined['PredefinedMetricType']} for scalable dimension {DIMENSION}."
+                )
+            policy["TargetTrackingScalingPolicyConfiguration"] = {
+                "ScaleOutCooldown": DEFAULT_COOLDOWN,
+                "ScaleInCooldown": DEFAULT_COOLDOWN,
+                "DisableScaleIn": False,
+                **config,
+            }
+        elif kind == "StepScaling":
+            if p.get("StepScalingPolicyConfiguration") is None:
+                raise validation("StepScalingPolicyConfiguration is required for StepScaling.")
+            policy["StepScalingPolicyConfiguration"] = p["StepScalingPolicyConfiguration"]
+        else:
+            raise validation(f"Unsupported policy type {kind} for service namespace sagemaker.")
+        old = target.policies.get(p["PolicyName"])
+        policy_id = old["PolicyARN"].split(":")[6] if old else str(uuid.uuid4())
+        policy["PolicyARN"] = self._arn(
+            "autoscaling",
+            f"scalingPolicy:{policy_id}:resource/sagemaker/{target.resource_id}:policyName/{p['PolicyName']}",
+        )
+        alarms = []
+        if kind == "TargetTrackingScaling":
+            sides = ["AlarmHigh"] if policy["TargetTrackingScalingPolicyConfiguration"]["DisableScaleIn"] else [
+                "AlarmHigh", "AlarmLow"
+            ]  # fmt: skip
+            for side in sides:
+                name = f"TargetTracking-{target.resource_id}-{side}-{uuid.uuid5(uuid.NAMESPACE_URL, policy_id + side)}"
+                alarms.append({"AlarmName": name, "AlarmARN": self._arn("cloudwatch", f"alarm:{name}")})
+        policy["Alarms"] = alarms
+        policy["CreationTime"] = old["CreationTime"] if old else self._now()
+        target.policies[p["PolicyName"]] = policy
+        return {"PolicyARN": policy["PolicyARN"], "Alarms": alarms}
+
+    def describe_scaling_policies(self, p: dict[str, Any]) -> dict[str, Any]:
+        names = p.get("PolicyNames")
+        items = [
+            pol
+            for t in self._targets.values()
+            if self._matches(t, p, [p["ResourceId"]] if p.get("ResourceId") else None)
+            for pol in t.policies.values()
+            if not names or pol["PolicyName"] in names
+        ]
+        page, token = _page(items, p)
+        return {"ScalingPolicies": page, **token}
+
+    def delete_scaling_policy(self, p: dict[str, Any]) -> dict[str, Any]:
+        target = self._key(p, must_exist=False)
+        if target is None or p["PolicyName"] not in target.policies:
+            raise ApiError(
+                "ObjectNotFoundException",
+                f"No scaling policy found for service namespace: {p['ServiceNamespace']}, resource ID: "
+                f"{p['ResourceId']}, scalable dimension: {p['ScalableDimension']}, policy name: {p['PolicyName']}",
+            )
+        del target.policies[p["PolicyName"]]
+        return {}
+
+    # -- scheduled actions --
+
+    def put_scheduled_action(self, p: dict[str, Any]) -> dict[str, Any]:
+        target = self._key(p)
+        assert target is not None
+        old = target.scheduled.get(p["ScheduledActionName"])
+        schedule = p.get("Schedule", old["Schedule"] if old else None)
+        if schedule is None:
+            raise validation("Schedule is required to create a scheduled action.")
+        if not valid_schedule(schedule):
+            raise validation(f"Schedule {schedule!r} is not a valid at(), rate() or cron() expression.")
+        action = old or {
+            "ScheduledActionName": p["ScheduledActionName"],
+            "ScheduledActionARN": self._arn(
+                "autoscaling",
+                f"scheduledAction:{uuid.uuid4()}:resource/sagemaker/{target.resource_id}"
+                f":scheduledActionName/{p['ScheduledActionName']}",
+            ),
+            "ServiceNamespace": NAMESPACE,
+            "ResourceId": target.resource_id,
+            "ScalableDimension": DIMENSION,
+            "CreationTime": self._now(),
+        }
+        action["Schedule"] = schedule
+        for member in ("Timezone", "StartTime", "EndTime", "ScalableTargetAction"):
+            if p.get(member) is not None:
+                action[member] = p[member]
+        bounds = action.get("ScalableTargetAction") or {}
+        lo, hi = bounds.get("MinCapacity"), bounds.get("MaxCapacity")
+        if lo is not None and hi is not None and lo > hi:
+            raise validation("ScalableTargetAction's MaxCapacity cannot be less than its MinCapacity.")
+        target.scheduled[p["ScheduledActionName"]] = action
+        return {}
+
+    def describe_scheduled_actions(self, p: dict[str, Any]) -> dict[str, Any]:
+        names = p.get("ScheduledActionNames")
+        items = [
+            a
+            for t in self._targets.values()
+            if self._matches(t, p, [p["ResourceId"]] if p.get("ResourceId") else None)
+            for a in t.scheduled.values()
+            if not names or a["ScheduledActionName"] in names
+        ]
+        page, token = _page(items, p)
+        return {"ScheduledActions": page, **token}
+
+    def delete_scheduled_action(self, p: dict[str, Any]) -> dict[str, Any]:
+        target = self._key(p, must_exist=False)
+        if target is None or p["ScheduledActionName"] not in target.scheduled:
+            raise ApiError(
+                "ObjectNotFoundException",
+                f"No scheduled action found for service namespace: {p['ServiceNamespace']}, resource ID: "
+                f"{p['ResourceId']}, scalable dimension: {p['ScalableDimension']}, scheduled action name: "
+                f"{p['ScheduledActionName']}",
+            )
+        del target.scheduled[p["ScheduledActionName"]]
+        return {}
+
+    # -- activities --
+
+    def describe_scaling_activities(self, p: dict[str, Any]) -> dict[str, Any]:
+        items = [
+            a
+            for a in self._activities
+            if p["ServiceNamespace"] == NAMESPACE
+            and p.get("ScalableDimension") in (None, DIMENSION)
+            and p.get("ResourceId") in (None, a["ResourceId"])
+        ]
+        page, token = _page(items, p)
+        return {"ScalingActivities": [dict(a) for a in page], **token}
+
+    # -- simulation --
+
+    def set_invocation_rate(self, endpoint: str, variant: str, per_minute: Any) -> None:
+        if not isinstance(per_minute, (int, float)) or isinstance(per_minute, bool) or per_minute < 0:
+            raise ValueError("'per_minute' must be a number >= 0")
+        with self._lock:
+            self._rates[f"endpoint/{endpoint}/variant/{variant}"] = float(per_minute)
+            self.tick()
+
+    def tick(self) -> None:
+        """Drop targets whose endpoint went away, settle activities, apply target tracking."""
+        with self._lock:
+            now = self._now()
+            for target in list(self._targets.values()):
+                state = self._sagemaker.variant_state(target.endpoint, target.variant)
+                if state is None or state[0] == "Deleting":
+                    del self._targets[target.resource_id]
+                    continue
+                status, desired, current = state
+                settled = status == "InService" and current == desired
+                for activity in self._activities:
+                    mine = activity["ResourceId"] == target.resource_id and activity["StatusCode"] == "InProgress"
+                    if mine and settled:
+                        activity.update(StatusCode="Successful", EndTime=now)
+                self._track(target, now, desired)
+
+    def _desired(self, target: _Target) -> int:
+        state = self._sagemaker.variant_state(target.endpoint, target.variant)
+        return state[1] if state else target.min
+
+    def _track(self, target: _Target, now: float, desired: int) -> None:
+        rate = self._rates.get(target.resource_id)
+        policy = next(
+            (
+                pol["TargetTrackingScalingPolicyConfiguration"]
+                for pol in target.policies.values()
+                if pol["PolicyType"] == "TargetTrackingScaling"
+                and (pol["TargetTrackingScalingPolicyConfiguration"].get("PredefinedMetricSpecification") or {}).get(
+                    "PredefinedMetricType"
+                )
+                == INVOCATIONS
+            ),
+            None,
+        )
+        if rate is None or policy is None:
+            return
+        want = max(target.min, min(target.max, math.ceil(rate / policy["TargetValue"]) if rate else target.min))
+        if want > desired:
+            if target.suspended.get("DynamicScalingOutSuspended"):
+                return
+            if target.last_out is not None and now - target.last_out < policy["ScaleOutCooldown"]:
+                return
+            if self._move(target, want, f"monitor alarm AlarmHigh: {rate:g} invocations/minute"):
+                target.last_out = now
+        elif want < desired:
+            if policy["DisableScaleIn"] or target.suspended.get("DynamicScalingInSuspended"):
+                return
+            if target.last_activity is not None and now - target.last_activity < policy["ScaleInCooldown"]:
+                return
+            self._move(target, want, f"monitor alarm AlarmLow: {rate:g} invocations/minute")
+
+    def _move(self, target: _Target, count: int, cause: str) -> bool:
+        """Set the variant's DesiredInstanceCount (endpoint -> Updating); record the activity."""
+        state = self._sagemaker.variant_state(target.endpoint, target.variant)
+        if state is None or state[1] == count:
+            return False
+        if state[0] != "InService":
+            return False  # not active: registration leaves capacity alone; scaling waits
+        self._sagemaker.handle(
+            "UpdateEndpointWeightsAndCapacities",
+            {
+                "EndpointName": target.endpoint,
+                "DesiredWeightsAndCapacities": [{"VariantName": target.variant, "DesiredInstanceCount": count}],
+            },
+        )
+        now = self._now()
+        target.last_activity = now
+        self._activities.insert(
+            0,
+            {
+                "ActivityId": str(uuid.uuid4()),
+                "ServiceNamespace": NAMESPACE,
+                "ResourceId": target.resource_id,
+                "ScalableDimension": DIMENSION,
+                "Description": f"Setting desired instance count to {count}.",
+                "Cause": cause,
+                "StartTime": now,
+                "StatusCode": "InProgress",
+                "StatusMessage": f"Successfully set desired instance count to {count}. Change may take a few minutes.",
+            },
+        )
+        return True
+
+
+def _page(items: list[Any], p: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
+    """A page of ``MaxResults`` (default 50) from an opaque ``NextToken``; no token on the last page."""
+    start = 0
+    if p.get("NextToken"):
+        try:
+            start = int(base64.urlsafe_b64decode(p["NextToken"].encode()).decode())
+        except (ValueError, binascii.Error) as exc:
+            raise validation("Invalid NextToken.") from exc
+    size = p.get("MaxResults") or DEFAULT_PAGE
+    page = items[start : start + size]
+    if start + size < len(items):
+        return page, {"NextToken": base64.urlsafe_b64encode(str(start + size).encode()).decode()}
+    return page, {}
