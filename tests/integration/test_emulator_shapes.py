@@ -37,6 +37,17 @@ RT = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_{}.h
 TAG = "https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API_{}.html"
 STS = "https://docs.aws.amazon.com/STS/latest/APIReference/API_{}.html"
 S3 = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_{}.html"
+AAS = "https://docs.aws.amazon.com/autoscaling/application/APIReference/API_{}.html"
+
+
+def _aas_items(member: str, shape: str, required: tuple[str, ...]) -> list[tuple[str, str]]:
+    """A Describe* list (documented as the list of what matched, empty when nothing) and its items'
+    members the reference marks "Required: Yes"."""
+    rows = [(member, "[doc] " + AAS.format("Describe" + member))]
+    return rows + [(f"{member}[].{name}", "[ref] " + AAS.format(shape)) for name in required]
+
+
+_KEY = ("ServiceNamespace", "ResourceId", "ScalableDimension")
 
 # (service, operation) -> [(member path, source)]; "a[].b" means member b of every item of list a.
 ALWAYS: dict[tuple[str, str], list[tuple[str, str]]] = {
@@ -143,6 +154,42 @@ ALWAYS: dict[tuple[str, str], list[tuple[str, str]]] = {
         ("Account", "[doc] " + STS.format("GetCallerIdentity")),
         ("Arn", "[doc] " + STS.format("GetCallerIdentity")),
     ],
+    ("application-autoscaling", "RegisterScalableTarget"): [
+        ("ScalableTargetARN", "[doc] 'The ARN of the scalable target' " + AAS.format("RegisterScalableTarget"))
+    ],
+    ("application-autoscaling", "DescribeScalableTargets"): _aas_items(
+        "ScalableTargets", "ScalableTarget", (*_KEY, "MinCapacity", "MaxCapacity", "RoleARN", "CreationTime")
+    ),
+    ("application-autoscaling", "DeregisterScalableTarget"): [],
+    ("application-autoscaling", "PutScalingPolicy"): [
+        ("PolicyARN", "[ref] " + AAS.format("PutScalingPolicy")),
+        (
+            "Alarms",
+            "[doc] 'The CloudWatch alarms created for the target tracking scaling policy' "
+            + AAS.format("PutScalingPolicy"),
+        ),
+        ("Alarms[].AlarmName", "[ref] " + AAS.format("Alarm")),
+        ("Alarms[].AlarmARN", "[ref] " + AAS.format("Alarm")),
+    ],
+    ("application-autoscaling", "DescribeScalingPolicies"): [
+        *_aas_items(
+            "ScalingPolicies", "ScalingPolicy", ("PolicyARN", "PolicyName", *_KEY, "PolicyType", "CreationTime")
+        ),
+        ("ScalingPolicies[].Alarms", "[obs] target tracking policies list the alarms PutScalingPolicy created"),
+    ],
+    ("application-autoscaling", "DeleteScalingPolicy"): [],
+    ("application-autoscaling", "PutScheduledAction"): [],
+    ("application-autoscaling", "DescribeScheduledActions"): _aas_items(
+        "ScheduledActions",
+        "ScheduledAction",
+        ("ScheduledActionName", "ScheduledActionARN", "ServiceNamespace", "Schedule", "ResourceId", "CreationTime"),
+    ),
+    ("application-autoscaling", "DeleteScheduledAction"): [],
+    ("application-autoscaling", "DescribeScalingActivities"): _aas_items(
+        "ScalingActivities",
+        "ScalingActivity",
+        ("ActivityId", *_KEY, "Description", "Cause", "StartTime", "StatusCode"),
+    ),
     ("s3", "CreateBucket"): [("Location", "[doc] " + S3.format("CreateBucket"))],
     ("s3", "PutObject"): [("ETag", "[doc] " + S3.format("PutObject"))],
     ("s3", "HeadObject"): [
@@ -191,13 +238,14 @@ FAILED = [
     )
 ]
 
-JSON_SERVICES = {"sagemaker", "resourcegroupstaggingapi"}
+JSON_SERVICES = {"sagemaker", "resourcegroupstaggingapi", "application-autoscaling"}
 SERVICE_NAMES = {
     "SageMaker": "sagemaker",
     "SageMaker Runtime": "sagemaker-runtime",
     "S3": "s3",
     "STS": "sts",
     "Resource Groups Tagging API": "resourcegroupstaggingapi",
+    "Application Auto Scaling": "application-autoscaling",
 }
 
 
@@ -257,6 +305,7 @@ def captured() -> Iterator[list[Captured]]:
         runtime = _capture(emu.client("sagemaker-runtime", config=no_retry), calls)
         tagging = _capture(emu.client("resourcegroupstaggingapi", config=no_retry), calls)
         sts = _capture(emu.client("sts", config=no_retry), calls)
+        aas = _capture(emu.client("application-autoscaling", config=no_retry), calls)
         tags = [{"Key": "djl-operator.io/owner-uid", "Value": "u"}]
 
         url = upload(s3, "shapes", "echo/model.tar.gz", echo_artifact())
@@ -305,6 +354,37 @@ def captured() -> Iterator[list[Captured]]:
         sm.describe_endpoint(EndpointName="ep")  # Updating
         wait_status(sm, "ep", "InService")
         sm.list_endpoints(MaxResults=1)
+        key = {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": "endpoint/ep/variant/AllTraffic",
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        }
+        aas.register_scalable_target(**key, MinCapacity=1, MaxCapacity=4)
+        aas.put_scaling_policy(
+            **key,
+            PolicyName="invocations",
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": 100.0,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            },
+        )
+        aas.put_scheduled_action(
+            **key, ScheduledActionName="mornings", Schedule="cron(0 8 ? * MON-FRI *)",
+            ScalableTargetAction={"MinCapacity": 2, "MaxCapacity": 4},
+        )  # fmt: skip
+        # A capacity change is no deployment (no PendingDeploymentSummary, which the DEPLOYING rows expect
+        # of every Updating seen): like the UpdateEndpointWeightsAndCapacities above, it is not observed mid-way.
+        emu.faults.set(update_delay=0)
+        emu.set_invocation_rate("ep", "AllTraffic", 350)  # 3 instances now: scales out to 4
+        wait_status(sm, "ep", "InService")
+        aas.describe_scalable_targets(ServiceNamespace="sagemaker")
+        aas.describe_scaling_policies(ServiceNamespace="sagemaker")
+        aas.describe_scheduled_actions(ServiceNamespace="sagemaker")
+        aas.describe_scaling_activities(ServiceNamespace="sagemaker")
+        aas.delete_scaling_policy(**key, PolicyName="invocations")
+        aas.delete_scheduled_action(**key, ScheduledActionName="mornings")
+        aas.deregister_scalable_target(**key)
         arn = sm.describe_endpoint(EndpointName="ep")["EndpointArn"]
         sm.add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": "a"}])
         sm.list_tags(ResourceArn=arn)
@@ -327,6 +407,7 @@ def _served_operations() -> set[tuple[str, str]]:
     served = {("sagemaker", op) for op in emu.sagemaker.operations}
     served |= {("resourcegroupstaggingapi", op) for op in emu.tagging.operations}
     served |= {("sts", op) for op in sts_api.OPERATIONS}
+    served |= {("application-autoscaling", op) for op in emu.autoscaling.operations}
     return served | {("sagemaker-runtime", "InvokeEndpoint"), ("sagemaker-runtime", "InvokeEndpointWithResponseStream")}
 
 
@@ -367,6 +448,18 @@ def test_always_returned_members_are_present(captured: list[Captured]) -> None:
 def test_the_describe_states_were_all_seen(captured: list[Captured]) -> None:
     statuses = {json.loads(c.raw)["EndpointStatus"] for c in captured if c.operation == "DescribeEndpoint"}
     assert {"Creating", "Updating", "InService", "Failed"} <= statuses
+
+
+def test_the_autoscaling_describes_had_something_to_check(captured: list[Captured]) -> None:
+    # The [ref] rows check list items: an empty Describe would pass them vacuously.
+    lists = {
+        "DescribeScalableTargets": "ScalableTargets",
+        "DescribeScalingPolicies": "ScalingPolicies",
+        "DescribeScheduledActions": "ScheduledActions",
+        "DescribeScalingActivities": "ScalingActivities",
+    }
+    sizes = {c.operation: len(json.loads(c.raw)[lists[c.operation]]) for c in captured if c.operation in lists}
+    assert sizes == dict.fromkeys(lists, 1)
 
 
 def test_the_checker_catches_what_aws_would_not_send() -> None:
