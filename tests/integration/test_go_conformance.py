@@ -2,8 +2,10 @@
 
 tests/conformance/go drives SageMaker (create, describe, list with pagination, update with
 RetainAllVariantProperties, tags, delete, the SDK's own waiters), sagemaker-runtime
-InvokeEndpoint (blue/green during an update), S3, STS GetCallerIdentity and the Tagging API's
-GetResources, and every fault the emulator can inject. It fails on any response the Go SDK
+InvokeEndpoint (blue/green during an update), S3, STS GetCallerIdentity, the Tagging API's
+GetResources and Application Auto Scaling (targets, a target-tracking policy that scales a variant
+under a simulated load, scheduled actions, activities, DeleteEndpoint deregistering), and every
+fault the emulator can inject. It fails on any response the Go SDK
 cannot deserialize, any always-returned member that is missing, and any error whose code,
 message, HTTP status or request id AWS would not send. This test also checks, from the
 emulator's call log, that the client really made every call and met every error: a client
@@ -45,6 +47,13 @@ EXPECTED_ERRORS = {
         "InternalServiceException",
     },
     "sts": {"Throttling", "InternalFailure"},
+    "application-autoscaling": {
+        "ValidationException",
+        "ObjectNotFoundException",
+        "ThrottlingException",
+        "AccessDeniedException",
+        "InternalServiceException",
+    },
     "s3": {"NoSuchKey", "404", "AccessDenied", "InternalError", "SlowDown"},
 }
 
@@ -68,6 +77,7 @@ def test_aws_sdk_go_v2_conformance(emulator: Emulator, conformance_client: Path,
     served = {("sagemaker", op) for op in emulator.sagemaker.operations}
     served |= {("resourcegroupstaggingapi", op) for op in emulator.tagging.operations}
     served |= {("sts", op) for op in sts_api.OPERATIONS}
+    served |= {("application-autoscaling", op) for op in emulator.autoscaling.operations}
     served |= {("sagemaker-runtime", "InvokeEndpoint")}
     assert served <= made, f"the Go client never succeeded at: {sorted(served - made)}"
     for service, codes in EXPECTED_ERRORS.items():

@@ -1,5 +1,6 @@
 // Command conformance drives the local emulator with a second AWS SDK (aws-sdk-go-v2) through
-// the operator's whole SageMaker / sagemaker-runtime / S3 / STS / Tagging scenario and every
+// the operator's whole SageMaker / sagemaker-runtime / S3 / STS / Tagging / Application Auto Scaling
+// scenario and every
 // fault the emulator can inject. It fails (exit 1) on any response the SDK cannot deserialize,
 // any member AWS always returns that is missing, and any error whose code, message, status or
 // request id AWS would not send.
@@ -8,6 +9,7 @@
 //
 //	AWS_ENDPOINT_URL_SAGEMAKER   SageMaker, sagemaker-runtime, Tagging and STS (one port)
 //	AWS_ENDPOINT_URL_S3          moto's S3
+//	AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING  Application Auto Scaling
 //	AWS_DEFAULT_REGION           the emulator's region
 //	DJL_EMULATOR_ADMIN_URL       fault injection
 //	DJL_EMULATOR_ACCOUNT_ID      the account in every ARN
@@ -31,25 +33,27 @@ import (
 
 // env is the emulator the run talks to.
 type env struct {
-	endpoint, s3, admin, region, account, artifact, accessKey string
+	endpoint, s3, autoscaling, admin, region, account, artifact, accessKey string
 }
 
 func readEnv() (env, error) {
 	e := env{
-		endpoint:  os.Getenv("AWS_ENDPOINT_URL_SAGEMAKER"),
-		s3:        os.Getenv("AWS_ENDPOINT_URL_S3"),
-		admin:     os.Getenv("DJL_EMULATOR_ADMIN_URL"),
-		region:    os.Getenv("AWS_DEFAULT_REGION"),
-		account:   os.Getenv("DJL_EMULATOR_ACCOUNT_ID"),
-		artifact:  os.Getenv("CONFORMANCE_ARTIFACT"),
-		accessKey: os.Getenv("CONFORMANCE_ACCESS_KEY"),
+		endpoint:    os.Getenv("AWS_ENDPOINT_URL_SAGEMAKER"),
+		s3:          os.Getenv("AWS_ENDPOINT_URL_S3"),
+		autoscaling: os.Getenv("AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING"),
+		admin:       os.Getenv("DJL_EMULATOR_ADMIN_URL"),
+		region:      os.Getenv("AWS_DEFAULT_REGION"),
+		account:     os.Getenv("DJL_EMULATOR_ACCOUNT_ID"),
+		artifact:    os.Getenv("CONFORMANCE_ARTIFACT"),
+		accessKey:   os.Getenv("CONFORMANCE_ACCESS_KEY"),
 	}
 	if e.accessKey == "" {
 		e.accessKey = "conformance"
 	}
 	for name, value := range map[string]string{
 		"AWS_ENDPOINT_URL_SAGEMAKER": e.endpoint, "AWS_ENDPOINT_URL_S3": e.s3, "DJL_EMULATOR_ADMIN_URL": e.admin,
-		"AWS_DEFAULT_REGION": e.region, "DJL_EMULATOR_ACCOUNT_ID": e.account, "CONFORMANCE_ARTIFACT": e.artifact,
+		"AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING": e.autoscaling,
+		"AWS_DEFAULT_REGION":                        e.region, "DJL_EMULATOR_ACCOUNT_ID": e.account, "CONFORMANCE_ARTIFACT": e.artifact,
 	} {
 		if value == "" {
 			return e, fmt.Errorf("%s is not set", name)
@@ -214,6 +218,7 @@ func main() {
 		{"s3", w.s3Scenario},
 		{"sagemaker lifecycle", w.lifecycle},
 		{"tagging", w.taggingScenario},
+		{"application auto scaling", w.autoscalingScenario},
 		{"sagemaker errors", w.sagemakerErrors},
 		{"sagemaker faults", w.sagemakerFaults},
 		{"runtime errors", w.runtimeErrors},

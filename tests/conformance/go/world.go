@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
@@ -25,7 +26,9 @@ type world struct {
 	s3      *s3.Client
 	sts     *sts.Client
 	tagging *resourcegroupstaggingapi.Client
-	http    *http.Client
+	// Application Auto Scaling, from AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING.
+	autoscaling *applicationautoscaling.Client
+	http        *http.Client
 }
 
 func newWorld(e env) *world {
@@ -41,7 +44,10 @@ func newWorld(e env) *world {
 		}),
 		sts:     sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = endpoint }),
 		tagging: resourcegroupstaggingapi.NewFromConfig(cfg, func(o *resourcegroupstaggingapi.Options) { o.BaseEndpoint = endpoint }),
-		http:    &http.Client{Timeout: 30 * time.Second},
+		autoscaling: applicationautoscaling.NewFromConfig(cfg, func(o *applicationautoscaling.Options) {
+			o.BaseEndpoint = aws.String(e.autoscaling)
+		}),
+		http: &http.Client{Timeout: 30 * time.Second},
 	}
 }
 
