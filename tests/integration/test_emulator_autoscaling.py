@@ -84,10 +84,20 @@ def test_lifecycle_register_update_policy_schedule_deregister(emulator: Emulator
         "TargetTracking-endpoint/ep/variant/AllTraffic-AlarmHigh",
         "TargetTracking-endpoint/ep/variant/AllTraffic-AlarmLow",
     ]
-    assert _track(aas, target=50.0)["PolicyARN"] == put["PolicyARN"]  # a put with the same name updates
+    assert _track(aas, target=80.0)["PolicyARN"] == put["PolicyARN"]  # a put with the same name updates
+    # An update may leave PolicyType out (it is required only to create): the type is kept.
+    aas.put_scaling_policy(
+        **_key(),
+        PolicyName="invocations",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        },
+    )
     (policy,) = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=_key()["ResourceId"])[
         "ScalingPolicies"
     ]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
     assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 50.0
     assert policy["TargetTrackingScalingPolicyConfiguration"]["ScaleInCooldown"] == 300  # the default
 
@@ -158,7 +168,10 @@ def test_policy_and_schedule_refusals(emulator: Emulator, aas: Any) -> None:
     with pytest.raises(ClientError) as exc:
         aas.put_scaling_policy(**_key(), PolicyName="p", PolicyType="PredictiveScaling")
     assert _code(exc) == "ValidationException"
-    for bad in ("cron(0 22 * * *)", "rate(1 hours)", "at(tomorrow)"):
+    with pytest.raises(ClientError) as exc:
+        aas.put_scaling_policy(**_key(), PolicyName="p")  # no PolicyType for a new policy
+    assert _code(exc) == "ValidationException"
+    for bad in ("cron(0 22 * * *)", "rate(2 weeks)", "at(tomorrow)"):
         with pytest.raises(ClientError) as exc:
             aas.put_scheduled_action(**_key(), ScheduledActionName="s", Schedule=bad)
         assert _code(exc) == "ValidationException", bad

@@ -29,7 +29,9 @@ metrics SageMaker offers (``SageMakerVariantInvocationsPerInstance``,
 ``SageMakerVariantConcurrentRequestsPerModelHighResolution``) or a customized metric, and
 ``StepScaling``, are accepted; any other predefined metric, and ``PredictiveScaling`` (ECS only),
 are ``ValidationException``. Target tracking returns the two CloudWatch alarms AWS creates
-(``AlarmHigh``, and ``AlarmLow`` unless ``DisableScaleIn``). Cooldowns default to 300 s.
+(``AlarmHigh``, and ``AlarmLow`` unless ``DisableScaleIn``). Cooldowns default to 300 s for SageMaker
+endpoint variants (https://docs.aws.amazon.com/autoscaling/application/APIReference/
+API_TargetTrackingScalingPolicyConfiguration.html).
 
 Scheduled actions: ``Schedule`` is ``at(yyyy-mm-ddThh:mm:ss)``, ``rate(value unit)`` or
 ``cron(minutes hours day-of-month month day-of-week year)``; anything else is
@@ -42,8 +44,9 @@ invocations per minute. On every later request (:meth:`tick`) a target with a
 ``SageMakerVariantInvocationsPerInstance`` policy moves the variant's DesiredInstanceCount toward
 ``ceil(rate / TargetValue)`` within [min, max] through ``UpdateEndpointWeightsAndCapacities``, so
 the endpoint passes through ``Updating`` and CurrentInstanceCount follows when it is back
-``InService``. A scale-out waits ``ScaleOutCooldown`` after the last scale-out; a scale-in waits
-``ScaleInCooldown`` after the last scaling activity and never happens with ``DisableScaleIn`` or
+``InService``. As that reference defines the cooldowns, a scale-out waits ``ScaleOutCooldown`` after the
+last scale-out and a scale-in ``ScaleInCooldown`` after the last scale-in; a scale-in never happens with
+``DisableScaleIn`` or
 ``DynamicScalingInSuspended`` (https://docs.aws.amazon.com/autoscaling/application/userguide/
 target-tracking-scaling-policy-overview.html). Each change is a scaling activity (InProgress, then
 Successful once the endpoint is InService). Not modelled: CloudWatch alarm evaluation periods (the
@@ -92,15 +95,15 @@ def validation(message: str) -> ApiError:
 
 
 def valid_schedule(schedule: str) -> bool:
-    """``at()``, ``rate()`` (singular unit only for 1) or six-field ``cron()``, as PutScheduledAction documents."""
-    if _AT.match(schedule):
+    """``at(yyyy-mm-ddThh:mm:ss)``, ``rate(value unit)`` ("value is a positive integer and unit is
+    minute | minutes | hour | hours | day | days") or ``cron()`` with "six fields separated by white
+    spaces", as PutScheduledAction's ``Schedule`` documents. Of the six, day-of-month or day-of-week
+    must be ``?`` (https://docs.aws.amazon.com/autoscaling/application/userguide/
+    scheduled-scaling-using-cron-expressions.html)."""
+    if _AT.match(schedule) or _RATE.match(schedule):
         return True
-    rate = _RATE.match(schedule)
-    if rate:
-        return (rate.group(1) == "1") == (not rate.group(2).endswith("s"))
     if schedule.startswith("cron(") and schedule.endswith(")"):
         fields = schedule[5:-1].split(" ")
-        # Either day-of-month or day-of-week must be '?', as the cron expression reference requires.
         return len(fields) == 6 and all(_CRON_FIELD.match(f) for f in fields) and "?" in (fields[2], fields[4])
     return False
 
@@ -117,8 +120,8 @@ class _Target:
     suspended: dict[str, bool] = field(default_factory=dict)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     scheduled: dict[str, dict[str, Any]] = field(default_factory=dict)
-    last_out: float | None = None
-    last_activity: float | None = None
+    last_out: float | None = None  # when the last scale-out started
+    last_in: float | None = None  # when the last scale-in started
 
 
 class AutoScaling:
@@ -267,7 +270,11 @@ class AutoScaling:
     def put_scaling_policy(self, p: dict[str, Any]) -> dict[str, Any]:
         target = self._key(p)
         assert target is not None
-        kind = p.get("PolicyType") or "StepScaling"  # the reference's default
+        old = target.policies.get(p["PolicyName"])
+        # "This parameter is required if you are creating a scaling policy"; an update keeps the type.
+        kind = p.get("PolicyType") or (old["PolicyType"] if old else None)
+        if kind is None:
+            raise validation("PolicyType is required to create a scaling policy.")
         policy: dict[str, Any] = {
             "PolicyName": p["PolicyName"],
             "ServiceNamespace": NAMESPACE,
@@ -276,7 +283,9 @@ class AutoScaling:
             "PolicyType": kind,
         }
         if kind == "TargetTrackingScaling":
-            config = p.get("TargetTrackingScalingPolicyConfiguration")
+            config = p.get("TargetTrackingScalingPolicyConfiguration") or (
+                old.get("TargetTrackingScalingPolicyConfiguration") if old else None
+            )
             if config is None:
                 raise validation("TargetTrackingScalingPolicyConfiguration is required for TargetTrackingScaling.")
             predefined = config.get("PredefinedMetricSpecification")
@@ -293,12 +302,14 @@ class AutoScaling:
                 **config,
             }
         elif kind == "StepScaling":
-            if p.get("StepScalingPolicyConfiguration") is None:
+            step = p.get("StepScalingPolicyConfiguration") or (
+                old.get("StepScalingPolicyConfiguration") if old else None
+            )
+            if step is None:
                 raise validation("StepScalingPolicyConfiguration is required for StepScaling.")
-            policy["StepScalingPolicyConfiguration"] = p["StepScalingPolicyConfiguration"]
+            policy["StepScalingPolicyConfiguration"] = step
         else:
             raise validation(f"Unsupported policy type {kind} for service namespace sagemaker.")
-        old = target.policies.get(p["PolicyName"])
         policy_id = old["PolicyARN"].split(":")[6] if old else str(uuid.uuid4())
         policy["PolicyARN"] = self._arn(
             "autoscaling",
@@ -468,9 +479,10 @@ class AutoScaling:
         elif want < desired:
             if policy["DisableScaleIn"] or target.suspended.get("DynamicScalingInSuspended"):
                 return
-            if target.last_activity is not None and now - target.last_activity < policy["ScaleInCooldown"]:
+            if target.last_in is not None and now - target.last_in < policy["ScaleInCooldown"]:
                 return
-            self._move(target, want, f"monitor alarm AlarmLow: {rate:g} invocations/minute")
+            if self._move(target, want, f"monitor alarm AlarmLow: {rate:g} invocations/minute"):
+                target.last_in = now
 
     def _move(self, target: _Target, count: int, cause: str) -> bool:
         """Set the variant's DesiredInstanceCount (endpoint -> Updating); record the activity."""
@@ -479,15 +491,17 @@ class AutoScaling:
             return False
         if state[0] != "InService":
             return False  # not active: registration leaves capacity alone; scaling waits
-        self._sagemaker.handle(
-            "UpdateEndpointWeightsAndCapacities",
-            {
-                "EndpointName": target.endpoint,
-                "DesiredWeightsAndCapacities": [{"VariantName": target.variant, "DesiredInstanceCount": count}],
-            },
-        )
+        try:
+            self._sagemaker.handle(
+                "UpdateEndpointWeightsAndCapacities",
+                {
+                    "EndpointName": target.endpoint,
+                    "DesiredWeightsAndCapacities": [{"VariantName": target.variant, "DesiredInstanceCount": count}],
+                },
+            )
+        except ApiError:
+            return False  # someone else's update started meanwhile: try again on a later tick
         now = self._now()
-        target.last_activity = now
         self._activities.insert(
             0,
             {
