@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from djl_operator_kit.emulator import Emulator
-from djl_operator_kit.emulator.client import EmulatorProcess
+from djl_operator_kit.emulator.client import AdminError, EmulatorProcess
 from tests.plugins.emulator import config, model, upload, wait_status
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -266,3 +266,8 @@ def test_the_admin_rate_works_across_processes(emulator_process: EmulatorProcess
     emulator_process.set_invocation_rate("ep", "AllTraffic", 25)
     described = wait_status(sm, "ep", "InService")
     assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 3
+    for bad in ({"endpoint": "ep", "per_minute": 5}, {"endpoint": "ep", "variant": "AllTraffic", "per_minute": -1}):
+        with pytest.raises(AdminError, match="HTTP 400"):
+            emulator_process.request("POST", "/autoscaling/invocation_rate", bad)
+    emulator_process.reset()
+    assert aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
