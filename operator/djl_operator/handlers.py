@@ -112,8 +112,12 @@ class EventFilter:
 def _apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     patch.status.update(outcome.status)
     events: EventFilter = memo["events"]
-    for event_type, reason, message in events.fresh(body["metadata"].get("uid", ""), outcome.events):
+    meta = body["metadata"]
+    for event_type, reason, message in events.fresh(meta.get("uid", ""), outcome.events):
         kopf.event(body, type=event_type, reason=reason, message=message)
+        # The log tells the same transitions, once each (a Warning event is not an operator error).
+        level = logging.WARNING if event_type == "Warning" else logging.INFO
+        log.log(level, "%s/%s %s: %s", meta.get("namespace"), meta["name"], reason, message)
 
 
 def _record(uid: str, outcome: Outcome) -> None:

@@ -282,7 +282,9 @@ def accept(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         return invalid_spec_outcome(status, exc.field, exc.message, exc.reason)
     first = resource.status.endpoint_name is None
     phase, reason = (Phase.CREATING, Reason.CREATING) if first else (Phase.UPDATING, Reason.UPDATING)
-    message = f"generation {resource.generation} accepted; reconciling {desired.target.endpoint_name}"
+    # The planner's wording for the step that follows, so the message does not flicker.
+    name = desired.target.endpoint_name
+    message = f"creating endpoint {name}" if first else f"updating endpoint {name} to generation {resource.generation}"
     status.conditions(_failure("progress", reason, message))
     status.set(phase=phase.value, endpointName=desired.target.endpoint_name, modelName=desired.target.model_name)
     return Outcome(status.build(), Next.POLL, delay=0.0, message=message)
