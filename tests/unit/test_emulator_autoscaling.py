@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -162,6 +163,7 @@ def test_a_deleted_endpoint_takes_its_target_policies_and_actions_with_it() -> N
         ("rate(-1 days)", False),
         ("rate(2 weeks)", False),
         ("at(2026-12-01 08:00:00)", False),
+        ("at(2026-13-45T08:00:00)", False),
         ("cron(0 22 * * *)", False),  # five fields: Unix cron, not AWS's
         ("cron(0 22 1 * MON *)", False),  # one of day-of-month / day-of-week must be '?'
         ("every day", False),
@@ -185,3 +187,79 @@ def test_unknown_objects_are_object_not_found() -> None:
     with pytest.raises(ApiError) as err:
         aas.handle("DeleteScheduledAction", {**KEY, "ScheduledActionName": "nope"})
     assert err.value.code == "ObjectNotFoundException"
+
+
+def _at(seconds_from_epoch: float) -> str:
+    return "at(" + datetime.datetime.fromtimestamp(seconds_from_epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S") + ")"
+
+
+def _target(aas: AutoScaling) -> dict[str, Any]:
+    targets = aas.handle("DescribeScalableTargets", {"ServiceNamespace": "sagemaker"})["ScalableTargets"]
+    assert len(targets) == 1
+    return dict(targets[0])
+
+
+def test_an_at_action_runs_once_at_its_time_and_moves_capacity_into_its_bounds() -> None:
+    clock = Clock()
+    sm, aas = _world(clock)
+    aas.handle("RegisterScalableTarget", {**KEY, "MinCapacity": 1, "MaxCapacity": 2})
+    action = {**KEY, "ScheduledActionName": "peak", "Schedule": _at(1_060)}
+    aas.handle("PutScheduledAction", {**action, "ScalableTargetAction": {"MinCapacity": 3, "MaxCapacity": 5}})
+    clock.now = 1_059
+    aas.tick()
+    assert (_target(aas)["MinCapacity"], _counts(sm)) == (1, ("InService", 1, 1))
+    clock.now = 1_060
+    aas.tick()
+    assert (_target(aas)["MinCapacity"], _target(aas)["MaxCapacity"]) == (3, 5)
+    assert _counts(sm) == ("Updating", 3, 1)
+    clock.now += UPDATE
+    # Put back by hand: the action does not run again.
+    aas.handle("RegisterScalableTarget", {**KEY, "MinCapacity": 1, "MaxCapacity": 2})
+    clock.now += 1_000
+    aas.tick()
+    assert (_target(aas)["MinCapacity"], _target(aas)["MaxCapacity"]) == (1, 2)
+    assert _counts(sm)[1] == 2  # register moved 3 into [1, 2]
+
+
+def test_a_rate_action_repeats_within_its_window_unless_suspended_and_cron_is_not_applied() -> None:
+    clock = Clock()
+    _, aas = _world(clock)
+    aas.handle("RegisterScalableTarget", {**KEY, "MinCapacity": 1, "MaxCapacity": 4})
+    aas.handle(
+        "PutScheduledAction",
+        {
+            **KEY,
+            "ScheduledActionName": "nightly",
+            "Schedule": "cron(0 0 * * ? *)",
+            "ScalableTargetAction": {"MaxCapacity": 1},
+        },
+    )
+    aas.handle(
+        "PutScheduledAction",
+        {
+            **KEY,
+            "ScheduledActionName": "every-minute",
+            "Schedule": "rate(1 minute)",
+            "EndTime": 1_200,
+            "ScalableTargetAction": {"MinCapacity": 2},
+        },
+    )
+    clock.now = 1_059
+    aas.tick()
+    assert _target(aas)["MinCapacity"] == 1
+    clock.now = 1_060
+    aas.tick()
+    assert (_target(aas)["MinCapacity"], _target(aas)["MaxCapacity"]) == (2, 4)  # cron left MaxCapacity alone
+    aas.handle(
+        "RegisterScalableTarget", {**KEY, "MinCapacity": 1, "SuspendedState": {"ScheduledScalingSuspended": True}}
+    )
+    clock.now = 1_130
+    aas.tick()
+    assert _target(aas)["MinCapacity"] == 1  # suspended
+    aas.handle("RegisterScalableTarget", {**KEY, "SuspendedState": {"ScheduledScalingSuspended": False}})
+    aas.tick()
+    assert _target(aas)["MinCapacity"] == 2  # the 1 120 run, once resumed
+    aas.handle("RegisterScalableTarget", {**KEY, "MinCapacity": 1})
+    clock.now = 1_250
+    aas.tick()
+    assert _target(aas)["MinCapacity"] == 1  # past EndTime

@@ -37,7 +37,16 @@ Scheduled actions: ``Schedule`` is ``at(yyyy-mm-ddThh:mm:ss)``, ``rate(value uni
 ``cron(minutes hours day-of-month month day-of-week year)``; anything else is
 ``ValidationException``
 (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScheduledAction.html).
-They are stored and described, **not applied** on a clock.
+``at()`` and ``rate()`` actions are applied on the emulator's clock (``rate()`` counts periods from
+``StartTime``, else from the action's creation; ``at()`` reads ``Timezone``, UTC by default; neither
+runs after ``EndTime`` or while ``ScheduledScalingSuspended``): the target takes the action's
+Min/MaxCapacity and, "if the current capacity is below the minimum capacity, Application Auto
+Scaling scales out to the minimum capacity. If the current capacity is above the maximum capacity,
+Application Auto Scaling scales in to the maximum capacity"
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/
+aws-properties-applicationautoscaling-scalabletarget-scheduledaction.html). ``cron()`` actions are
+validated and stored but **not applied**. A live count left outside the bounds (the endpoint was
+busy when they changed) is moved inside them once the endpoint is ``InService`` again.
 
 Simulation: :meth:`AutoScaling.set_invocation_rate` (the admin API) sets a variant's
 invocations per minute. On every later request (:meth:`tick`) a target with a
@@ -57,11 +66,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import math
 import re
 import threading
 import time
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +97,7 @@ _RESOURCE_ID = re.compile(r"^endpoint/([^/]+)/variant/([^/]+)$")
 _AT = re.compile(r"^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$")
 _RATE = re.compile(r"^rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/#LW-]+$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 Clock = Callable[[], float]
 
@@ -100,7 +112,13 @@ def valid_schedule(schedule: str) -> bool:
     spaces", as PutScheduledAction's ``Schedule`` documents. Of the six, day-of-month or day-of-week
     must be ``?`` (https://docs.aws.amazon.com/autoscaling/application/userguide/
     scheduled-scaling-using-cron-expressions.html)."""
-    if _AT.match(schedule) or _RATE.match(schedule):
+    if _AT.match(schedule):
+        try:
+            datetime.datetime.fromisoformat(schedule[3:-1])
+        except ValueError:
+            return False  # at(2026-13-45T25:00:00)
+        return True
+    if _RATE.match(schedule):
         return True
     if schedule.startswith("cron(") and schedule.endswith(")"):
         fields = schedule[5:-1].split(" ")
@@ -134,6 +152,7 @@ class AutoScaling:
         self._targets: dict[str, _Target] = {}
         self._rates: dict[str, float] = {}  # resource id -> invocations per minute (admin)
         self._activities: list[dict[str, Any]] = []  # newest first
+        self._fired: dict[str, float] = {}  # scheduled action ARN -> the last due time it ran for
         self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "RegisterScalableTarget": self.register_scalable_target,
             "DescribeScalableTargets": self.describe_scalable_targets,
@@ -164,6 +183,7 @@ class AutoScaling:
             self._targets.clear()
             self._rates.clear()
             self._activities.clear()
+            self._fired.clear()
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -383,6 +403,7 @@ class AutoScaling:
         if lo is not None and hi is not None and lo > hi:
             raise validation("ScalableTargetAction's MaxCapacity cannot be less than its MinCapacity.")
         target.scheduled[p["ScheduledActionName"]] = action
+        self._fired.pop(action["ScheduledActionARN"], None)  # a changed schedule starts afresh
         return {}
 
     def describe_scheduled_actions(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -446,7 +467,25 @@ class AutoScaling:
                     mine = activity["ResourceId"] == target.resource_id and activity["StatusCode"] == "InProgress"
                     if mine and settled:
                         activity.update(StatusCode="Successful", EndTime=now)
+                self._scheduled(target, now)
+                inside = max(target.min, min(target.max, desired))
+                if inside != desired:
+                    self._move(target, inside, "capacity outside the scalable target's minimum and maximum")
+                    continue
                 self._track(target, now, desired)
+
+    def _scheduled(self, target: _Target, now: float) -> None:
+        """Run the ``at()``/``rate()`` actions whose time has come (each due time once)."""
+        if target.suspended.get("ScheduledScalingSuspended"):
+            return
+        for action in target.scheduled.values():
+            due = _last_due(action, now)
+            if due is None or self._fired.get(action["ScheduledActionARN"], -math.inf) >= due:
+                continue
+            self._fired[action["ScheduledActionARN"]] = due
+            bounds = action.get("ScalableTargetAction") or {}
+            target.min = bounds.get("MinCapacity", target.min)
+            target.max = max(target.min, bounds.get("MaxCapacity", target.max))
 
     def _desired(self, target: _Target) -> int:
         state = self._sagemaker.variant_state(target.endpoint, target.variant)
@@ -517,6 +556,33 @@ class AutoScaling:
             },
         )
         return True
+
+
+def _last_due(action: dict[str, Any], now: float) -> float | None:
+    """The latest time at or before ``now`` an ``at()``/``rate()`` action was due, within its window."""
+    start, end = action.get("StartTime"), action.get("EndTime")
+    if end is not None and now > float(end):
+        return None
+    schedule = action["Schedule"]
+    if schedule.startswith("at("):
+        zone: datetime.tzinfo = datetime.UTC
+        if action.get("Timezone"):
+            try:
+                zone = zoneinfo.ZoneInfo(action["Timezone"])
+            except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+                return None
+        at = datetime.datetime.fromisoformat(schedule[3:-1]).replace(tzinfo=zone).timestamp()
+        # Only a time still ahead when the action was put runs (the reference says nothing of past ones).
+        if at < float(action["CreationTime"]) or (start is not None and at < float(start)):
+            return None
+        return at if at <= now else None
+    rate = _RATE.match(schedule)
+    if rate is None:
+        return None  # cron(): not applied
+    period = int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")]
+    origin = float(start) if start is not None else float(action["CreationTime"])
+    periods = math.floor((now - origin) / period)
+    return origin + periods * period if periods >= 1 else None
 
 
 def _page(items: list[Any], p: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
