@@ -25,7 +25,7 @@ from djl_operator.artifacts import package, requests, upload
 from djl_operator.aws_clients import AwsClients, RegionClients
 from djl_operator.aws_errors import ErrorKind, classify, error_code, error_message
 from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState, Reason
-from djl_operator.desired import DesiredDeployment, desired_deployment, owned_scope
+from djl_operator.desired import DesiredDeployment, desired_deployment, keep_live_image, owned_scope
 from djl_operator.errors import ArtifactStoreError, OwnershipConflict, SpecError
 from djl_operator.planner import Action, Next, ObservedEndpoint, Plan, plan, plan_delete
 from djl_operator.sagemaker_adapter import OwnershipProofs, SageMakerAdapter
@@ -287,7 +287,9 @@ def accept(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     message = f"creating endpoint {name}" if first else f"updating endpoint {name} to generation {resource.generation}"
     status.conditions(_failure("progress", reason, message))
     status.set(phase=phase.value, endpointName=desired.target.endpoint_name, modelName=desired.target.model_name)
-    return Outcome(status.build(), Next.POLL, delay=0.0, message=message)
+    # Deprecated families and engines still deploy: one Warning per generation says so.
+    events = [("Warning", "DeprecatedImage", desired.image_notice)] if desired.image_notice else []
+    return Outcome(status.build(), Next.POLL, delay=0.0, message=message, events=events)
 
 
 def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
@@ -309,6 +311,11 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     phase = resource.status.phase or Phase.PENDING
     try:
         observed = sagemaker.observe_endpoint(desired.target.endpoint_name, owner_uid=resource.uid)
+        # An operator upgrade never moves a deployed endpoint to a newer image by itself.
+        desired = keep_live_image(desired, resource, sagemaker, observed, ctx.settings.policy)
+        status.set(
+            imageUri=desired.image_uri, imageNotice=desired.image_notice, newerImageUri=desired.newer_image_uri
+        )
         pending = ctx.cleanup_pending(resource.uid, resource.generation)
 
         def decide(others: tuple[ObservedEndpoint, ...] | None) -> Plan:
