@@ -8,6 +8,7 @@ SageMaker requests. Any problem here is a spec problem: it raises
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -57,6 +58,14 @@ class DesiredDeployment:
     image_notice: str | None = None
     # A newer image of the same family than the one kept (status only: nothing redeploys for it).
     newer_image_uri: str | None = None
+
+    def on_endpoint(self, endpoint_name: str) -> DesiredDeployment:
+        """The same deployment, served by the endpoint ``endpoint_name``."""
+        return dataclasses.replace(
+            self,
+            target=dataclasses.replace(self.target, endpoint_name=endpoint_name),
+            endpoint_request={**self.endpoint_request, "EndpointName": endpoint_name},
+        )
 
     @property
     def artifact_uri(self) -> str:

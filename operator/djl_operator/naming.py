@@ -101,3 +101,13 @@ def name_from_arn(arn: str, kind: str) -> str | None:
         return None
     found_kind, _, name = parts[5].partition("/")
     return name if found_kind == kind and name else None
+
+
+def legacy_endpoint_name(namespace: str, name: str) -> str:
+    """The endpoint name operator versions before owner-aware names derived (``<namespace>-<name>``).
+
+    Only ever *kept* for a resource whose endpoint already has it and carries its owner tag, so
+    an upgrade does not change the URL clients call; nothing new is created under it.
+    """
+    base = sanitize(f"{namespace}-{name}")
+    return base if len(base) <= MAX_NAME else _fit(base, content_hash([namespace, name], 8))

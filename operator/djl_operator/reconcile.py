@@ -292,6 +292,25 @@ def accept(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     return Outcome(status.build(), Next.POLL, delay=0.0, message=message, events=events)
 
 
+def _observe_desired_endpoint(
+    desired: DesiredDeployment, resource: DjlEndpointResource, sagemaker: SageMakerAdapter
+) -> tuple[DesiredDeployment, ObservedEndpoint | None]:
+    """The endpoint the spec asks for, as it is now.
+
+    A derived name from an operator version before owner-aware names is kept when the last
+    status saw the endpoint under it and its owner-uid tag proves it ours, so an upgrade keeps
+    the URL clients call (status is only the hint where to look; the tag is the proof).
+    """
+    if resource.spec.endpoint_name is None:
+        legacy = naming.legacy_endpoint_name(resource.namespace, resource.name)
+        seen = naming.name_from_arn(resource.status.endpoint_arn or "", "endpoint")
+        if legacy != desired.target.endpoint_name and seen == legacy.lower():
+            kept = sagemaker.observe_endpoint(legacy, owner_uid=resource.uid)
+            if kept is not None and kept.owned:
+                return desired.on_endpoint(legacy), kept
+    return desired, sagemaker.observe_endpoint(desired.target.endpoint_name, owner_uid=resource.uid)
+
+
 def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     """Converge one DjlEndpoint a step towards its spec."""
     status = _Status(resource.status, resource.generation, ctx.clock())
@@ -310,11 +329,15 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     sagemaker = _adapter(clients, ctx)
     phase = resource.status.phase or Phase.PENDING
     try:
-        observed = sagemaker.observe_endpoint(desired.target.endpoint_name, owner_uid=resource.uid)
+        desired, observed = _observe_desired_endpoint(desired, resource, sagemaker)
+        endpoint = desired.target.endpoint_name
         # An operator upgrade never moves a deployed endpoint to a newer image by itself.
-        desired = keep_live_image(desired, resource, sagemaker, observed, ctx.settings.policy)
+        desired = keep_live_image(desired, resource, sagemaker, observed, ctx.settings.policy).on_endpoint(endpoint)
         status.set(
-            imageUri=desired.image_uri, imageNotice=desired.image_notice, newerImageUri=desired.newer_image_uri
+            endpointName=endpoint,
+            imageUri=desired.image_uri,
+            imageNotice=desired.image_notice,
+            newerImageUri=desired.newer_image_uri,
         )
         pending = ctx.cleanup_pending(resource.uid, resource.generation)
 
