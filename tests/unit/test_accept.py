@@ -43,7 +43,22 @@ def test_a_new_resource_reads_reconciling_at_its_generation_before_any_aws_call(
     conditions = _conditions(outcome.status)
     assert conditions["Reconciling"]["status"] == "True" and conditions["Reconciling"]["reason"] == "Creating"
     assert conditions["Stalled"]["status"] == "False"
+    # endpoint_manifest is the seed case: djl-deepspeed, deprecated upstream, so one Warning says so.
+    assert [(kind, reason) for kind, reason, _ in outcome.events] == [("Warning", "DeprecatedImage")]
+
+
+def test_a_current_image_family_posts_no_warning() -> None:
+    outcome = accept(_resource(1, image={"framework": "djl-lmi"}), _context())
     assert outcome.events == []
+
+
+def test_a_deprecated_family_or_engine_warns_once_per_generation_and_never_fails() -> None:
+    outcome = accept(_resource(1, image={"framework": "djl-deepspeed", "version": "0.27.0"},
+                               model__engine="DeepSpeed", model__task="text-generation"), _context())  # fmt: skip
+    assert outcome.next is Next.POLL
+    ((kind, reason, message),) = outcome.events
+    assert (kind, reason) == ("Warning", "DeprecatedImage")
+    assert "djl-deepspeed" in message and "DeepSpeed" in message
 
 
 def test_an_edit_of_a_serving_resource_reads_updating() -> None:
