@@ -133,8 +133,11 @@ def test_operator_reconciles_with_only_its_cluster_role(
 
     for replica in (leader, follower):
         log = replica.log()
+        # A cluster-wide operator also sees other tests' resources; a 403 for an event in a namespace
+        # being deleted is the API server's NamespaceTerminating answer, not an RBAC refusal.
+        lines = "\n".join(line for line in log.splitlines() if "because it is being terminated" not in line)
         for refusal in ("Forbidden", "forbidden", "Not enough permissions", " 403"):
-            assert refusal not in log, f"{replica.log_path.name} shows an RBAC refusal:\n{log[-3000:]}"
+            assert refusal not in lines, f"{replica.log_path.name} shows an RBAC refusal:\n{log[-3000:]}"
 
 
 @pytest.mark.parametrize(
