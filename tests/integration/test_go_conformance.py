@@ -2,14 +2,15 @@
 
 tests/conformance/go drives SageMaker (create, describe, list with pagination, update with
 RetainAllVariantProperties, tags, delete, the SDK's own waiters), sagemaker-runtime
-InvokeEndpoint (blue/green during an update), S3, STS GetCallerIdentity, the Tagging API's
-GetResources and Application Auto Scaling (targets, a target-tracking policy that scales a variant
-under a simulated load, scheduled actions, activities, DeleteEndpoint deregistering), and every
-fault the emulator can inject. It fails on any response the Go SDK
-cannot deserialize, any always-returned member that is missing, and any error whose code,
-message, HTTP status or request id AWS would not send. This test also checks, from the
-emulator's call log, that the client really made every call and met every error: a client
-that skipped its scenario could not pass.
+InvokeEndpoint (blue/green during an update) and InvokeEndpointWithResponseStream (through the
+SDK's event-stream decoder), S3, STS GetCallerIdentity, the Tagging API's GetResources and
+Application Auto Scaling (targets, a target-tracking policy that scales a variant under a
+simulated load, scheduled actions, activities, DeleteEndpoint deregistering), and every fault
+the emulator can inject. It fails on any response the Go SDK cannot deserialize, any
+always-returned member that is missing, and any error whose code, message, HTTP status or
+request id AWS would not send. This test also checks, from the emulator's call log, that the
+client really made every call and met every error: a client that skipped its scenario could
+not pass.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def test_aws_sdk_go_v2_conformance(emulator: Emulator, conformance_client: Path,
     served |= {("resourcegroupstaggingapi", op) for op in emulator.tagging.operations}
     served |= {("sts", op) for op in sts_api.OPERATIONS}
     served |= {("application-autoscaling", op) for op in emulator.autoscaling.operations}
-    served |= {("sagemaker-runtime", "InvokeEndpoint")}
+    served |= {("sagemaker-runtime", "InvokeEndpoint"), ("sagemaker-runtime", "InvokeEndpointWithResponseStream")}
     assert served <= made, f"the Go client never succeeded at: {sorted(served - made)}"
     for service, codes in EXPECTED_ERRORS.items():
         seen = {c.error_code for c in calls if c.service == service and c.error_code}

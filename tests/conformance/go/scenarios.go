@@ -95,6 +95,38 @@ func (w *world) invoke(ctx context.Context, c *checker, name, body, want, what s
 	c.equal("InvokeEndpoint "+what+" body", string(out.Body), want)
 }
 
+// invokeStream reads InvokeEndpointWithResponseStream's event stream through the SDK's own decoder
+// (the application/vnd.amazon.eventstream framing): the PayloadParts, joined, are the body.
+func (w *world) invokeStream(ctx context.Context, c *checker, name, body, want, what string) {
+	out, err := w.runtime.InvokeEndpointWithResponseStream(ctx, &sagemakerruntime.InvokeEndpointWithResponseStreamInput{
+		EndpointName: aws.String(name), Body: []byte(body), ContentType: aws.String("text/plain"),
+	})
+	if !c.call("InvokeEndpointWithResponseStream "+what, err) {
+		return
+	}
+	c.present("InvokeEndpointWithResponseStream", map[string]any{"ContentType": out.ContentType})
+	stream := out.GetStream()
+	defer stream.Close()
+	var got []byte
+	parts := 0
+	for event := range stream.Events() {
+		switch v := event.(type) {
+		case *rttypes.ResponseStreamMemberPayloadPart:
+			got = append(got, v.Value.Bytes...)
+			parts++
+		default:
+			c.fail("InvokeEndpointWithResponseStream %s: unexpected event %T", what, event)
+		}
+	}
+	if !c.call("InvokeEndpointWithResponseStream "+what+" stream", stream.Err()) {
+		return
+	}
+	if parts == 0 {
+		c.fail("InvokeEndpointWithResponseStream %s: no PayloadPart", what)
+	}
+	c.equal("InvokeEndpointWithResponseStream "+what+" body", string(got), want)
+}
+
 // ---- STS ----
 
 func (w *world) stsScenario(ctx context.Context, c *checker) {
@@ -309,6 +341,7 @@ func (w *world) lifecycle(ctx context.Context, c *checker) {
 	}
 	w.describe(ctx, c, "ep", "in service")
 	w.invoke(ctx, c, "ep", "hello", "v1:text/plain|hello", "on c-1")
+	w.invokeStream(ctx, c, "ep", "hello", "v1:text/plain|hello", "on c-1")
 
 	_, err = w.sm.UpdateEndpointWeightsAndCapacities(ctx, &sagemaker.UpdateEndpointWeightsAndCapacitiesInput{
 		EndpointName:                aws.String("ep"),
