@@ -60,7 +60,8 @@ def test_the_old_fleet_answers_until_the_new_one_is_healthy(emulator: Emulator, 
     # finds it warm instead of waiting for a cold start.
     sm = emulator.client("sagemaker")
     url = upload(emulator.client("s3"), "models", "echo/model.tar.gz", echo_artifact())
-    model(sm, "echo-v2", url, env={"ECHO_PREFIX": "v2:"})
+    # The new model takes 2 s to load, so the update is still waiting for it when "b" is sent.
+    model(sm, "echo-v2", url, env={"ECHO_PREFIX": "v2:", "ECHO_LOAD_SECONDS": "2"})
     config(sm, "echo-v2", "echo-v2")
     assert deployed.invoke_endpoint(EndpointName="echo", Body=b"a")["Body"].read() == b"env:application/octet-stream|a"
     emulator.faults.set(update_delay=0.05)

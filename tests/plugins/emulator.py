@@ -114,13 +114,16 @@ def wait_status(sm: Any, name: str, wanted: str, timeout: float = 10.0) -> dict[
 
 ECHO_HANDLER = b"""
 import os
+import time
 
 from djl_compat import Output
 
 
 def handle(inputs):
     if inputs.is_empty():
-        return None  # DJL's load call
+        # DJL's load call; ECHO_LOAD_SECONDS makes a model slow to become healthy (/ping waits for it).
+        time.sleep(float(os.environ.get("ECHO_LOAD_SECONDS", "0")))
+        return None
     data = bytes(inputs.get_as_bytes())
     if data == b"fail":
         return Output().error("asked to fail", code=400)
