@@ -56,6 +56,17 @@ class Response:
     chunks: Iterator[bytes] | None = None
 
 
+def _json_params(body: bytes) -> dict[str, Any]:
+    """A JSON 1.1 request body as the services parse it: an object, else SerializationException."""
+    try:
+        params = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise ApiError("SerializationException", f"Request body is not JSON: {exc}") from exc
+    if not isinstance(params, dict):
+        raise ApiError("SerializationException", "Request body must be a JSON object.")
+    return params
+
+
 def _json(status: int, payload: Any, content_type: str = "application/json") -> Response:
     return Response(status, json.dumps(payload).encode(), {"Content-Type": content_type})
 
@@ -83,12 +94,7 @@ def sagemaker_call(emu: Emulator, target: str, body: bytes, principal: str | Non
     try:
         if not operation:
             raise ApiError("UnknownOperationException", f"Unknown X-Amz-Target {target!r}.")
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise ApiError("SerializationException", f"Request body is not JSON: {exc}") from exc
-        if not isinstance(params, dict):
-            raise ApiError("SerializationException", "Request body must be a JSON object.")
+        params = _json_params(body)
         if operation not in emu.sagemaker.operations:
             raise ApiError("UnknownOperationException", f"The emulator does not implement SageMaker.{operation}.")
         fault = emu.faults.request_error(operation, _resource_arn(emu, params), emu.account_id)
@@ -116,12 +122,7 @@ _TAGGING_CODES = {"ThrottlingException": "ThrottledException", "InternalFailure"
 def tagging_call(emu: Emulator, operation: str, body: bytes, principal: str | None, region: str | None) -> Response:
     """One Resource Groups Tagging API request (JSON 1.1), faults and validation included, always recorded."""
     try:
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise ApiError("SerializationException", f"Request body is not JSON: {exc}") from exc
-        if not isinstance(params, dict):
-            raise ApiError("SerializationException", "Request body must be a JSON object.")
+        params = _json_params(body)
         if operation not in emu.tagging.operations:
             raise ApiError(
                 "UnknownOperationException", f"The emulator does not implement {tagging.TARGET_PREFIX}.{operation}."
@@ -150,12 +151,7 @@ def autoscaling_call(emu: Emulator, operation: str, body: bytes, principal: str 
     """One Application Auto Scaling request (JSON 1.1), faults and validation included, always recorded."""
     params: Any = {}
     try:
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise ApiError("SerializationException", f"Request body is not JSON: {exc}") from exc
-        if not isinstance(params, dict):
-            raise ApiError("SerializationException", "Request body must be a JSON object.")
+        params = _json_params(body)
         if operation not in emu.autoscaling.operations:
             raise ApiError(
                 "UnknownOperationException",

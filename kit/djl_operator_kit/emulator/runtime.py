@@ -53,6 +53,16 @@ Fetch = Callable[[str, str, Path], None]
 ListKeys = Callable[[str, str], list[str]]
 
 
+def _container_headers(content_type: str | None, accept: str | None, custom_attributes: str | None) -> dict[str, str]:
+    """The headers SageMaker forwards to the container's /invocations."""
+    headers = {"Content-Type": content_type or "application/octet-stream"}
+    if accept:
+        headers["Accept"] = accept
+    if custom_attributes:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+    return headers
+
+
 @dataclass(frozen=True)
 class Invocation:
     status: int
@@ -190,11 +200,7 @@ class ModelServers:
         custom_attributes: str | None = None,
     ) -> Invocation:
         server = self._server_for(target)
-        headers = {"Content-Type": content_type or "application/octet-stream"}
-        if accept:
-            headers["Accept"] = accept
-        if custom_attributes:
-            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+        headers = _container_headers(content_type, accept, custom_attributes)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=INVOKE_TIMEOUT_S)
         try:
             conn.request("POST", "/invocations", body=body, headers=headers)
@@ -235,11 +241,7 @@ class ModelServers:
         bytes as they arrive (SageMaker forwards each read as one PayloadPart). A non-2xx
         answer before the stream begins is a ModelError, as for InvokeEndpoint."""
         server = self._server_for(target)
-        headers = {"Content-Type": content_type or "application/octet-stream"}
-        if accept:
-            headers["Accept"] = accept
-        if custom_attributes:
-            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+        headers = _container_headers(content_type, accept, custom_attributes)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=INVOKE_TIMEOUT_S)
         try:
             conn.request("POST", "/invocations", body=body, headers=headers)
