@@ -416,9 +416,27 @@ class ControlPlane:
     def install_crds(self) -> None:
         for path in self.crd_paths:
             self.kubectl("apply", "--server-side", "-f", str(path))
-        for path in self.crd_paths:
-            name = yaml.safe_load(path.read_text().split("\n---")[0])["metadata"]["name"]
-            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+        names = [yaml.safe_load(path.read_text().split("\n---")[0])["metadata"]["name"] for path in self.crd_paths]
+        self.wait_established(*names)
+
+    def wait_established(self, *names: str, timeout: float = 60.0) -> None:
+        """Wait until each CRD is Established.
+
+        Right after a create, `kubectl wait` can fail at once ("status.conditions accessor error:
+        <nil>") because the API server has not written the CRD's status yet: that is retried.
+        """
+        if not names:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(1, int(deadline - time.monotonic()))
+            crds = [f"crd/{name}" for name in names]
+            result = self.kubectl("wait", "--for=condition=Established", f"--timeout={left}s", *crds, check=False)
+            if result.returncode == 0:
+                return
+            if time.monotonic() >= deadline:
+                raise ControlPlaneError(f"CRDs {', '.join(names)} not Established: {result.stderr.strip()}")
+            time.sleep(0.2)
 
     def service_account_kubeconfig(self, namespace: str, name: str, duration: str = "24h") -> Path:
         """A kubeconfig authenticating as a ServiceAccount (so RBAC applies to it)."""

@@ -211,13 +211,7 @@ MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 def install_peering_crds(kubectl: Kubectl) -> None:
     """kopf's peering CRDs: the operator base holds a ClusterKopfPeering, so they go first."""
     kubectl.run("apply", "--server-side", "-f", str(MANIFESTS / "crds" / "kopf-peering.yaml"))
-    kubectl.run(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/clusterkopfpeerings.kopf.dev",
-        "crd/kopfpeerings.kopf.dev",
-    )
+    kubectl.cp.wait_established("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev")
 
 
 OPERATOR_ENV = {
