@@ -174,7 +174,7 @@ class LocalHub:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def add_user(self, user: str, token: str) -> None:
         with self._lock:
