@@ -33,6 +33,16 @@ def _ops(cluster: Cluster, service: str = "sagemaker") -> list[str]:
     return [c.operation for c in cluster.emulator.calls(service=service)]
 
 
+def _looks_at(cluster: Cluster, name: str, *, at_least: int, after: int = 0) -> list[Any] | None:
+    """The operator's DescribeEndpoint calls for resource ``name`` in the call log from index ``after``,
+    once there are ``at_least`` of them (each is one look: a resync or a poll)."""
+    endpoint = naming.endpoint_name(cluster.namespace, name)
+    looks = [
+        c for c in cluster.emulator.calls()[after:] if c.operation == "DescribeEndpoint" and c.resource == endpoint
+    ]
+    return looks if len(looks) >= at_least else None
+
+
 def _foreign_model_and_config(sm: Any, name: str) -> None:
     """A model and config someone else made: no owner tags."""
     sm.create_model(
@@ -117,12 +127,13 @@ def test_steady_state_makes_no_writes(cluster: Cluster) -> None:
     cluster.apply(endpoint_manifest("steady"))
     cluster.wait_ready("steady")
     cluster.emulator.reset_calls()
-    time.sleep(5)  # > two resync intervals in the test settings
-    ops = _ops(cluster)
-    assert not [op for op in ops if op in SAGEMAKER_WRITES]
-    assert set(ops) <= {"DescribeEndpoint"}
-    assert 1 <= len(ops) <= 4, ops
-    assert not [c for c in cluster.emulator.calls(service="s3") if c.operation == "PutObject"]
+    # Two resyncs, observed as they happen (no fixed sleep); then the exact calls they made.
+    looks = wait_for(lambda: _looks_at(cluster, "steady", at_least=2), timeout=30, what="two resyncs")
+    calls = cluster.emulator.calls()
+    assert [c.operation for c in calls if c.time <= looks[1].time] == ["DescribeEndpoint", "DescribeEndpoint"]
+    # The resync interval paces them (2 s in the test settings), not the poll interval.
+    assert looks[1].time - looks[0].time >= 1.5, [c.time for c in looks]
+    assert not [c for c in calls if c.operation in SAGEMAKER_WRITES or c.service == "s3"]
 
 
 def test_update_is_blue_green_and_cleans_up(cluster: Cluster) -> None:
@@ -171,7 +182,9 @@ def test_update_is_blue_green_and_cleans_up(cluster: Cluster) -> None:
 
 def test_failed_update_reports_rollback_and_does_not_retry(cluster: Cluster) -> None:
     cluster.apply(endpoint_manifest("rb"))
+    cluster.apply(endpoint_manifest("rb-witness"))  # its resyncs show the operator kept looking
     first = cluster.wait_ready("rb")
+    cluster.wait_ready("rb-witness")
     cluster.emulator.faults.fail_model_start(image="example.com/broken:1", reason="model failed to load: OOM")
     cluster.apply(endpoint_manifest("rb", image={"uri": "example.com/broken:1"}))
 
@@ -183,8 +196,11 @@ def test_failed_update_reports_rollback_and_does_not_retry(cluster: Cluster) -> 
     assert status["endpointConfigName"] == first["endpointConfigName"]  # the old config still serves
     assert status["failureReason"] and "OOM" in status["failureReason"]
     assert "UpdateRolledBack" in {e["reason"] for e in cluster.events("rb")}
-    # No retry loop: a few resyncs later there was still only the one update.
-    time.sleep(4)
+    # No retry loop: while the witness is resynced twice, the stalled resource makes no AWS call at all.
+    stalled_endpoint = status["endpointName"]
+    mark = len(cluster.emulator.calls())
+    wait_for(lambda: _looks_at(cluster, "rb-witness", at_least=2, after=mark), timeout=30, what="two resyncs")
+    assert not [c for c in cluster.emulator.calls()[mark:] if stalled_endpoint in (c.resource or "")]
     updates = [c for c in cluster.emulator.calls(service="sagemaker") if c.operation == "UpdateEndpoint"]
     assert len(updates) == 1
     # The old model and config were not deleted (they are what serves).
@@ -319,13 +335,18 @@ def test_name_clash_with_a_foreign_endpoint(cluster: Cluster) -> None:
 
 
 def test_invalid_spec_makes_no_aws_call(cluster: Cluster) -> None:
+    cluster.apply(endpoint_manifest("bad-witness"))  # its resyncs show the operator kept looking
+    cluster.wait_ready("bad-witness")
     cluster.emulator.reset_calls()
     cluster.apply(endpoint_manifest("bad", model__tensorParallelDegree=4))  # Python engine cannot shard
     stalled = cluster.wait_condition("bad", "Stalled", "InvalidSpec")
     assert "spec.model" in stalled["message"]
     assert cluster.status("bad")["observedGeneration"] == 1
-    time.sleep(1)
-    assert cluster.emulator.calls(service="sagemaker") == [] and cluster.emulator.calls(service="s3") == []
+    mark = len(cluster.emulator.calls())
+    wait_for(lambda: _looks_at(cluster, "bad-witness", at_least=2, after=mark), timeout=30, what="two resyncs")
+    witness = naming.endpoint_name(cluster.namespace, "bad-witness")
+    # Every AWS call since the apply was the witness's resync: none was about "bad".
+    assert {(c.operation, c.resource) for c in cluster.emulator.calls()} == {("DescribeEndpoint", witness)}
     cluster.apply(endpoint_manifest("bad"))
     cluster.wait_ready("bad")
 

@@ -96,7 +96,7 @@ def tenancy(control_plane: ControlPlane, kubectl: Kubectl, emulator: Any, tmp_pa
             admin=kubectl,
         )
     finally:
-        clean_up(kubectl, victim_ns)
+        clean_up(kubectl, victim_ns, operator, stop=False)
         clean_up(kubectl, attacker_ns, operator)
         for ns in (victim_ns, attacker_ns):
             kubectl.run("delete", "namespace", ns, "--wait=false", check=False)

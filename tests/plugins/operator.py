@@ -196,13 +196,34 @@ class Cluster:
 OPERATOR_ACCESS_KEY = "djl-operator-e2e"
 
 
-def clean_up(kubectl: Kubectl, namespace: str, *operators: OperatorProcess) -> None:
-    """Let the finalizers run while the operators are up, then stop them and release what is left."""
-    kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, "--wait=true", "--timeout=30s", check=False)
-    for operator in operators:
+def _remaining(kubectl: Kubectl, namespace: str) -> list[str]:
+    result = kubectl.run("get", "djlendpoints", "-n", namespace, "-o", "name", check=False)
+    return result.stdout.split() if result.returncode == 0 else []
+
+
+def clean_up(
+    kubectl: Kubectl, namespace: str, *operators: OperatorProcess, stop: bool = True, timeout: int = 30
+) -> None:
+    """Let the finalizers run while the operators are up, then stop them and release what is left.
+
+    A resource whose finalizer the operator did not remove fails the test (after it is released,
+    so the namespace can still go): a stuck deletion is a defect, not something to clean up quietly.
+    With no operator running, nothing can finalize: it is only released. ``stop=False`` leaves the
+    operators running (they serve another namespace cleaned up next).
+    """
+    kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, "--wait=true", f"--timeout={timeout}s", check=False)
+    stuck = _remaining(kubectl, namespace) if any(o.proc and o.proc.poll() is None for o in operators) else []
+    for operator in operators if stop else ():
         operator.stop()
     no_finalizers = '{"metadata":{"finalizers":null}}'
-    kubectl.run("patch", "djlendpoints", "--all", "-n", namespace, "--type=merge", "-p", no_finalizers, check=False)
+    # (`kubectl patch` has no --all: each one by name.)
+    for resource in _remaining(kubectl, namespace):
+        kubectl.run("patch", resource, "-n", namespace, "--type=merge", "-p", no_finalizers, check=False)
+    if stuck:
+        logs = "\n".join(f"--- {o.log_path.name} tail:\n{o.log()[-3000:]}" for o in operators)
+        pytest.fail(
+            f"the operator did not remove the finalizer of {stuck} within {timeout} s of their deletion\n{logs}"
+        )
 
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
