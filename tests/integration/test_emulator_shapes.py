@@ -38,6 +38,7 @@ TAG = "https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API
 STS = "https://docs.aws.amazon.com/STS/latest/APIReference/API_{}.html"
 S3 = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_{}.html"
 AAS = "https://docs.aws.amazon.com/autoscaling/application/APIReference/API_{}.html"
+CW = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_{}.html"
 
 
 def _aas_items(member: str, shape: str, required: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -190,6 +191,17 @@ ALWAYS: dict[tuple[str, str], list[tuple[str, str]]] = {
         "ScalingActivity",
         ("ActivityId", *_KEY, "Description", "Cause", "StartTime", "StatusCode"),
     ),
+    ("cloudwatch", "PutMetricAlarm"): [],
+    ("cloudwatch", "SetAlarmState"): [],
+    ("cloudwatch", "DeleteAlarms"): [],
+    ("cloudwatch", "DescribeAlarms"): [
+        ("MetricAlarms", "[doc] 'The information about any metric alarms returned' " + CW.format("DescribeAlarms")),
+        ("MetricAlarms[].AlarmName", "[doc] " + CW.format("MetricAlarm")),
+        ("MetricAlarms[].AlarmArn", "[doc] " + CW.format("MetricAlarm")),
+        ("MetricAlarms[].StateValue", "[doc] " + CW.format("MetricAlarm")),
+        ("MetricAlarms[].StateReason", "[doc] " + CW.format("MetricAlarm")),
+        ("MetricAlarms[].StateUpdatedTimestamp", "[doc] " + CW.format("MetricAlarm")),
+    ],
     ("s3", "CreateBucket"): [("Location", "[doc] " + S3.format("CreateBucket"))],
     ("s3", "PutObject"): [("ETag", "[doc] " + S3.format("PutObject"))],
     ("s3", "HeadObject"): [
@@ -238,7 +250,7 @@ FAILED = [
     )
 ]
 
-JSON_SERVICES = {"sagemaker", "resourcegroupstaggingapi", "application-autoscaling"}
+JSON_SERVICES = {"sagemaker", "resourcegroupstaggingapi", "application-autoscaling", "cloudwatch"}
 SERVICE_NAMES = {
     "SageMaker": "sagemaker",
     "SageMaker Runtime": "sagemaker-runtime",
@@ -246,6 +258,7 @@ SERVICE_NAMES = {
     "STS": "sts",
     "Resource Groups Tagging API": "resourcegroupstaggingapi",
     "Application Auto Scaling": "application-autoscaling",
+    "CloudWatch": "cloudwatch",
 }
 
 
@@ -306,6 +319,7 @@ def captured() -> Iterator[list[Captured]]:
         tagging = _capture(emu.client("resourcegroupstaggingapi", config=no_retry), calls)
         sts = _capture(emu.client("sts", config=no_retry), calls)
         aas = _capture(emu.client("application-autoscaling", config=no_retry), calls)
+        cw = _capture(emu.client("cloudwatch", config=no_retry), calls)
         tags = [{"Key": "djl-operator.io/owner-uid", "Value": "u"}]
 
         url = upload(s3, "shapes", "echo/model.tar.gz", echo_artifact())
@@ -353,6 +367,33 @@ def captured() -> Iterator[list[Captured]]:
         sm.update_endpoint(EndpointName="ep", EndpointConfigName="c-2", RetainAllVariantProperties=True)
         sm.describe_endpoint(EndpointName="ep")  # Updating
         wait_status(sm, "ep", "InService")
+        # Deployment guardrails: a canary baking (VariantStatus), then an alarm rolling it back.
+        cw.put_metric_alarm(
+            AlarmName="ep-errors", MetricName="Invocation5XXErrors", Namespace="AWS/SageMaker", Statistic="Sum",
+            Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )  # fmt: skip
+        cw.describe_alarms(AlarmNames=["ep-errors"])
+        emu.faults.set(update_delay=0)
+        routing = {
+            "Type": "CANARY",
+            "WaitIntervalInSeconds": 60,
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+        }
+        sm.update_endpoint(
+            EndpointName="ep",
+            EndpointConfigName="c-1",
+            DeploymentConfig={
+                "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing},
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "ep-errors"}]},
+            },
+        )
+        baking = sm.describe_endpoint(EndpointName="ep")  # Updating, Baking
+        assert baking["PendingDeploymentSummary"]["ProductionVariants"][0]["VariantStatus"][0]["Status"] == "Baking"
+        emu.faults.set(rollback_delay=0.3)
+        cw.set_alarm_state(AlarmName="ep-errors", StateValue="ALARM", StateReason="5xx")
+        assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "RollingBack"
+        wait_status(sm, "ep", "InService")
+        cw.delete_alarms(AlarmNames=["ep-errors"])
         sm.list_endpoints(MaxResults=1)
         key = {
             "ServiceNamespace": "sagemaker",
@@ -408,6 +449,7 @@ def _served_operations() -> set[tuple[str, str]]:
     served |= {("resourcegroupstaggingapi", op) for op in emu.tagging.operations}
     served |= {("sts", op) for op in sts_api.OPERATIONS}
     served |= {("application-autoscaling", op) for op in emu.autoscaling.operations}
+    served |= {("cloudwatch", op) for op in emu.cloudwatch.operations}
     return served | {("sagemaker-runtime", "InvokeEndpoint"), ("sagemaker-runtime", "InvokeEndpointWithResponseStream")}
 
 
@@ -447,7 +489,7 @@ def test_always_returned_members_are_present(captured: list[Captured]) -> None:
 
 def test_the_describe_states_were_all_seen(captured: list[Captured]) -> None:
     statuses = {json.loads(c.raw)["EndpointStatus"] for c in captured if c.operation == "DescribeEndpoint"}
-    assert {"Creating", "Updating", "InService", "Failed"} <= statuses
+    assert {"Creating", "Updating", "RollingBack", "InService", "Failed"} <= statuses
 
 
 def test_the_autoscaling_describes_had_something_to_check(captured: list[Captured]) -> None:

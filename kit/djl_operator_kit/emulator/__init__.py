@@ -23,14 +23,17 @@ SageMaker resources (JSON 1.1, ``X-Amz-Target: ResourceGroupsTaggingAPI_20170126
 :mod:`~djl_operator_kit.emulator.tagging`) and STS ``GetCallerIdentity`` (Query protocol, XML;
 :mod:`~djl_operator_kit.emulator.sts`), and Application Auto Scaling for SageMaker variants
 (JSON 1.1, ``X-Amz-Target: AnyScaleFrontendService.*``; :mod:`~djl_operator_kit.emulator.autoscaling`),
-whose target tracking follows a simulated invocation rate. Faults name it like any operation
+whose target tracking follows a simulated invocation rate, and CloudWatch metric alarms
+(JSON 1.0 ``X-Amz-Target: GraniteServiceVersion20100801.*`` or Smithy RPC v2 CBOR;
+:mod:`~djl_operator_kit.emulator.cloudwatch`), which UpdateEndpoint's deployment guardrails read
+(:mod:`~djl_operator_kit.emulator.rollout`). Faults name it like any operation
 (``throttle(operations=["GetResources"])``, ``deny("GetResources")``); a throttle without
 ``operations`` only reaches SageMaker's control plane.
 
 As a process: ``djl-operator-kit emulator --port 8090`` prints ``KEY=VALUE`` lines
 (``AWS_ENDPOINT_URL_SAGEMAKER``, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``,
 ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API``, ``AWS_ENDPOINT_URL_STS``,
-``AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING``,
+``AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING``, ``AWS_ENDPOINT_URL_CLOUDWATCH``,
 ``AWS_DEFAULT_REGION``, dummy credentials,
 ``DJL_EMULATOR_ADMIN_URL``) then ``# djl emulator ready``.
 :class:`~djl_operator_kit.emulator.client.RemoteEmulator` drives it from Python.

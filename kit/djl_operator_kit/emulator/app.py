@@ -13,6 +13,7 @@ from botocore.config import Config
 from .autoscaling import AutoScaling
 from .calls import Call, CallLog
 from .clients import make_client
+from .cloudwatch import CloudWatch
 from .config import EmulatorConfig
 from .faults import Delays, Faults
 from .frontend import FrontendServer
@@ -51,13 +52,17 @@ class Emulator:
         self._s3 = S3Server(
             self.account_id, self.region, self.call_log, self.config.host, self.config.s3_port, faults=self.faults
         )
+        self.cloudwatch = CloudWatch(self.region, self.account_id)
         self.sagemaker = SageMaker(self.region, self.account_id, self.faults, self._s3.exists)
+        # Deployment guardrails read the alarms named in AutoRollbackConfiguration.
+        self.sagemaker.alarm_states = self.cloudwatch.states
         self.tagging = TaggingApi(self.sagemaker)
         self.autoscaling = AutoScaling(self.sagemaker)
         self.sagemaker.deploy_hook = self._warm_new_fleet
         self.runtime = ModelServers(
             self._fetch, self.region, self.account_id, self.config.runtime_start_timeout, self._s3.list_keys
         )
+        self.sagemaker.abandon_hook = self.runtime.abandon
         self._frontend: FrontendServer | None = None
         self._thread: threading.Thread | None = None
         self._clients: list[Any] = []
@@ -135,6 +140,7 @@ class Emulator:
             "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API": self.url,
             "AWS_ENDPOINT_URL_STS": self.url,
             "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING": self.url,
+            "AWS_ENDPOINT_URL_CLOUDWATCH": self.url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": DUMMY_KEY,
@@ -145,8 +151,8 @@ class Emulator:
         }
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A stock boto3 client for "sagemaker", "sagemaker-runtime", "s3", "resourcegroupstaggingapi", "sts"
-        or "application-autoscaling"
+        """A stock boto3 client for "sagemaker", "sagemaker-runtime", "s3", "resourcegroupstaggingapi", "sts",
+        "application-autoscaling" or "cloudwatch"
         (closed by :meth:`stop`); ``region_name=`` signs for another region, ``aws_access_key_id=``
         calls as someone else."""
         urls = {
@@ -156,6 +162,7 @@ class Emulator:
             "resourcegroupstaggingapi": self.url,
             "sts": self.url,
             "application-autoscaling": self.url,
+            "cloudwatch": self.url,
         }
         if service not in urls:
             raise ValueError(f"service must be one of {sorted(urls)}, got {service!r}")
@@ -184,8 +191,10 @@ class Emulator:
         self.autoscaling.set_invocation_rate(endpoint, variant, per_minute)
 
     def reset(self) -> None:
-        """Forget all SageMaker resources, scalable targets, faults, calls and S3 objects; stop model servers."""
+        """Forget all SageMaker resources, scalable targets, alarms, faults, calls and S3 objects; stop
+        model servers."""
         self.sagemaker.reset()
+        self.cloudwatch.reset()
         self.autoscaling.reset()
         self.faults.clear()
         self.call_log.reset()

@@ -108,6 +108,7 @@ class RemoteEmulator:
             "resourcegroupstaggingapi": env["AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API"],
             "sts": env["AWS_ENDPOINT_URL_STS"],
             "application-autoscaling": env["AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING"],
+            "cloudwatch": env["AWS_ENDPOINT_URL_CLOUDWATCH"],
         }
         kwargs.setdefault("region_name", env["AWS_DEFAULT_REGION"])
         return make_client(

@@ -5,6 +5,8 @@ Routing:
 * ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> control plane;
 * ``POST /`` with ``X-Amz-Target: ResourceGroupsTaggingAPI_20170126.<Operation>`` -> Tagging API;
 * ``POST /`` with ``X-Amz-Target: AnyScaleFrontendService.<Operation>`` -> Application Auto Scaling;
+* ``POST /service/GraniteServiceVersion20100801/operation/<Operation>`` (Smithy RPC v2 CBOR) or
+  ``POST /`` with ``X-Amz-Target: GraniteServiceVersion20100801.<Operation>`` (JSON 1.0) -> CloudWatch;
 * ``POST /`` with a form body ``Action=GetCallerIdentity&Version=2011-06-15`` (or ``GET /?Action=..``)
   -> STS (Query protocol, XML);
 * ``POST /endpoints/<name>/invocations`` -> InvokeEndpoint;
@@ -25,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import autoscaling, eventstream, sts, tagging, validation
+from . import autoscaling, cbor, cloudwatch, eventstream, sts, tagging, validation
 from .calls import access_key_id, credential_region
 from .connections import ConnectionTrackingMixin
 from .errors import ApiError
@@ -36,9 +38,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _JSON_11 = "application/x-amz-json-1.1"
+_JSON_10 = "application/x-amz-json-1.0"
 _INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 _STREAM_PATH = re.compile(r"^/endpoints/([^/]+)/invocations-response-stream$")
 _FAIL_PATH = re.compile(r"^/_emulator/endpoints/([^/]+)/fail$")
+_RPC_V2_PATH = re.compile(r"^/service/([^/]+)/operation/([^/]+)$")
 # Which request member names the resource an operation is about (for call accounting).
 _RESOURCE_MEMBERS = ("EndpointName", "EndpointConfigName", "ModelName", "ResourceArn")
 _ARN_KIND = {"EndpointName": "endpoint", "EndpointConfigName": "endpoint-config", "ModelName": "model"}
@@ -174,10 +178,62 @@ def autoscaling_call(emu: Emulator, operation: str, body: bytes, principal: str 
     return Response(200, out, {"Content-Type": _JSON_11})
 
 
+# CloudWatch's Query-era codes for the faults (its model: InternalServiceFault is InternalServiceError).
+_CLOUDWATCH_CODES = {
+    "ThrottlingException": "Throttling",
+    "InternalFailure": "InternalServiceError",
+    "AccessDeniedException": "AccessDenied",
+}
+
+
+def cloudwatch_call(emu: Emulator, operation: str, body: bytes, principal: str | None, wire: str) -> Response:
+    """One CloudWatch request, ``wire`` "cbor" (Smithy RPC v2) or "json" (awsJson1_0): faults and
+    validation included, always recorded. Errors carry ``x-amzn-query-error`` (awsQueryCompatible)."""
+    params: Any = {}
+    try:
+        if wire == "cbor":
+            try:
+                params = cbor.loads(body) if body else {}
+            except (cbor.CborError, UnicodeDecodeError) as exc:
+                raise ApiError("SerializationException", f"Request body is not CBOR: {exc}") from exc
+            if not isinstance(params, dict):
+                raise ApiError("SerializationException", "Request body must be a CBOR map.")
+        else:
+            params = _json_params(body)
+        if operation not in emu.cloudwatch.operations:
+            raise ApiError(
+                "UnknownOperationException", f"The emulator does not implement {cloudwatch.TARGET_PREFIX}.{operation}."
+            )
+        fault = emu.faults.request_error(operation, "", emu.account_id, control_plane=False, action_prefix="cloudwatch")
+        if fault is not None:
+            raise ApiError(_CLOUDWATCH_CODES.get(fault.code, fault.code), fault.message, fault.status)
+        validation.validate(operation, params, cloudwatch.SERVICE, code="ValidationError")
+        result = emu.cloudwatch.handle(operation, params)
+    except ApiError as err:
+        emu.call_log.record(cloudwatch.SERVICE, operation, None, err.code, len(body), principal=principal)
+        payload = {"__type": cloudwatch.error_shape(err.code), "message": err.message}
+        side = "Receiver" if err.status >= 500 else "Sender"
+        headers = {"x-amzn-query-error": f"{err.code};{side}"}
+        if wire == "cbor":
+            headers.update({"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"})
+            return Response(err.status, cbor.dumps(payload), headers)
+        return Response(err.status, json.dumps(payload).encode(), {**headers, "Content-Type": _JSON_10})
+    has_output = validation.has_output(operation, cloudwatch.SERVICE)
+    if wire == "cbor":
+        out = cbor.dumps(result) if has_output else b""
+        headers = {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}
+    else:
+        out, headers = json.dumps(result).encode(), {"Content-Type": _JSON_10}
+    emu.call_log.record(cloudwatch.SERVICE, operation, None, None, len(body), len(out), principal)
+    return Response(200, out, headers)
+
+
 def json_call(emu: Emulator, target: str, body: bytes, authorization: str | None) -> Response:
-    """A JSON 1.1 request, routed by its ``X-Amz-Target`` prefix."""
+    """A JSON 1.0/1.1 request, routed by its ``X-Amz-Target`` prefix."""
     principal = access_key_id(authorization)
     prefix, _, operation = target.partition(".")
+    if prefix == cloudwatch.TARGET_PREFIX:
+        return cloudwatch_call(emu, operation, body, principal, "json")
     if prefix == tagging.TARGET_PREFIX:
         return tagging_call(emu, operation, body, principal, credential_region(authorization))
     if prefix == autoscaling.TARGET_PREFIX:
@@ -426,6 +482,12 @@ class FrontendHandler(BaseHTTPRequestHandler):
         try:
             if url.path.startswith("/_emulator/"):
                 response = admin(emu, self.command, url.path, parse_qs(url.query), body)
+            elif self.command == "POST" and (match := _RPC_V2_PATH.match(url.path)):
+                principal = access_key_id(self.headers.get("Authorization"))
+                if match.group(1) == cloudwatch.TARGET_PREFIX:
+                    response = cloudwatch_call(emu, match.group(2), body, principal, "cbor")
+                else:
+                    response = _json(404, {"error": f"no RPC v2 service {match.group(1)}"})
             elif self.command == "POST" and url.path == "/" and self.headers.get("X-Amz-Target"):
                 response = json_call(emu, self.headers["X-Amz-Target"], body, self.headers.get("Authorization"))
             elif _is_query_protocol(self.command, url.path, url.query, self.headers.get("Content-Type") or ""):

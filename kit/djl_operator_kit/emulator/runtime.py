@@ -294,6 +294,11 @@ class ModelServers:
         except Exception:
             log.info("warming %s for %s failed", target.model_name, target.endpoint_name, exc_info=True)
 
+    def abandon(self, endpoint_name: str) -> None:
+        """The endpoint's deployment was rolled back: its warmed new fleet is stale from now on."""
+        with self._lock:
+            self._pending = {k for k in self._pending if k[0] != endpoint_name.lower()}
+
     def _server_for(self, target: RuntimeTarget, retire: bool = True) -> _ModelServer:
         if target.model_data_url is None:
             raise _internal_dependency(
@@ -308,8 +313,10 @@ class ModelServers:
         with starting:  # one start per key; concurrent first invocations wait for it
             with self._lock:
                 server = self._servers.get(key)
-                # The old fleet goes when the new one is first invoked; a new fleet still
-                # warming (while the old one answers) is not stale.
+                # The other fleet goes when the first invocation finds the endpoint settled (its
+                # deployment finished or rolled back); a new fleet still warming (while the old one
+                # answers) is not stale, and during a traffic shift both fleets answer.
+                retire = retire and target.settled
                 stale = [k for k in self._servers if retire and k[0] == key[0] and k != key and k not in self._pending]
                 retired = [self._servers.pop(k) for k in stale]
                 if retire:

@@ -17,6 +17,15 @@ silent):
   ``RollingBack`` and back to ``InService`` on the old config with
   ``FailureReason`` set. ``RetainAllVariantProperties`` keeps the live
   instance counts/weights unless listed in ``ExcludeRetainedVariantProperties``;
+* ``DeploymentConfig`` (deployment guardrails, see :mod:`.rollout`): once the new fleet is healthy
+  the traffic moves to it in the configured steps (ALL_AT_ONCE, CANARY, LINEAR, rolling batches),
+  each baking ``WaitIntervalInSeconds``, then ``TerminationWaitInSeconds``; the pending variants'
+  ``VariantStatus`` says which stage runs (``Creating``, ``ActivatingTraffic``, ``Baking``) and
+  InvokeEndpoint splits the traffic between the fleets by the current step's share. An alarm of
+  ``AutoRollbackConfiguration`` in ALARM (read from the emulator's CloudWatch) after the first
+  shift, or ``MaximumExecutionTimeoutInSeconds`` passing, rolls back: ``RollingBack``, then
+  ``InService`` on the old config with the reason in ``FailureReason``. DescribeEndpoint reports
+  ``LastDeploymentConfig``; ``RetainDeploymentConfig`` reuses it;
 * ``DeleteEndpoint`` on an in-progress endpoint (Creating, Updating, RollingBack,
   Deleting) is refused with AWS's "Cannot update in-progress endpoint"; otherwise
   ``Deleting`` for ``delete_delay`` seconds, then gone;
@@ -32,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import threading
 import time
 from collections import deque
@@ -39,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors
+from . import errors, rollout
 from .arns import parse_sagemaker_arn, sagemaker_arn
 from .errors import ApiError
 from .faults import Faults
@@ -73,6 +83,23 @@ class _Step:
 
 
 @dataclass
+class _Rollout:
+    """A deployment whose new fleet is on its way in (guardrails: see :mod:`.rollout`)."""
+
+    config: _Resource
+    models: dict[str, _Resource]
+    plan: rollout.Plan
+    started: float
+    retain: bool
+    exclude: set[str]
+    index: int = -1  # the phase running now; -1 while the new fleet is provisioned
+    percent: float = 0.0  # share of the traffic the new fleet takes now
+    monitoring_since: float | None = None  # alarms are watched from the first traffic shift on
+    new_variants: list[dict[str, Any]] | None = None
+    credit: float = 0.0  # routing: invocations owed to the new fleet
+
+
+@dataclass
 class _Endpoint:
     name: str
     arn: str
@@ -85,6 +112,8 @@ class _Endpoint:
     failure_reason: str | None = None
     variants: list[dict[str, Any]] | None = None  # live ProductionVariantSummary list
     pending: dict[str, Any] | None = None  # PendingDeploymentSummary while a deployment runs
+    rollout: _Rollout | None = None
+    deployment_config: dict[str, Any] | None = None  # LastDeploymentConfig
     steps: deque[_Step] = field(default_factory=deque)
     gone: bool = False
 
@@ -107,6 +136,8 @@ class RuntimeTarget:
     model_name: str
     model_data_url: str | None
     environment: dict[str, str]
+    # False while a deployment is under way: both fleets may answer, neither is stale yet.
+    settled: bool = True
 
 
 def resolved_image(image: str) -> str:
@@ -160,6 +191,10 @@ class SageMaker:
         # Called (under the lock) when an update that will succeed is accepted, with the targets the
         # new config serves; returns "is the new fleet healthy yet?" or None to not wait for it.
         self.deploy_hook: Callable[[str, list[RuntimeTarget]], Callable[[], bool] | None] | None = None
+        # Called (under the lock) when a deployment is rolled back: its new fleet is no longer wanted.
+        self.abandon_hook: Callable[[str], None] | None = None
+        # The states of CloudWatch alarms by name (the ones that exist), for auto-rollback.
+        self.alarm_states: Callable[[list[str]], dict[str, Any]] = lambda names: {}
         self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "CreateModel": self.create_model,
             "DescribeModel": self.describe_model,
@@ -214,6 +249,8 @@ class SageMaker:
             ep = self._endpoints[key]
             while ep.steps and ep.steps[0].due <= now:
                 step = ep.steps[0]
+                if self._guard(ep, step.due):
+                    continue  # rolled back before this step: the steps were replaced
                 if step.ready is not None and not step.ready():
                     break
                 ep.steps.popleft()
@@ -221,11 +258,82 @@ class SageMaker:
                 due = round(step.due if step.ready is None else now, 3)
                 step.apply(ep, due)
                 ep.last_modified = due
+            self._guard(ep, now)
             if not ep.steps:
                 self._busy.discard(key)
             if ep.gone:
                 del self._endpoints[key]
         return now
+
+    def _guard(self, ep: _Endpoint, at: float) -> bool:
+        """Roll a deployment back if, by ``at``, an alarm fired or it ran out of time; True if it did."""
+        ro = ep.rollout
+        if ro is None or ep.status != "Updating":
+            return False
+        if ro.monitoring_since is not None and ro.plan.alarms:
+            fired = {
+                name: state.since
+                for name, state in self.alarm_states(list(ro.plan.alarms)).items()
+                if state.state == "ALARM" and state.since <= at
+            }
+            if fired:
+                when = max(min(fired.values()), ro.monitoring_since)
+                self._roll_back(ep, round(when, 3), rollout.alarm_reason(sorted(fired)))
+                return True
+        if ro.plan.timeout is not None and at >= ro.started + ro.plan.timeout:
+            self._roll_back(ep, round(ro.started + ro.plan.timeout, 3), rollout.timeout_reason(ro.plan.timeout))
+            return True
+        return False
+
+    def _roll_back(self, ep: _Endpoint, at: float, reason: str) -> None:
+        """Traffic goes back to the old fleet at once; the new fleet goes, in RollbackMaximumBatchSize steps."""
+        ro = ep.rollout
+        assert ro is not None
+        ep.steps.clear()
+        ep.status, ep.last_modified, ro.percent = "RollingBack", at, 0.0
+        if ep.pending is not None:
+            for v in ep.pending["ProductionVariants"]:
+                v["VariantStatus"] = [
+                    {"Status": "Deleting", "StatusMessage": f"Rolling back: {reason}", "StartTime": at}
+                ]
+        if self.abandon_hook is not None:
+            self.abandon_hook(ep.name)
+
+        def rolled_back(ep: _Endpoint, when: float) -> None:
+            ep.status, ep.pending, ep.failure_reason, ep.rollout = "InService", None, reason, None
+
+        self._schedule(ep, _Step(at + self.faults.delays().rollback * ro.plan.rollback_batches, rolled_back))
+
+    def _next_phase(self, ep: _Endpoint, at: float) -> None:
+        """Move a deployment to its next phase (or finish it); the first call is the new fleet being up."""
+        ro = ep.rollout
+        assert ro is not None
+        if ro.new_variants is None:
+            ro.new_variants = self._live_variants(ro.config, ro.models, at, ep.variants, ro.retain, ro.exclude)
+        ro.index += 1
+        if ro.index >= len(ro.plan.phases):
+            ep.status, ep.pending, ep.failure_reason, ep.rollout = "InService", None, None, None
+            ep.config_name = ro.config.name
+            ep.variants = ro.new_variants
+            return
+        phase = ro.plan.phases[ro.index]
+        ro.percent = phase.percent
+        if ro.monitoring_since is None and phase.percent > 0:
+            ro.monitoring_since = at
+        if ep.pending is not None:
+            live = {v["VariantName"]: v for v in ro.new_variants}
+            for v in ep.pending["ProductionVariants"]:
+                new = live.get(v["VariantName"], {})
+                if new.get("DeployedImages"):
+                    v["DeployedImages"] = copy.deepcopy(new["DeployedImages"])
+                if "DesiredInstanceCount" in new:
+                    count = int(new["DesiredInstanceCount"])
+                    # Blue/green provisions the whole new fleet; rolling one batch after another.
+                    v["CurrentInstanceCount"] = (
+                        math.ceil(count * phase.percent / 100.0 - 1e-9) if ro.plan.kind == "ROLLING" else count
+                    )
+                v["VariantStatus"] = [{"Status": phase.status, "StatusMessage": phase.message, "StartTime": at}]
+        self._schedule(ep, _Step(round(at + phase.seconds, 3), self._next_phase))
 
     def _schedule(self, ep: _Endpoint, *steps: _Step) -> None:
         ep.steps.extend(steps)
@@ -491,6 +599,8 @@ class SageMaker:
                 raise errors.already_exists("endpoint", arn)
             config, models = self._deployment_inputs(config_name)
             self._check_quota(config, exclude=None)
+            if p.get("DeploymentConfig"):
+                rollout.check(p["DeploymentConfig"], config.request["ProductionVariants"])
         failure = self._deployment_failure(config, models)
         delays = self.faults.delays()
         with self._lock:
@@ -507,6 +617,7 @@ class SageMaker:
                 tags=_tags_dict(p.get("Tags")),
                 ever_tagged=bool(p.get("Tags")),
                 pending=self._pending_summary(config, now),
+                deployment_config=copy.deepcopy(p.get("DeploymentConfig")),
             )
 
             def finish(ep: _Endpoint, at: float) -> None:
@@ -535,12 +646,19 @@ class SageMaker:
             raise errors.validation(
                 "ExcludeRetainedVariantProperties can only be specified when RetainAllVariantProperties is true."
             )
+        if p.get("DeploymentConfig") and p.get("RetainDeploymentConfig"):
+            raise errors.validation("DeploymentConfig cannot be specified when RetainDeploymentConfig is true.")
         with self._lock:
             self._advance()
             ep = self._endpoint(name)
             self._require_updatable(ep)
             config, models = self._deployment_inputs(config_name)
             self._check_quota(config, exclude=name.lower())
+            deployment = p.get("DeploymentConfig") or (
+                ep.deployment_config if p.get("RetainDeploymentConfig") else None
+            )
+            if deployment:
+                rollout.check(deployment, config.request["ProductionVariants"])
         failure = self._deployment_failure(config, models)
         delays = self.faults.delays()
         with self._lock:
@@ -549,11 +667,7 @@ class SageMaker:
             self._require_updatable(ep)
             ep.status, ep.last_modified = "Updating", now
             ep.pending = self._pending_summary(config, now)
-
-            def finish(ep: _Endpoint, at: float) -> None:
-                ep.status, ep.pending, ep.failure_reason = "InService", None, None
-                ep.config_name = config.name
-                ep.variants = self._live_variants(config, models, at, ep.variants, retain, exclude)
+            ep.deployment_config = copy.deepcopy(deployment)
 
             def roll_back(ep: _Endpoint, at: float) -> None:
                 ep.status = "RollingBack"
@@ -566,14 +680,20 @@ class SageMaker:
                 due = now + delays.update
                 self._schedule(ep, _Step(due, roll_back), _Step(due + delays.rollback, rolled_back))
             else:
-                # Blue/green: the old fleet serves until the new one is healthy (the runtime warms it).
+                # Blue/green: the old fleet serves until the new one is healthy (the runtime warms it),
+                # then the traffic moves over in the steps the DeploymentConfig asks for.
                 gate = None
                 if self.deploy_hook is not None:
                     targets = [
-                        _target(ep.name, v, models.get(v["VariantName"])) for v in config.request["ProductionVariants"]
+                        _target(ep.name, v, models.get(v["VariantName"]), settled=False)
+                        for v in config.request["ProductionVariants"]
                     ]
                     gate = self.deploy_hook(ep.name, targets)
-                self._schedule(ep, _Step(now + delays.update, finish, gate))
+                variants = config.request["ProductionVariants"]
+                ep.rollout = _Rollout(
+                    config, models, rollout.plan(deployment, variants, delays.update), now, retain, exclude
+                )
+                self._schedule(ep, _Step(now + delays.update, self._next_phase, gate))
         return {"EndpointArn": ep.arn}
 
     def update_weights_and_capacities(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -626,6 +746,8 @@ class SageMaker:
                 out["FailureReason"] = ep.failure_reason
             if ep.pending is not None:
                 out["PendingDeploymentSummary"] = copy.deepcopy(ep.pending)
+            if ep.deployment_config:
+                out["LastDeploymentConfig"] = copy.deepcopy(ep.deployment_config)
             return out
 
     def delete_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -736,6 +858,7 @@ class SageMaker:
             ep.steps.clear()
             self._busy.discard(name.lower())
             ep.status, ep.failure_reason, ep.pending, ep.last_modified = "Failed", reason, None, now
+            ep.rollout = None
 
     def variant_state(self, endpoint: str, variant: str) -> tuple[str, int, int] | None:
         """``(EndpointStatus, DesiredInstanceCount, CurrentInstanceCount)`` of a live variant, or None
@@ -753,24 +876,46 @@ class SageMaker:
     def runtime_target(self, name: str, target_variant: str | None) -> RuntimeTarget | None:
         """The live variant an invocation goes to, or None if the endpoint does not serve.
 
-        Updating/RollingBack endpoints keep serving their old config, as in AWS."""
+        Updating/RollingBack endpoints keep serving their old config, as in AWS; while a deployment
+        shifts traffic, the new fleet takes its current share. AWS routes each request at random by
+        weight; the emulator spreads them evenly (every 1/share-th request), so the share over any
+        window matches the weight without sampling noise."""
         with self._lock:
             self._advance()
             ep = self._endpoints.get(name.lower())
             if ep is None or ep.status not in ("InService", "Updating", "RollingBack") or not ep.variants:
                 return None
-            variants = ep.variants
-            if target_variant is not None:
-                variants = [v for v in variants if v["VariantName"] == target_variant]
-                if not variants:
-                    raise ApiError("ValidationError", f"Variant {target_variant} not found for endpoint {ep.name}.")
-            # Deterministic routing: the first variant that takes traffic.
+            settled = ep.status == "InService" and ep.rollout is None
+            fleets: list[tuple[list[dict[str, Any]], dict[str, _Resource] | None]] = [(ep.variants, None)]
+            ro = ep.rollout
+            if ro is not None and ro.new_variants and ro.percent > 0:
+                ro.credit += ro.percent / 100.0
+                new: tuple[list[dict[str, Any]], dict[str, _Resource] | None] = (ro.new_variants, ro.models)
+                if ro.credit >= 1.0 - 1e-9:
+                    ro.credit -= 1.0
+                    fleets.insert(0, new)
+                else:
+                    fleets.append(new)
+            candidates = [
+                ([v for v in fleet if target_variant is None or v["VariantName"] == target_variant], models)
+                for fleet, models in fleets
+            ]
+            found = next((c for c in candidates if c[0]), None)
+            if found is None:
+                raise ApiError("ValidationError", f"Variant {target_variant} not found for endpoint {ep.name}.")
+            variants, models = found
+            # Deterministic routing within a fleet: the first variant that takes traffic.
             chosen = next((v for v in variants if v.get("CurrentWeight", 1.0) > 0), variants[0])
-            model = self._models.get((chosen.get("ModelName") or "").lower())
-            return _target(ep.name, chosen, model)
+            if models is not None:
+                model = models.get(chosen["VariantName"])
+            else:
+                model = self._models.get((chosen.get("ModelName") or "").lower())
+            return _target(ep.name, chosen, model, settled)
 
 
-def _target(endpoint_name: str, variant: dict[str, Any], model: _Resource | None) -> RuntimeTarget:
+def _target(
+    endpoint_name: str, variant: dict[str, Any], model: _Resource | None, settled: bool = True
+) -> RuntimeTarget:
     containers = _containers(model.request) if model else []
     container = containers[0] if containers else {}
     return RuntimeTarget(
@@ -779,6 +924,7 @@ def _target(endpoint_name: str, variant: dict[str, Any], model: _Resource | None
         model_name=variant.get("ModelName") or "",
         model_data_url=container.get("ModelDataUrl"),
         environment=dict(container.get("Environment") or {}),
+        settled=settled,
     )
 
 

@@ -273,3 +273,8 @@ def _check_output(shape: Shape, value: Any, path: str, out: list[str], wire: boo
             out.append(f"{path}: expected a timestamp, got {value!r}")
     elif kind == "blob" and wire and not isinstance(value, str):
         out.append(f"{path}: expected base64 text, got {value!r}")
+
+
+def has_output(operation: str, service: str = "sagemaker") -> bool:
+    """Whether ``operation`` declares an output shape (RPC v2 answers an empty body otherwise)."""
+    return _output_shape(operation, service) is not None
