@@ -244,11 +244,9 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
         memo["events"].forget(uid)
         metrics.PHASES.set(uid, None)
         return
-    # The finalizer must run until the AWS side is gone: kopf calls it again after the delay.
-    # Giving up on a stall would drop the finalizer and leak AWS resources: keep trying, slowly.
+    # The finalizer runs until the AWS side is gone (finalize() never stalls): kopf calls it again.
     delay = {
         Next.POLL: outcome.delay or ctx.settings.poll_interval,
         Next.RETRY: outcome.delay or ctx.settings.access_denied_backoff,
-        Next.STALLED: ctx.settings.access_denied_backoff,
     }.get(outcome.next, ctx.settings.transient_backoff)
     raise kopf.TemporaryError(outcome.message, delay=delay)

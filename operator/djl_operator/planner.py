@@ -67,6 +67,89 @@ class ObservedEndpoint:
     last_modified: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class ArtifactFolder:
+    """``s3://bucket/folder`` where one resource's artifacts live (the folder ends with ``/``)."""
+
+    bucket: str
+    folder: str
+
+
+@dataclass(frozen=True)
+class ObservedModel:
+    """A model of ours (proven by tag) and the artifact folder of ours it reads (None: none of ours)."""
+
+    name: str
+    reads: ArtifactFolder | None = None
+
+
+@dataclass(frozen=True)
+class OwnedWorld:
+    """Everything besides endpoints a resource owns, as observed: what garbage collection decides over.
+
+    ``configs`` and ``models`` are ours by tag (found by the owner id in their names);
+    ``artifacts`` maps each folder looked at (the current spec's) to the keys in it.
+    """
+
+    configs: tuple[str, ...] = ()
+    models: tuple[ObservedModel, ...] = ()
+    artifacts: tuple[tuple[ArtifactFolder, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Collection:
+    """What garbage collection deletes, in this order (a crash between steps loses no record):
+
+    the configs; then for each model the folder it reads (unless a folder looked at, whose keys
+    are decided one by one) and then the model, so the model stays the record of where its
+    artifact is until that is gone; then the stray keys.
+    """
+
+    configs: tuple[str, ...] = ()
+    models: tuple[ObservedModel, ...] = ()
+    folders_before_models: tuple[ArtifactFolder, ...] = ()
+    keys: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (bucket, keys)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.configs or self.models or self.folders_before_models or self.keys)
+
+
+def plan_collection(
+    world: OwnedWorld,
+    *,
+    keep: frozenset[str] = frozenset(),
+    keep_artifact: tuple[str, str] | None = None,
+) -> Collection:
+    """Decide what to delete of the owned world: everything but ``keep`` (the model and config that
+    serve) and ``keep_artifact`` (``(bucket, key)`` the kept model reads). The finalizer keeps nothing."""
+    looked_at = {folder for folder, _ in world.artifacts}
+    models = tuple(m for m in world.models if m.name not in keep)
+    folders: list[ArtifactFolder] = []
+    for model in models:
+        if model.reads is None or model.reads in looked_at or model.reads in folders:
+            continue
+        if keep_artifact is not None and _within(keep_artifact, model.reads):
+            continue  # never empty the folder the kept artifact is in: decide its keys one by one
+        folders.append(model.reads)
+    keys = []
+    for folder, found in sorted(world.artifacts, key=lambda item: (item[0].bucket, item[0].folder)):
+        stray = tuple(k for k in found if (folder.bucket, k) != keep_artifact)
+        if stray:
+            keys.append((folder.bucket, stray))
+    return Collection(
+        configs=tuple(c for c in world.configs if c not in keep),
+        models=models,
+        folders_before_models=tuple(folders),
+        keys=tuple(keys),
+    )
+
+
+def _within(artifact: tuple[str, str], folder: ArtifactFolder) -> bool:
+    bucket, key = artifact
+    return bucket == folder.bucket and key.startswith(folder.folder)
+
+
 @dataclass
 class Plan:
     actions: list[Action]

@@ -21,13 +21,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from djl_operator import conditions, naming
 from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
-from djl_operator.artifacts import package, requests, upload
+from djl_operator.artifact_store import ArtifactStore, folder_of
+from djl_operator.artifacts import requests
 from djl_operator.aws_clients import AwsClients, RegionClients
 from djl_operator.aws_errors import ErrorKind, classify, error_code, error_message
 from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState, Reason
 from djl_operator.desired import DesiredDeployment, desired_deployment, keep_live_image, owned_scope
 from djl_operator.errors import ArtifactStoreError, OwnershipConflict, SpecError
-from djl_operator.planner import Action, Next, ObservedEndpoint, Plan, plan, plan_delete
+from djl_operator.planner import (
+    Action,
+    ArtifactFolder,
+    Collection,
+    Next,
+    ObservedEndpoint,
+    ObservedModel,
+    OwnedWorld,
+    Plan,
+    plan,
+    plan_collection,
+    plan_delete,
+)
 from djl_operator.sagemaker_adapter import OwnershipProofs, SageMakerAdapter
 from djl_operator.settings import Settings
 
@@ -204,19 +217,25 @@ def _failed(
 
 
 def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phase: Phase) -> Outcome:
-    """Map an error raised while acting to status and a way to continue."""
+    """Map an error raised while acting to status and a way to continue.
+
+    While deleting nothing is Stalled: the finalizer must run until the AWS side is gone (giving
+    up would leak it), so what would stall a reconcile is retried slowly, and reported as such.
+    """
     status.set(phase=phase.value)
+    deleting = phase is Phase.DELETING
+    stall, stall_delay = (Next.RETRY, settings.access_denied_backoff) if deleting else (Next.STALLED, 0.0)
     if isinstance(exc, ArtifactStoreError):
         # A bucket or IAM fix needs no spec change: keep looking, slowly (Reconciling, not Stalled).
         denied = exc.code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
         reason = Reason.ACCESS_DENIED if denied else Reason.ARTIFACT_STORE_ERROR
         text = f"{exc}; {RELEASE_HINT}" if denied and phase is Phase.DELETING else str(exc)
         return _failed(status, Next.RETRY, reason, text, delay=settings.access_denied_backoff)
-    if isinstance(exc, SpecError):  # PolicyError included: reason PolicyViolation
+    if isinstance(exc, SpecError) and not deleting:  # PolicyError included: reason PolicyViolation
         return invalid_spec_outcome(status, exc.field, exc.message, exc.reason)
     if isinstance(exc, OwnershipConflict):
         reason = Reason.ENDPOINT_NAME_CONFLICT if exc.kind == "endpoint" else Reason.RESOURCE_NAME_CONFLICT
-        return _failed(status, Next.STALLED, reason, f"{exc}; it is left untouched")
+        return _failed(status, stall, reason, f"{exc}; it is left untouched", delay=stall_delay)
     if isinstance(exc, ClientError):
         kind = classify(exc)
         code, message = error_code(exc), error_message(exc)
@@ -226,9 +245,8 @@ def _error_outcome(exc: BaseException, status: _Status, settings: Settings, phas
                 text = f"{text}; {RELEASE_HINT}"
             return _failed(status, Next.RETRY, Reason.ACCESS_DENIED, text, delay=settings.access_denied_backoff)
         if kind is ErrorKind.INVALID:
-            return _failed(
-                status, Next.STALLED, Reason.AWS_REQUEST_REJECTED, f"{exc.operation_name} refused ({code}): {message}"
-            )
+            text = f"{exc.operation_name} refused ({code}): {message}"
+            return _failed(status, stall, Reason.AWS_REQUEST_REJECTED, text, delay=stall_delay)
         if kind in (ErrorKind.RETRYABLE, ErrorKind.IN_USE, ErrorKind.NOT_FOUND, ErrorKind.ALREADY_EXISTS):
             # The delay is the resource's exponential backoff (the scheduler's), from settings.transient_backoff.
             text = f"{exc.operation_name}: {code}: {message} (retrying)"
@@ -366,7 +384,7 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
                 event = _execute(action, result, desired, observed, sagemaker, clients, resource, status)
             except Exception:
                 if action is Action.CREATE_MODEL:
-                    _drop_unreferenced_artifact(sagemaker, clients.s3, desired)
+                    _drop_unreferenced_artifact(sagemaker, ArtifactStore(clients.s3), desired)
                 raise
             events += [event] if event else []
             phase = result.phase
@@ -412,13 +430,8 @@ def _execute(
 ) -> tuple[str, str, str] | None:
     uid = resource.uid
     if action is Action.UPLOAD_ARTIFACT:
-        uploaded = upload.upload_package(
-            clients.s3,
-            resource.spec,
-            namespace=resource.namespace,
-            name=resource.name,
-            owner_uid=uid,
-            package=desired.package,
+        uploaded = ArtifactStore(clients.s3).create(
+            resource.spec, namespace=resource.namespace, name=resource.name, owner_uid=uid, pkg=desired.package
         )
         if uploaded.uploaded:
             size = len(desired.package.data)
@@ -449,18 +462,18 @@ def _execute(
     elif action is Action.COLLECT_GARBAGE:
         _collect_garbage(
             sagemaker,
-            clients.s3,
+            ArtifactStore(clients.s3),
             uid=uid,
-            locations=[(desired.scope.bucket, desired.scope.artifact_prefix)],
-            keep={desired.target.model_name, desired.target.config_name},
-            keep_key=(desired.scope.bucket, desired.artifact_key),
+            folders=[ArtifactFolder(desired.scope.bucket, desired.scope.artifact_prefix)],
+            keep=frozenset({desired.target.model_name, desired.target.config_name}),
+            keep_artifact=(desired.scope.bucket, desired.artifact_key),
         )
     else:  # DELETE_ALL_OWNED only happens in finalize()
         raise AssertionError(f"unexpected action {action}")
     return None
 
 
-def _drop_unreferenced_artifact(sagemaker: SageMakerAdapter, s3: Any, desired: DesiredDeployment) -> None:
+def _drop_unreferenced_artifact(sagemaker: SageMakerAdapter, store: ArtifactStore, desired: DesiredDeployment) -> None:
     """An artifact lives only as long as a model of ours that reads it (the model is its record).
 
     When the model could not be created, the artifact just uploaded is removed again (the next
@@ -469,7 +482,7 @@ def _drop_unreferenced_artifact(sagemaker: SageMakerAdapter, s3: Any, desired: D
     """
     try:
         if sagemaker.describe_model(desired.target.model_name) is None:
-            s3.delete_object(Bucket=desired.scope.bucket, Key=desired.artifact_key)
+            store.delete(desired.scope.bucket, (desired.artifact_key,))
     except (ClientError, BotoCoreError):
         log.debug("could not remove the unreferenced artifact %s", desired.artifact_uri, exc_info=True)
 
@@ -483,61 +496,48 @@ def _instance_count_changed(sagemaker: SageMakerAdapter, live_config: str, desir
     return bool(variants[0].get("InitialInstanceCount") != desired_count)
 
 
-def artifact_folder(model_data_url: str, uid: str) -> tuple[str, str] | None:
-    """``(bucket, <prefix>/<ns>/<name>/<uid>/)`` for an artifact URL of ours, else None.
+def _observe_owned(
+    sagemaker: SageMakerAdapter, store: ArtifactStore, *, uid: str, folders: list[ArtifactFolder], skip: frozenset[str]
+) -> OwnedWorld:
+    """Our configs and models (by the owner id in their names, proven by tag; ``skip`` not even
+    checked), the artifact folder each model reads, and the keys in the current spec's folders."""
+    name_part = f"-{naming.owner_id(uid)}-"
+    configs = tuple(sagemaker.owned_endpoint_configs(name_part, uid, skip))
+    models = []
+    for model in sagemaker.owned_models(name_part, uid, skip):
+        described = sagemaker.describe_model(model) or {}
+        url = (described.get("PrimaryContainer") or {}).get("ModelDataUrl") or ""
+        models.append(ObservedModel(model, folder_of(url, uid)))
+    artifacts = tuple((folder, store.find(folder)) for folder in dict.fromkeys(folders))
+    return OwnedWorld(configs=configs, models=tuple(models), artifacts=artifacts)
 
-    Only a key of our layout, with this owner's uid as its folder, is ever
-    deleted through a model's data URL.
-    """
-    if not model_data_url.startswith("s3://"):
-        return None
-    bucket, _, key = model_data_url[len("s3://") :].partition("/")
-    parts = key.split("/")
-    if len(parts) < 5 or parts[-1] != package.ARTIFACT_NAME or parts[-3] != uid or not bucket:
-        return None
-    return bucket, "/".join(parts[:-2]) + "/"
+
+def _collect(sagemaker: SageMakerAdapter, store: ArtifactStore, collection: Collection) -> None:
+    """Carry out :func:`~djl_operator.planner.plan_collection`'s decision, in its order."""
+    for config in collection.configs:
+        sagemaker.delete_endpoint_config(config)
+    emptied: set[ArtifactFolder] = set()
+    for model in collection.models:
+        if model.reads in collection.folders_before_models and model.reads not in emptied:
+            store.delete_folder(model.reads)
+            emptied.add(model.reads)
+        sagemaker.delete_model(model.name)
+    for bucket, keys in collection.keys:
+        store.delete(bucket, keys)
 
 
 def _collect_garbage(
     sagemaker: SageMakerAdapter,
-    s3: Any,
+    store: ArtifactStore,
     *,
     uid: str,
-    locations: list[tuple[str, str]],
-    keep: set[str],
-    keep_key: tuple[str, str] | None,
+    folders: list[ArtifactFolder],
+    keep: frozenset[str] = frozenset(),
+    keep_artifact: tuple[str, str] | None = None,
 ) -> None:
-    """Delete our configs, then each model's artifact and the model, then stray artifacts.
-
-    Models are found by the owner id in their names and proven ours by tag; the
-    S3 folder each one reads (an earlier bucket or prefix, too) is emptied
-    before the model goes, so a crash never loses the record of where it was.
-    """
-    skip = frozenset(keep)
-    name_part = f"-{naming.owner_id(uid)}-"
-    for config in sagemaker.owned_endpoint_configs(name_part, uid, skip):
-        sagemaker.delete_endpoint_config(config)
-    folders = set(locations)
-    for model in sagemaker.owned_models(name_part, uid, skip):
-        described = sagemaker.describe_model(model) or {}
-        url = (described.get("PrimaryContainer") or {}).get("ModelDataUrl") or ""
-        read_from = artifact_folder(url, uid)
-        if read_from is not None and read_from not in folders:
-            upload.delete_artifacts(s3, *read_from)
-        sagemaker.delete_model(model)
-    for bucket, folder in sorted(folders):
-        if keep_key is not None and keep_key[0] == bucket:
-            _delete_other_artifacts(s3, bucket, folder, keep_key[1])
-        else:
-            upload.delete_artifacts(s3, bucket, folder)
-
-
-def _delete_other_artifacts(s3: Any, bucket: str, prefix: str, keep_key: str) -> None:
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        stale = [{"Key": o["Key"]} for o in page.get("Contents", []) if o["Key"] != keep_key]
-        if stale:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": stale, "Quiet": True})
+    """Observe what we own besides endpoints, let the planner decide, delete that."""
+    world = _observe_owned(sagemaker, store, uid=uid, folders=folders, skip=keep)
+    _collect(sagemaker, store, plan_collection(world, keep=keep, keep_artifact=keep_artifact))
 
 
 # -- finalize -----------------------------------------------------------------------
@@ -598,14 +598,8 @@ def finalize(target: DeletionTarget | DjlEndpointResource, ctx: Context, *, gene
                 for name in result.delete_endpoints:
                     sagemaker.delete_endpoint(name)
             elif action is Action.DELETE_ALL_OWNED:
-                _collect_garbage(
-                    sagemaker,
-                    clients.s3,
-                    uid=target.uid,
-                    locations=[target.artifact_location] if target.artifact_location else [],
-                    keep=set(),
-                    keep_key=None,
-                )
+                location = [ArtifactFolder(*target.artifact_location)] if target.artifact_location else []
+                _collect_garbage(sagemaker, ArtifactStore(clients.s3), uid=target.uid, folders=location)
     except Exception as exc:
         return _error_outcome(exc, status, ctx.settings, Phase.DELETING)
     status.conditions(result.conditions)

@@ -88,3 +88,18 @@ def test_a_denied_delete_says_how_to_release_the_resource(error: BaseException) 
     assert outcome.next is Next.RETRY
     assert "deletionPolicy to Retain" in outcome.message
     assert outcome.events and outcome.events[0][0] == "Warning" and "Retain" in outcome.events[0][2]
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c[2] is Next.STALLED and not isinstance(c[1], SpecError)], ids=lambda c: c[0]
+)
+def test_what_would_stall_a_reconcile_is_retried_while_deleting(case: tuple[object, ...]) -> None:
+    """The finalizer must run until the AWS side is gone: it never stalls, and status says it retries."""
+    _, error, _, _, reason, _, text = case
+    assert isinstance(error, BaseException)
+    status = _Status(DjlEndpointStatus(), 3, dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
+    outcome = _error_outcome(error, status, SETTINGS, Phase.DELETING)
+    conditions = {c["type"]: c for c in outcome.status["conditions"]}
+    assert outcome.next is Next.RETRY and outcome.delay == SETTINGS.access_denied_backoff
+    assert conditions["Stalled"]["status"] == "False" and conditions["Reconciling"]["status"] == "True"
+    assert conditions["Ready"]["reason"] == reason and str(text) in outcome.message

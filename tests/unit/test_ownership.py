@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from djl_operator.reconcile import artifact_folder
+from djl_operator.artifact_store import folder_of
+from djl_operator.planner import ArtifactFolder
 from djl_operator.sagemaker_adapter import OwnershipProofs
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/ns-demo"
@@ -54,4 +55,4 @@ SHA = "ab" * 32
     ],
 )
 def test_only_this_owners_artifact_folder_is_deleted_through_a_model(url: str, folder: tuple[str, str] | None) -> None:
-    assert artifact_folder(url, UID) == folder
+    assert folder_of(url, UID) == (ArtifactFolder(*folder) if folder else None)
