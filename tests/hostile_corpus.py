@@ -86,6 +86,15 @@ def _separated(base: str, *, at_end: bool = False) -> list[str]:
     return [*values, base + "\n"]
 
 
+def _schedule(**fields: Any) -> dict[str, Any]:
+    return {"name": "night", "schedule": "cron(0 22 ? * MON-FRI *)", "minInstances": 1, "maxInstances": 1, **fields}
+
+
+def _scaling(**schedule: Any) -> dict[str, Any]:
+    """A valid spec.autoscaling (instance.count 1 lies within it) with one schedule's fields replaced."""
+    return {"maxInstances": 3, "invocationsPerInstance": 100, "schedules": [_schedule(**schedule)]}
+
+
 CASES: list[Case] = [
     *_field_cases(
         "spec.model.id",
@@ -356,6 +365,109 @@ CASES: list[Case] = [
         )
     ],
     Case("tag-ok", "spec.aws.tags", {"team": "ml", "cost-center": "1234"}, OK, "spec.aws.tags"),
+    # autoscaling: the schedule strings, and the rules the CRD says in CEL and the models in validators.
+    *[
+        Case(f"schedule-ok-{i}", "spec.autoscaling", _scaling(schedule=value), OK, "spec.autoscaling")
+        for i, value in enumerate(
+            ["cron(0 22 ? * MON-FRI *)", "cron(30 6 1 * ? *)", "at(2026-12-01T08:00:00)", "rate(5 minutes)"]
+        )
+    ],
+    *[
+        Case(
+            f"schedule-bad-{i}",
+            "spec.autoscaling",
+            _scaling(schedule=value),
+            API,
+            "spec.autoscaling.schedules[0].schedule",
+        )
+        for i, value in enumerate(
+            [
+                "cron(0 22 * * MON-FRI *)",  # neither day field is '?'
+                "cron(0 22 ? * MON-FRI)",  # five fields
+                "at(2026-13-01T08:00:00)",
+                "at(2026-12-01 08:00:00)",
+                "rate(0 minutes)",
+                "rate(5 weeks)",
+                "rate(5 minutes)\n",
+                "rate(5\vminutes)",
+                "cron(0 22 ? * MON-FRI *)\x85",
+                "every day",
+            ]
+        )
+    ],
+    Case(
+        "schedule-no-such-day",
+        "spec.autoscaling",
+        _scaling(schedule="at(2026-02-30T08:00:00)"),
+        INVALID,
+        "spec.autoscaling.schedules[0].schedule",
+    ),  # fmt: skip
+    *[
+        Case(
+            f"schedule-name-bad-{i}",
+            "spec.autoscaling",
+            _scaling(name=value),
+            API,
+            "spec.autoscaling.schedules[0].name",
+        )
+        for i, value in enumerate(["Night", "night\n", "night-", "n" * 41])
+    ],
+    *[
+        Case(
+            f"timezone-bad-{i}",
+            "spec.autoscaling",
+            _scaling(timezone=value),
+            API,
+            "spec.autoscaling.schedules[0].timezone",
+        )
+        for i, value in enumerate(["Europe/Berlin\n", "Europe Berlin", "Europe/Berlin\u2028"])
+    ],
+    Case(
+        "timezone-ok", "spec.autoscaling", _scaling(timezone="America/Argentina/Buenos_Aires"), OK, "spec.autoscaling"
+    ),
+    Case(
+        "scaling-min-over-max",
+        "spec.autoscaling",
+        {"minInstances": 3, "maxInstances": 2, "invocationsPerInstance": 5},
+        API,
+        "spec.autoscaling",
+    ),  # fmt: skip
+    Case("scaling-no-target", "spec.autoscaling", {"maxInstances": 2}, API, "spec.autoscaling"),
+    Case(
+        "scaling-two-targets",
+        "spec.autoscaling",
+        {"maxInstances": 2, "invocationsPerInstance": 5, "concurrentRequestsPerModel": 4},
+        API,
+        "spec.autoscaling",
+    ),  # fmt: skip
+    Case(
+        "schedule-without-bounds",
+        "spec.autoscaling",
+        {"maxInstances": 2, "invocationsPerInstance": 5, "schedules": [{"name": "a", "schedule": "rate(1 hour)"}]},
+        API,
+        "spec.autoscaling.schedules[0]",
+    ),  # fmt: skip
+    Case(
+        "schedule-min-over-max",
+        "spec.autoscaling",
+        _scaling(minInstances=3, maxInstances=2),
+        API,
+        "spec.autoscaling.schedules[0]",
+    ),  # fmt: skip
+    Case(
+        "schedule-names-repeat",
+        "spec.autoscaling",
+        {"maxInstances": 2, "invocationsPerInstance": 5, "schedules": [_schedule(), _schedule()]},
+        API,
+        "spec.autoscaling",
+    ),  # fmt: skip
+    Case(
+        "count-below-autoscaling",
+        "spec.autoscaling",
+        {"minInstances": 2, "maxInstances": 3, "invocationsPerInstance": 5},
+        API,
+        "spec",
+    ),  # fmt: skip
     # The operator policy's other rules.
     Case("image-outside-registries", "spec.image", {"uri": "evil.example.com/djl:latest"}, POLICY, "spec.image.uri"),
     Case("instance-count-over-policy", "spec.instance.count", 11, POLICY, "spec.instance.count"),

@@ -83,6 +83,25 @@ MAX_TAGS = 40  # SageMaker allows 50 per resource; the operator adds its own
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 
+# Application Auto Scaling schedules (PutScheduledAction's Schedule): at(yyyy-mm-ddThh:mm:ss),
+# rate(value unit) or cron(minutes hours day-of-month month day-of-week year), where one of
+# day-of-month and day-of-week must be '?' (https://docs.aws.amazon.com/autoscaling/application/
+# userguide/scheduled-scaling-using-cron-expressions.html). The date fields are range-checked here;
+# an impossible day (Feb 30) passes the pattern and the operator stalls it (scaling.check, InvalidSpec).
+_CRON_FIELD = r"[0-9A-Za-z*?,/#LW-]+"
+SCHEDULE_PATTERN = (
+    r"^(at\((19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\)"
+    r"|rate\([1-9][0-9]{0,5} (minute|minutes|hour|hours|day|days)\)"
+    rf"|cron\({_CRON_FIELD} {_CRON_FIELD} (\? {_CRON_FIELD} {_CRON_FIELD}|{_CRON_FIELD} {_CRON_FIELD} \?)"
+    rf" {_CRON_FIELD}\))$"
+)
+# A schedule's name becomes part of the scheduled action's name: a DNS label.
+SCHEDULE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# An IANA time zone name (Application Auto Scaling's Timezone), e.g. Europe/Berlin, Etc/GMT+9, UTC.
+TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+MAX_SCHEDULES = 16
+MAX_INSTANCES = 1000
+
 
 class Task(StrEnum):
     """Tasks the model template serves."""
@@ -298,6 +317,87 @@ class InstanceSpec(_Model):
     )
 
 
+class ScheduleSpec(_Model):
+    """An Application Auto Scaling scheduled action: new bounds from a point in time on."""
+
+    name: str = Field(
+        min_length=1, max_length=40, pattern=SCHEDULE_NAME_PATTERN, description="Name of the schedule (a DNS label)."
+    )
+    schedule: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=SCHEDULE_PATTERN,
+        description="When: at(yyyy-mm-ddThh:mm:ss), rate(N minutes|hours|days) or cron(min hour dom month dow "
+        "year) with dom or dow '?'.",
+    )
+    min_instances: int | None = Field(
+        default=None, ge=1, le=MAX_INSTANCES, description="The autoscaling minimum from then on."
+    )
+    max_instances: int | None = Field(
+        default=None, ge=1, le=MAX_INSTANCES, description="The autoscaling maximum from then on."
+    )
+    timezone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=TIMEZONE_PATTERN,
+        description="IANA time zone of at() and cron() (UTC when omitted).",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScheduleSpec:
+        if self.min_instances is None and self.max_instances is None:
+            raise ValueError("set minInstances, maxInstances or both")
+        both = self.min_instances is not None and self.max_instances is not None
+        if both and self.min_instances > self.max_instances:  # type: ignore[operator]
+            raise ValueError(f"minInstances ({self.min_instances}) must not exceed maxInstances ({self.max_instances})")
+        return self
+
+
+class AutoscalingSpec(_Model):
+    """Application Auto Scaling of the production variant (sagemaker:variant:DesiredInstanceCount)."""
+
+    min_instances: int = Field(default=1, ge=1, le=MAX_INSTANCES, description="Fewest instances autoscaling keeps.")
+    max_instances: int = Field(ge=1, le=MAX_INSTANCES, description="Most instances autoscaling adds.")
+    invocations_per_instance: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000000,
+        description="Target tracking on SageMakerVariantInvocationsPerInstance: invocations per instance per "
+        "minute. Set this or concurrentRequestsPerModel.",
+    )
+    concurrent_requests_per_model: int | None = Field(
+        default=None,
+        ge=1,
+        le=100000,
+        description="Target tracking on SageMakerVariantConcurrentRequestsPerModelHighResolution: concurrent "
+        "requests per model copy. Set this or invocationsPerInstance.",
+    )
+    scale_in_cooldown_seconds: int = Field(
+        default=300, ge=0, le=86400, description="Seconds after a scale-in before the next scale-in."
+    )
+    scale_out_cooldown_seconds: int = Field(
+        default=300, ge=0, le=86400, description="Seconds after a scale-out before the next scale-out."
+    )
+    disable_scale_in: bool = Field(default=False, description="Target tracking only ever adds instances.")
+    schedules: list[ScheduleSpec] = Field(
+        default_factory=list,
+        max_length=MAX_SCHEDULES,
+        description="Scheduled actions: new minInstances/maxInstances at() a time, every rate() or on a cron().",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AutoscalingSpec:
+        if self.min_instances > self.max_instances:
+            raise ValueError(f"minInstances ({self.min_instances}) must not exceed maxInstances ({self.max_instances})")
+        if (self.invocations_per_instance is None) == (self.concurrent_requests_per_model is None):
+            raise ValueError("set exactly one target: invocationsPerInstance or concurrentRequestsPerModel")
+        names = [s.name for s in self.schedules]
+        if len(names) != len(set(names)):
+            raise ValueError("schedule names must be unique")
+        return self
+
+
 class TimeoutsSpec(_Model):
     """Large-model timeouts of the production variant."""
 
@@ -378,6 +478,10 @@ class DjlEndpointSpec(_Model):
         default=DeletionPolicy.DELETE,
         description="Delete removes the SageMaker resources and artifacts with the resource; Retain leaves them.",
     )
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None,
+        description="Application Auto Scaling of the instance count; instance.count must lie within its bounds.",
+    )
     # True when the spec named no image family (the default applied): a deployed image of any
     # DJL family is then kept across operator upgrades (djl_operator.artifacts.images.pinned_image_uri).
     _framework_defaulted: bool = PrivateAttr(default=False)
@@ -389,6 +493,16 @@ class DjlEndpointSpec(_Model):
             self._framework_defaulted = True
             if self.model.engine is Engine.DEEPSPEED:
                 self.image = self.image.model_copy(update={"framework": ImageFramework.DJL_DEEPSPEED})
+        return self
+
+    @model_validator(mode="after")
+    def _count_within_autoscaling(self) -> DjlEndpointSpec:
+        scaling = self.autoscaling
+        if scaling is not None and not scaling.min_instances <= self.instance.count <= scaling.max_instances:
+            raise ValueError(
+                f"instance.count ({self.instance.count}) must lie within autoscaling.minInstances "
+                f"({scaling.min_instances}) and autoscaling.maxInstances ({scaling.max_instances})"
+            )
         return self
 
     @property
@@ -412,6 +526,43 @@ class Condition(_Model):
 class ArtifactStatus(_Model):
     uri: str | None = Field(default=None, description="s3:// URI of the uploaded model.tar.gz.")
     sha256: str | None = Field(default=None, description="SHA-256 of model.tar.gz (its content address).")
+
+
+class _Lenient(_Model):
+    # Reading a status must never fail on keys another writer added.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class InstancesStatus(_Lenient):
+    """The live instance count (the scale subresource's status)."""
+
+    current: int | None = Field(default=None, ge=0, description="CurrentInstanceCount of the production variant.")
+    desired: int | None = Field(default=None, ge=0, description="DesiredInstanceCount of the production variant.")
+    summary: str | None = Field(default=None, description="current/desired, for the INSTANCES column.")
+    selector: str | None = Field(
+        default=None,
+        description="Label selector the scale subresource reports (SageMaker instances are not pods: it matches "
+        "no pod).",
+    )
+
+
+class ScalingActivityStatus(_Lenient):
+    description: str | None = Field(default=None, description="What the last scaling activity did.")
+    cause: str | None = Field(default=None, description="Why it happened.")
+    status_code: str | None = Field(default=None, description="Its StatusCode (InProgress, Successful...).")
+    start_time: str | None = Field(default=None, description="When it started (RFC 3339).")
+
+
+class AutoscalingStatus(_Lenient):
+    """The scalable target as Application Auto Scaling reports it."""
+
+    min_instances: int | None = Field(default=None, description="The scalable target's MinCapacity now.")
+    max_instances: int | None = Field(default=None, description="The scalable target's MaxCapacity now.")
+    policy_name: str | None = Field(default=None, description="The target tracking policy of this resource.")
+    applied: str | None = Field(
+        default=None, description="Hash of the spec.autoscaling last applied (a spec change re-applies it)."
+    )
+    last_activity: ScalingActivityStatus | None = Field(default=None, description="The last scaling activity.")
 
 
 class DjlEndpointStatus(_Model):
@@ -445,6 +596,8 @@ class DjlEndpointStatus(_Model):
     artifact: ArtifactStatus | None = Field(default=None, description="The uploaded model artifact.")
     failure_reason: str | None = Field(default=None, description="Why the last attempt failed, if it did.")
     last_sync_time: str | None = Field(default=None, description="When the operator last read the AWS side.")
+    instances: InstancesStatus | None = Field(default=None, description="The live instance count.")
+    autoscaling: AutoscalingStatus | None = Field(default=None, description="The autoscaling state, when on.")
 
 
 class DjlEndpointResource(BaseModel):

@@ -33,6 +33,8 @@ class RegionClients:
     runtime: Any
     # Resource Groups Tagging API: finds what carries our owner tag whatever its name.
     tagging: Any = None
+    # Application Auto Scaling: spec.autoscaling's scalable target, policy and scheduled actions.
+    autoscaling: Any = None
 
     @property
     def runtime_base_url(self) -> str:
@@ -67,6 +69,7 @@ class AwsClients:
                     s3=make("s3"),
                     runtime=make("sagemaker-runtime"),
                     tagging=make("resourcegroupstaggingapi"),
+                    autoscaling=make("application-autoscaling"),
                 )
                 self._by_region[region] = clients
             return clients

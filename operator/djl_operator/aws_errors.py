@@ -43,9 +43,10 @@ _RETRYABLE_CODES = {
     "ServiceUnavailable",
     "RequestTimeout",
     "RequestTimeoutException",
+    "ConcurrentUpdateException",  # Application Auto Scaling: another change of the target is in flight
 }
 _ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Forbidden"}
-_NOT_FOUND_CODES = {"ResourceNotFound", "NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+_NOT_FOUND_CODES = {"ResourceNotFound", "NoSuchKey", "NoSuchBucket", "404", "NotFound", "ObjectNotFoundException"}
 _INVALID_CODES = {"ValidationException", "ResourceLimitExceeded", "InvalidParameterValue", "InvalidBucketName"}
 
 

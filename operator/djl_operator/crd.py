@@ -123,6 +123,7 @@ def _spec_schema(*, json_schema: bool) -> dict[str, Any]:
             "fieldPath": ".region",
         }
     ]
+    _autoscaling_rules(schema)
     extra_rules = {
         ("model", "properties"): [
             {
@@ -148,6 +149,46 @@ def _spec_schema(*, json_schema: bool) -> dict[str, Any]:
         else:
             node["x-kubernetes-validations"] = [_key_rule(names), *rules]
     return schema
+
+
+def _autoscaling_rules(schema: dict[str, Any]) -> None:
+    """The API server's half of the checks api.AutoscalingSpec and DjlEndpointSpec make (same messages)."""
+    scaling = schema["properties"]["autoscaling"]
+    scaling["x-kubernetes-validations"] = [
+        {
+            "rule": "self.minInstances <= self.maxInstances",
+            "message": "minInstances must not exceed maxInstances",
+            "fieldPath": ".minInstances",
+        },
+        {
+            "rule": "has(self.invocationsPerInstance) != has(self.concurrentRequestsPerModel)",
+            "message": "set exactly one target: invocationsPerInstance or concurrentRequestsPerModel",
+        },
+    ]
+    schedules = scaling["properties"]["schedules"]
+    # One scheduled action per name: the API server refuses duplicates as it does for any map-list.
+    schedules["x-kubernetes-list-type"] = "map"
+    schedules["x-kubernetes-list-map-keys"] = ["name"]
+    schedules["items"]["x-kubernetes-validations"] = [
+        {
+            "rule": "has(self.minInstances) || has(self.maxInstances)",
+            "message": "set minInstances, maxInstances or both",
+        },
+        {
+            "rule": "!has(self.minInstances) || !has(self.maxInstances) || self.minInstances <= self.maxInstances",
+            "message": "minInstances must not exceed maxInstances",
+            "fieldPath": ".minInstances",
+        },
+    ]
+    # kubectl scale writes spec.instance.count: with autoscaling on it must lie within the bounds.
+    schema["x-kubernetes-validations"] = [
+        {
+            "rule": "!has(self.autoscaling) || (self.instance.count >= self.autoscaling.minInstances"
+            " && self.instance.count <= self.autoscaling.maxInstances)",
+            "message": "instance.count must lie within autoscaling.minInstances and autoscaling.maxInstances",
+            "fieldPath": ".instance.count",
+        }
+    ]
 
 
 def spec_schema() -> dict[str, Any]:
@@ -182,6 +223,14 @@ def status_schema() -> dict[str, Any]:
 INITIAL_STATUS: dict[str, Any] = {"observedGeneration": 0, "phase": api.Phase.PENDING.value}
 
 
+# `kubectl scale` sets spec.instance.count (see the README's Autoscaling section).
+SCALE_SUBRESOURCE = {
+    "specReplicasPath": ".spec.instance.count",
+    "statusReplicasPath": ".status.instances.current",
+    "labelSelectorPath": ".status.instances.selector",
+}
+
+
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Status", "type": "string", "jsonPath": ".status.phase", "description": "Lifecycle phase"},
     {
@@ -189,6 +238,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "type": "string",
         "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
         "description": "Ready condition",
+    },
+    {
+        "name": "Instances",
+        "type": "string",
+        "jsonPath": ".status.instances.summary",
+        "description": "Current/desired instance count",
     },
     {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpointName", "description": "SageMaker endpoint"},
     {"name": "Instance", "type": "string", "jsonPath": ".spec.instance.type", "description": "Instance type"},
@@ -232,7 +287,7 @@ def custom_resource_definition() -> dict[str, Any]:
                     "name": api.VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}, "scale": SCALE_SUBRESOURCE},
                     "additionalPrinterColumns": PRINTER_COLUMNS,
                     "schema": {
                         "openAPIV3Schema": {
@@ -328,7 +383,8 @@ def _constraints(node: dict[str, Any]) -> str:
     if "maxLength" in node and "pattern" not in node:
         parts.append(f"max {node['maxLength']} chars")
     if "maxItems" in node:
-        parts.append(f"max {node['maxItems']} entries of {node['items'].get('maxLength', '?')} chars")
+        length = node["items"].get("maxLength")
+        parts.append(f"max {node['maxItems']} entries" + (f" of {length} chars" if length else ""))
     if "maxProperties" in node:
         value = node.get("additionalProperties", {})
         parts.append(f"max {node['maxProperties']} entries; values max {value.get('maxLength', '?')} chars")
@@ -350,6 +406,8 @@ def reference_markdown() -> str:
             rows.append(f"| `{field_path}` | {json_type} | {default} | {_constraints(sub)} | {description} |")
             if "properties" in sub:
                 walk(sub, field_path, set(sub.get("required", [])))
+            elif json_type == "[]object" and "properties" in sub["items"]:
+                walk(sub["items"], f"{field_path}[]", set(sub["items"].get("required", [])))
 
     schema = spec_schema()
     walk(schema, "spec", set(schema.get("required", [])))

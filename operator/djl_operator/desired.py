@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from djl_operator import bytecache, naming, pinning, policy
+from djl_operator import bytecache, naming, pinning, policy, scaling
 from djl_operator.api import DjlEndpointResource, DjlEndpointSpec
 from djl_operator.artifacts import images, package, requests
 from djl_operator.planner import Desired, ObservedEndpoint
@@ -89,6 +89,7 @@ def desired_deployment(
     leaves the version to the tables."""
     policy.check(resource, rules if rules is not None else policy.Policy())  # the admin's policy, before anything
     spec = resource.spec
+    scaling.check(spec)
     built = package.build_package(spec, template) if template else _package_for(spec.model_dump_json())
     image_uri = images.pinned_image_uri(spec, live_image) or images.resolve_image_uri(spec)
     key = package.artifact_key(spec.aws.artifact_prefix, resource.namespace, resource.name, resource.uid, built.sha256)

@@ -65,6 +65,9 @@ class ObservedEndpoint:
     owned: bool = True
     # DescribeEndpoint's LastModifiedTime: when a Failed endpoint failed.
     last_modified: dt.datetime | None = None
+    # The production variant's CurrentInstanceCount and DesiredInstanceCount (status.instances).
+    current_instances: int | None = None
+    desired_instances: int | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ class Plan:
     needs_owned_endpoints: bool = False
     # Earlier endpoints are still going away: look again, and collect garbage once they are gone.
     cleanup_pending: bool = False
+    # Endpoints whose scalable targets are deregistered first (the finalizer): scaling stops before deletion.
+    deregister: tuple[str, ...] = ()
 
 
 def _progress(reason: Reason, message: str) -> dict[str, ConditionState]:
@@ -301,6 +306,20 @@ def plan(
             Next.POLL,
             serving_config=None,
             requested_config=live,
+        )
+    if status == "Updating" and on_desired:
+        # The spec's config serves and stays: only the instance count is changing (Application Auto
+        # Scaling or UpdateEndpointWeightsAndCapacities). Ready, not Reconciling: nothing of the
+        # operator's is in progress, and Argo CD/kstatus must not read a scaling endpoint as Progressing.
+        scaling_to = f"; scaling to {observed.desired_instances} instances" if observed.desired_instances else ""
+        return Plan(
+            [],
+            Phase.IN_SERVICE,
+            _ready(f"endpoint is InService on {live}{scaling_to}"),
+            Next.POLL,
+            serving_config=live,
+            requested_config=desired.config_name,
+            ready=True,
         )
     if status in ("Updating", "SystemUpdating", "RollingBack"):
         return Plan(
@@ -495,6 +514,8 @@ def plan_delete(owned: tuple[ObservedEndpoint, ...], *, retain: bool) -> Plan:
             event=("Normal", "Retained", "deletionPolicy Retain: AWS resources left in place"),
         )
     owned = tuple(o for o in owned if o.owned)
+    # Deregistered first, busy or not: Application Auto Scaling stops changing what is about to go.
+    deregister = tuple(o.name for o in owned)
     if not owned:
         return Plan(
             [Action.DELETE_ALL_OWNED],
@@ -506,7 +527,9 @@ def plan_delete(owned: tuple[ObservedEndpoint, ...], *, retain: bool) -> Plan:
     deletable = tuple(o.name for o in owned if o.status not in _BUSY)
     if not deletable:
         busy = ", ".join(f"{o.name} ({o.status})" for o in owned)
-        return Plan([], Phase.DELETING, _progress(Reason.DELETING, f"waiting for {busy}"), Next.POLL)
+        return Plan(
+            [], Phase.DELETING, _progress(Reason.DELETING, f"waiting for {busy}"), Next.POLL, deregister=deregister
+        )
     names = ", ".join(deletable)
     return Plan(
         [Action.DELETE_ENDPOINT],
@@ -515,4 +538,30 @@ def plan_delete(owned: tuple[ObservedEndpoint, ...], *, retain: bool) -> Plan:
         Next.POLL,
         event=("Normal", "Deleting", f"deleting endpoint {names}"),
         delete_endpoints=deletable,
+        deregister=deregister,
+    )
+
+
+@dataclass(frozen=True)
+class VariantUpdate:
+    """How a blue/green UpdateEndpoint treats the live variant."""
+
+    reset_count: bool  # let the new config's count through (else the live, autoscaled count is kept)
+    deregister_first: bool  # the instance type changes: AWS refuses it while the variant is a scalable target
+
+
+def plan_variant_update(
+    live_type: str | None, live_count: int | None, desired_type: str, desired_count: int
+) -> VariantUpdate:
+    """``live_*``: the instance type and InitialInstanceCount of the config serving now (None: unknown).
+
+    The live count (what autoscaling or ``kubectl scale`` set) survives an update unless
+    spec.instance.count itself changed. "If the update would change the instance type for any
+    model that is a target for auto scaling, the update fails ... deregister the variant as a
+    scalable target" first (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html);
+    it is registered again once the endpoint is InService.
+    """
+    return VariantUpdate(
+        reset_count=live_count is not None and live_count != desired_count,
+        deregister_first=live_type is not None and live_type != desired_type,
     )

@@ -19,10 +19,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from djl_operator import conditions, naming
+from djl_operator import api, conditions, naming, scaling
 from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
 from djl_operator.artifact_store import ArtifactStore, folder_of
 from djl_operator.artifacts import requests
+from djl_operator.autoscaling_adapter import AutoScalingAdapter, activity_status
 from djl_operator.aws_clients import AwsClients, RegionClients
 from djl_operator.aws_errors import ErrorKind, classify, error_code, error_message
 from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState, Reason
@@ -40,6 +41,7 @@ from djl_operator.planner import (
     plan,
     plan_collection,
     plan_delete,
+    plan_variant_update,
 )
 from djl_operator.sagemaker_adapter import OwnershipProofs, SageMakerAdapter
 from djl_operator.settings import Settings
@@ -177,6 +179,12 @@ def status_for_invalid_body(
 _S3_OPERATIONS = frozenset(
     {"ListObjectsV2", "ListObjects", "PutObject", "GetObject", "HeadObject", "DeleteObject", "DeleteObjects"}
 )
+_AUTOSCALING_OPERATIONS = frozenset(a.value for a in scaling.ScalingAction) | {
+    "DescribeScalableTargets",
+    "DescribeScalingPolicies",
+    "DescribeScheduledActions",
+    "DescribeScalingActivities",
+}
 
 
 def _aws_action(exc: ClientError) -> str:
@@ -185,6 +193,8 @@ def _aws_action(exc: ClientError) -> str:
         service = "s3"
     elif operation == "GetResources":
         service = "tag"
+    elif operation in _AUTOSCALING_OPERATIONS:
+        service = "application-autoscaling"
     else:
         service = "sagemaker"
     return f"{service}:{operation}"
@@ -377,17 +387,20 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         phase = result.phase
         _describe_observed(status, observed, clients)
         events: list[tuple[str, str, str]] = []
+        autoscaler = AutoScalingAdapter(clients.autoscaling)
         for action in result.actions:
             if action is Action.UPLOAD_ARTIFACT:
                 phase = Phase.PACKAGING
             try:
-                event = _execute(action, result, desired, observed, sagemaker, clients, resource, status)
+                event = _execute(action, result, desired, observed, sagemaker, autoscaler, clients, resource, status)
             except Exception:
                 if action is Action.CREATE_MODEL:
                     _drop_unreferenced_artifact(sagemaker, ArtifactStore(clients.s3), desired)
                 raise
             events += [event] if event else []
             phase = result.phase
+        if result.ready and observed is not None:
+            events += _reconcile_scaling(resource, observed, autoscaler, status)
         ctx.set_cleanup_pending(resource.uid, result.cleanup_pending)
     except Exception as exc:  # mapped to the error vocabulary; nothing is lost
         log.debug("reconcile of %s/%s failed", resource.namespace, resource.name, exc_info=True)
@@ -413,9 +426,79 @@ def _describe_observed(status: _Status, observed: ObservedEndpoint | None, clien
             endpointArn=observed.arn,
             endpointStatus=observed.status,
             endpointUrl=clients.invoke_url(observed.name),
+            instances=_instances(observed),
         )
     else:
-        status.set(endpointArn=None, endpointStatus=None, endpointUrl=None)
+        status.set(endpointArn=None, endpointStatus=None, endpointUrl=None, instances=None)
+
+
+def _instances(observed: ObservedEndpoint) -> dict[str, Any] | None:
+    """status.instances: what the scale subresource and the INSTANCES column read."""
+    current, wanted = observed.current_instances, observed.desired_instances
+    if current is None and wanted is None:
+        return None
+    return {
+        "current": current,
+        "desired": wanted,
+        "summary": f"{current if current is not None else '-'}/{wanted if wanted is not None else '-'}",
+        # The scale subresource needs a selector field; SageMaker instances are not pods, so none matches.
+        "selector": f"{api.GROUP}/endpoint={observed.name}",
+    }
+
+
+def _reconcile_scaling(
+    resource: DjlEndpointResource, observed: ObservedEndpoint, autoscaler: AutoScalingAdapter, status: _Status
+) -> list[tuple[str, str, str]]:
+    """Make the endpoint's scalable target what spec.autoscaling says (the endpoint is ours and serves the spec).
+
+    No Application Auto Scaling call at all for a resource that never had autoscaling (the
+    status only says whether to look: a target left behind goes with the endpoint or the finalizer).
+    """
+    desired = scaling.desired_scaling(resource.spec, observed.name, resource.uid)
+    previous = resource.status.autoscaling
+    events: list[tuple[str, str, str]] = []
+    if desired is None and previous is None:
+        return events
+    rid = scaling.resource_id(observed.name)
+    found = autoscaler.find(rid)
+    result = scaling.plan_scaling(desired, found, previous.applied if previous else None)
+    for action in result.actions:
+        if action is scaling.ScalingAction.DEREGISTER:
+            autoscaler.deregister(rid)
+        elif desired is None:
+            raise AssertionError(f"unexpected {action} without spec.autoscaling")
+        elif action is scaling.ScalingAction.REGISTER:
+            autoscaler.register(desired)
+        elif action is scaling.ScalingAction.PUT_POLICY:
+            autoscaler.put_policy(desired)
+        elif action is scaling.ScalingAction.PUT_SCHEDULED_ACTIONS:
+            for scheduled in result.put_actions:
+                autoscaler.put_scheduled_action(rid, scheduled)
+        elif action is scaling.ScalingAction.DELETE_SCHEDULED_ACTIONS:
+            for name in result.delete_actions:
+                autoscaler.delete_scheduled_action(rid, name)
+    events += [result.event] if result.event else []
+    activity = found.last_activity if found else None
+    moved = scaling.scaling_event(
+        resource.status.instances.desired if resource.status.instances else None,
+        observed.desired_instances,
+        (activity or {}).get("Cause"),
+    )
+    events += [moved] if moved else []
+    if desired is None:
+        status.set(autoscaling=None)
+        return events
+    registered = scaling.ScalingAction.REGISTER in result.actions or found is None
+    status.set(
+        autoscaling={
+            "minInstances": desired.min if registered or found is None else found.min,
+            "maxInstances": desired.max if registered or found is None else found.max,
+            "policyName": desired.policy_name,
+            "applied": result.applied,
+            "lastActivity": activity_status(activity),
+        }
+    )
+    return events
 
 
 def _execute(
@@ -424,6 +507,7 @@ def _execute(
     desired: DesiredDeployment,
     observed: ObservedEndpoint | None,
     sagemaker: SageMakerAdapter,
+    autoscaler: AutoScalingAdapter,
     clients: RegionClients,
     resource: DjlEndpointResource,
     status: _Status,
@@ -446,19 +530,24 @@ def _execute(
             status.set(endpointArn=arn)
     elif action is Action.UPDATE_ENDPOINT:
         assert observed is not None and observed.owned
+        live_type, live_count = _live_variant(sagemaker, observed.config_name)
+        wanted_type = desired.config_request["ProductionVariants"][0]["InstanceType"]
+        update = plan_variant_update(live_type, live_count, wanted_type, desired.instance_count)
+        if update.deregister_first:
+            autoscaler.deregister(scaling.resource_id(observed.name))  # registered again once InService
         sagemaker.update_endpoint(
             requests.update_endpoint_request(
                 endpoint_name=observed.name,
                 config_name=desired.target.config_name,
-                instance_count_changed=_instance_count_changed(sagemaker, observed.config_name, desired.instance_count),
+                instance_count_changed=update.reset_count,
             )
         )
     elif action is Action.DELETE_ENDPOINT:
         assert observed is not None and observed.owned
-        sagemaker.delete_endpoint(observed.name)
+        _delete_endpoint(sagemaker, autoscaler, observed.name)
     elif action is Action.DELETE_OTHER_ENDPOINTS:
         for name in result.delete_endpoints:
-            sagemaker.delete_endpoint(name)
+            _delete_endpoint(sagemaker, autoscaler, name)
     elif action is Action.COLLECT_GARBAGE:
         _collect_garbage(
             sagemaker,
@@ -487,13 +576,19 @@ def _drop_unreferenced_artifact(sagemaker: SageMakerAdapter, store: ArtifactStor
         log.debug("could not remove the unreferenced artifact %s", desired.artifact_uri, exc_info=True)
 
 
-def _instance_count_changed(sagemaker: SageMakerAdapter, live_config: str, desired_count: int) -> bool:
-    """Let the update reset the instance count only when the spec's count itself changed."""
+def _live_variant(sagemaker: SageMakerAdapter, live_config: str) -> tuple[str | None, int | None]:
+    """Instance type and InitialInstanceCount of the config serving now (None, None: unknown)."""
     described = sagemaker.describe_endpoint_config(live_config) if live_config else None
     if described is None:
-        return False
-    variants = described.get("ProductionVariants") or [{}]
-    return bool(variants[0].get("InitialInstanceCount") != desired_count)
+        return None, None
+    variant = (described.get("ProductionVariants") or [{}])[0]
+    return variant.get("InstanceType"), variant.get("InitialInstanceCount")
+
+
+def _delete_endpoint(sagemaker: SageMakerAdapter, autoscaler: AutoScalingAdapter, name: str) -> None:
+    """DeregisterScalableTarget before DeleteEndpoint: scaling stops before the endpoint goes."""
+    autoscaler.deregister(scaling.resource_id(name))
+    sagemaker.delete_endpoint(name)
 
 
 def _observe_owned(
@@ -593,6 +688,9 @@ def finalize(target: DeletionTarget | DjlEndpointResource, ctx: Context, *, gene
                 current = sagemaker.observe_endpoint(target.endpoint_name, owner_uid=target.uid)
                 observed += (current,) if current is not None and current.owned else ()
         result = plan_delete(observed, retain=target.retain)
+        autoscaler = AutoScalingAdapter(clients.autoscaling)
+        for name in result.deregister:
+            autoscaler.deregister(scaling.resource_id(name))
         for action in result.actions:
             if action is Action.DELETE_ENDPOINT:
                 for name in result.delete_endpoints:

@@ -91,6 +91,7 @@ class SageMakerAdapter:
         if not owned and self.is_owned(arn, owner_uid):
             self.proofs.remember(arn, created, owner_uid)
             owned = True
+        variant = (described.get("ProductionVariants") or [{}])[0]
         return ObservedEndpoint(
             name=described.get("EndpointName", name),
             arn=arn,
@@ -99,6 +100,8 @@ class SageMakerAdapter:
             failure_reason=described.get("FailureReason"),
             owned=owned,
             last_modified=described.get("LastModifiedTime"),
+            current_instances=variant.get("CurrentInstanceCount"),
+            desired_instances=variant.get("DesiredInstanceCount"),
         )
 
     def create_endpoint(self, request: dict[str, Any], *, owner_uid: str) -> str | None:

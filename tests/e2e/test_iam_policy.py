@@ -26,6 +26,18 @@ from tests.plugins.operator import OPERATOR_ACCESS_KEY, Cluster, endpoint_manife
         ("s3", "ListObjectsV2", {"s3:ListBucket"}),
         ("s3", "DeleteObjects", {"s3:DeleteObject"}),
         ("s3", "PutObject", {"s3:PutObject", "kms:GenerateDataKey"}),
+        (
+            "application-autoscaling",
+            "RegisterScalableTarget",
+            {
+                "application-autoscaling:RegisterScalableTarget",
+                "iam:CreateServiceLinkedRole",
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+            },
+        ),
+        ("application-autoscaling", "DescribeScalingActivities", {"application-autoscaling:DescribeScalingActivities"}),
     ],
 )
 def test_api_calls_map_to_iam_actions(service: str, operation: str, actions: set[str]) -> None:
@@ -53,6 +65,10 @@ def test_unscoped_resources_only_where_iam_offers_no_scope() -> None:
                 "sagemaker:ListModels",
                 "sagemaker:ListEndpointConfigs",
                 "tag:GetResources",
+                "application-autoscaling:DescribeScalableTargets",
+                "application-autoscaling:DescribeScalingPolicies",
+                "application-autoscaling:DescribeScheduledActions",
+                "application-autoscaling:DescribeScalingActivities",
             }
 
 
@@ -66,6 +82,20 @@ def test_tags_are_put_only_while_creating() -> None:
                 "CreateEndpointConfig",
                 "CreateModel",
             ]
+
+
+def test_service_linked_role_only_for_sagemaker_autoscaling() -> None:
+    statements = [s for s in policy_statements() if "iam:CreateServiceLinkedRole" in listed(s["Action"])]
+    assert len(statements) == 1
+    (statement,) = statements
+    assert listed(statement["Action"]) == ["iam:CreateServiceLinkedRole"]
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
+    }
+    assert listed(statement["Resource"]) == [
+        "arn:aws:iam::111122223333:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+    ]
 
 
 def test_bucket_listing_always_needs_our_prefix() -> None:
@@ -95,16 +125,30 @@ def test_role_passing_and_kms_are_confined_to_their_services() -> None:
 SECOND_BUCKET = "djl-test-artifacts-iam"
 
 
+AUTOSCALING = {"maxInstances": 3, "invocationsPerInstance": 100}
+NIGHTLY = {"name": "nightly", "schedule": "cron(0 22 ? * MON-FRI *)", "minInstances": 1, "maxInstances": 2}
+
+
 def _lifecycle(cluster: Cluster) -> set[tuple[str, str]]:
-    """Create, change (new model and instance count), rename, move to another bucket, delete."""
+    """Create with autoscaling and a schedule, change (new model and instance count, the schedule
+    dropped), rename (the old endpoint's target deregistered), move to another bucket, delete."""
     cluster.s3.create_bucket(Bucket=SECOND_BUCKET)
-    cluster.apply(endpoint_manifest("iam-probe"))
+    cluster.apply(endpoint_manifest("iam-probe", autoscaling={**AUTOSCALING, "schedules": [NIGHTLY]}))
     first = cluster.wait_ready("iam-probe")
-    cluster.apply(endpoint_manifest("iam-probe", model__id="sshleifer/tiny-random-t5", instance__count=2))
+    wait_for(lambda: (cluster.status("iam-probe").get("autoscaling") or {}).get("applied"), what="autoscaling")
+    cluster.apply(
+        endpoint_manifest("iam-probe", model__id="sshleifer/tiny-random-t5", instance__count=2, autoscaling=AUTOSCALING)
+    )
     status = cluster.wait_ready("iam-probe")
     assert status["endpointConfigName"] == status["desiredEndpointConfigName"]
+    autoscaling = cluster.emulator.client("application-autoscaling")
+    wait_for(
+        lambda: not autoscaling.describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"],
+        what="the dropped schedule deleted",
+    )
     cluster.apply(endpoint_manifest("iam-probe", model__id="sshleifer/tiny-random-t5", instance__count=2,
-                                    endpointName="iam-probe-renamed", aws__artifactBucket=SECOND_BUCKET))  # fmt: skip
+                                    endpointName="iam-probe-renamed", aws__artifactBucket=SECOND_BUCKET,
+                                    autoscaling=AUTOSCALING))  # fmt: skip
     cluster.wait_ready("iam-probe")
     wait_for(lambda: cluster.endpoint(first["endpointName"]) is None, timeout=30, what="the old endpoint deleted")
     cluster.delete("iam-probe")

@@ -30,6 +30,17 @@ IMPLIED = {
     ("sagemaker", "CreateEndpoint"): {"sagemaker:AddTags", "kms:CreateGrant", "kms:DescribeKey"},
     ("sagemaker", "UpdateEndpoint"): {"kms:CreateGrant", "kms:DescribeKey"},
     ("s3", "PutObject"): {"kms:GenerateDataKey"},
+    # Application Auto Scaling checks the caller's rights on SageMaker and CloudWatch, and creates its
+    # service-linked role on the first registration ("Permissions required for API actions on target
+    # services and CloudWatch", Application Auto Scaling User Guide).
+    ("application-autoscaling", "RegisterScalableTarget"): {
+        "iam:CreateServiceLinkedRole",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    },
+    ("application-autoscaling", "PutScalingPolicy"): {"cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"},
+    ("application-autoscaling", "DeregisterScalableTarget"): {"cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"},
 }
 
 
@@ -37,6 +48,8 @@ def iam_actions(service: str, operation: str) -> set[str]:
     """Every IAM action one API call needs."""
     if service in ("sagemaker", "sagemaker-runtime"):
         direct = f"sagemaker:{operation}"
+    elif service == "application-autoscaling":
+        direct = f"application-autoscaling:{operation}"
     elif service == "resourcegroupstaggingapi" and operation == "GetResources":
         direct = "tag:GetResources"
     elif service == "s3":

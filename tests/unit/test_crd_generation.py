@@ -70,7 +70,8 @@ def test_status_declares_every_field_the_operator_writes() -> None:
 def test_printer_columns() -> None:
     version = crd.custom_resource_definition()["spec"]["versions"][0]
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns)[:6] == ["Status", "Ready", "Endpoint", "Instance", "Model", "Age"]
+    assert list(columns)[:7] == ["Status", "Ready", "Instances", "Endpoint", "Instance", "Model", "Age"]
+    assert columns["Instances"]["jsonPath"] == ".status.instances.summary"
     assert columns["URL"]["priority"] == 1 and columns["Reason"]["priority"] == 1
     assert api.PLURAL == "djlendpoints" and crd.custom_resource_definition()["spec"]["names"]["shortNames"] == ["djle"]
 
