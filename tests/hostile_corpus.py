@@ -401,7 +401,7 @@ CASES: list[Case] = [
         _scaling(schedule="at(2026-02-30T08:00:00)"),
         INVALID,
         "spec.autoscaling.schedules[0].schedule",
-    ),  # fmt: skip
+    ),
     *[
         Case(
             f"schedule-name-bad-{i}",
@@ -431,7 +431,7 @@ CASES: list[Case] = [
         {"minInstances": 3, "maxInstances": 2, "invocationsPerInstance": 5},
         API,
         "spec.autoscaling",
-    ),  # fmt: skip
+    ),
     Case("scaling-no-target", "spec.autoscaling", {"maxInstances": 2}, API, "spec.autoscaling"),
     Case(
         "scaling-two-targets",
@@ -439,35 +439,35 @@ CASES: list[Case] = [
         {"maxInstances": 2, "invocationsPerInstance": 5, "concurrentRequestsPerModel": 4},
         API,
         "spec.autoscaling",
-    ),  # fmt: skip
+    ),
     Case(
         "schedule-without-bounds",
         "spec.autoscaling",
         {"maxInstances": 2, "invocationsPerInstance": 5, "schedules": [{"name": "a", "schedule": "rate(1 hour)"}]},
         API,
         "spec.autoscaling.schedules[0]",
-    ),  # fmt: skip
+    ),
     Case(
         "schedule-min-over-max",
         "spec.autoscaling",
         _scaling(minInstances=3, maxInstances=2),
         API,
         "spec.autoscaling.schedules[0]",
-    ),  # fmt: skip
+    ),
     Case(
         "schedule-names-repeat",
         "spec.autoscaling",
         {"maxInstances": 2, "invocationsPerInstance": 5, "schedules": [_schedule(), _schedule()]},
         API,
         "spec.autoscaling",
-    ),  # fmt: skip
+    ),
     Case(
         "count-below-autoscaling",
         "spec.autoscaling",
         {"minInstances": 2, "maxInstances": 3, "invocationsPerInstance": 5},
         API,
         "spec",
-    ),  # fmt: skip
+    ),
     # The operator policy's other rules.
     Case("image-outside-registries", "spec.image", {"uri": "evil.example.com/djl:latest"}, POLICY, "spec.image.uri"),
     Case("instance-count-over-policy", "spec.instance.count", 11, POLICY, "spec.instance.count"),

@@ -45,7 +45,10 @@ class Reason(StrEnum):
 
 # (condition that is True with it, what it means): the README's reason table.
 REASON_DOCS: dict[Reason, tuple[str, str]] = {
-    Reason.ENDPOINT_IN_SERVICE: (READY, "the endpoint is InService on the config the current spec asks for"),
+    Reason.ENDPOINT_IN_SERVICE: (
+        READY,
+        "the endpoint is InService on the config the current spec asks for (also while autoscaling changes its count)",
+    ),
     Reason.PACKAGING: (RECONCILING, "the model artifact is being built and uploaded"),
     Reason.CREATING: (RECONCILING, "the endpoint is being created (before the first write, too)"),
     Reason.UPDATING: (RECONCILING, "a blue/green update to the new config is in progress; the old config serves"),

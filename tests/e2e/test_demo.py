@@ -113,7 +113,7 @@ def _check_startup(lines: list[str]) -> None:
 
     header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["NAME", "STATUS", "READY"])
     row = lines[header + 1].split()
-    assert row[:5] == ["minilm", "InService", "True", naming.endpoint_name("default", "minilm"), "ml.g5.xlarge"]
+    assert row[:6] == ["minilm", "InService", "True", "1/1", naming.endpoint_name("default", "minilm"), "ml.g5.xlarge"]
 
     ((dims, values),) = [m.groups() for line in lines if (m := EMBEDDING.match(line))]
     floats = [float(v) for v in values.split(", ")]

@@ -110,12 +110,15 @@ def test_printer_columns_show_the_live_endpoint(cluster: Cluster) -> None:
     cluster.apply(endpoint_manifest("cols"))
     cluster.wait_ready("cols")
     rows = cluster.kubectl.run("get", "djlendpoints", "-n", cluster.namespace, "-o", "wide").stdout.splitlines()
-    assert rows[0].split() == ["NAME", "STATUS", "READY", "ENDPOINT", "INSTANCE", "MODEL", "AGE", "URL", "REASON"]
+    assert rows[0].split() == [
+        "NAME", "STATUS", "READY", "INSTANCES", "ENDPOINT", "INSTANCE", "MODEL", "AGE", "URL", "REASON"
+    ]  # fmt: skip
     cells = rows[1].split()
-    assert cells[:6] == [
+    assert cells[:7] == [
         "cols",
         "InService",
         "True",
+        "1/1",
         naming.endpoint_name(cluster.namespace, "cols"),
         "ml.g5.12xlarge",
         "sshleifer/tiny-random-bart",

@@ -126,6 +126,7 @@ def test_status_subresource_and_printer_columns(kubectl: Kubectl, namespace: str
         "phase": "InService",
         "endpointName": "valid-endpoint",
         "endpointUrl": "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/valid-endpoint/invocations",
+        "instances": {"current": 2, "desired": 3, "summary": "2/3", "selector": "serving.djl-operator.io/endpoint=v"},
         "conditions": [
             {
                 "type": "Ready",
@@ -153,11 +154,12 @@ def test_status_subresource_and_printer_columns(kubectl: Kubectl, namespace: str
     assert "undeclaredField" not in stored["status"]
 
     table = kubectl.run("get", "djlendpoints", "-n", namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "STATUS", "READY", "ENDPOINT", "INSTANCE", "MODEL", "AGE"]
-    assert table[1].split()[:6] == [
+    assert table[0].split() == ["NAME", "STATUS", "READY", "INSTANCES", "ENDPOINT", "INSTANCE", "MODEL", "AGE"]
+    assert table[1].split()[:7] == [
         "valid",
         "InService",
         "True",
+        "2/3",
         "valid-endpoint",
         "ml.g5.12xlarge",
         "facebook/bart-large",

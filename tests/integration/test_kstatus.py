@@ -70,6 +70,18 @@ def _written(observed: ObservedEndpoint, previous: dict[str, object]) -> dict[st
             id="rolled back: nothing changes until the spec does",
         ),
         pytest.param(ObservedEndpoint("ns-demo", "arn", "InService", "demo-new"), {}, "Current", id="ready"),
+        pytest.param(
+            ObservedEndpoint("ns-demo", "arn", "Updating", "demo-new", current_instances=1, desired_instances=3),
+            {"phase": "InService", "endpointConfigName": "demo-new"},
+            "Current",
+            id="scaling: autoscaling changes the count of the spec's config",
+        ),
+        pytest.param(
+            ObservedEndpoint("ns-demo", "arn", "Updating", "demo-old", current_instances=3, desired_instances=3),
+            {"phase": "Updating", "desiredEndpointConfigName": "demo-new"},
+            "InProgress",
+            id="blue/green update to the spec's config",
+        ),
     ],
 )
 def test_what_kstatus_reads_from_the_operators_status(

@@ -191,3 +191,20 @@ def test_application_deploys_the_manifests_base() -> None:
     assert app["spec"]["source"]["path"] == "manifests"
     assert app["spec"]["destination"]["namespace"] == "djl-operator-system"
     assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+
+
+def test_an_endpoint_scaling_on_the_specs_config_is_healthy() -> None:
+    """Autoscaling puts the endpoint in Updating for every scale-out/in: still Healthy, never Progressing."""
+    import datetime as dt
+
+    from djl_operator import conditions
+    from djl_operator.api import DjlEndpointStatus
+    from djl_operator.planner import Desired, ObservedEndpoint, plan
+
+    desired = Desired(endpoint_name="ns-demo", model_name="demo-m", config_name="demo-new", region="us-east-1")
+    scaling = ObservedEndpoint("ns-demo", "arn", "Updating", "demo-new", current_instances=1, desired_instances=3)
+    previous = DjlEndpointStatus.model_validate({"phase": "InService", "endpointConfigName": "demo-new"})
+    result = plan(desired, scaling, previous, now=dt.datetime(2026, 11, 26, tzinfo=dt.UTC), capacity_backoff=600)
+    written = conditions.merge([], result.conditions, now="2026-11-26T00:00:00Z", generation=2)
+    status = {"observedGeneration": 2, "phase": result.phase.value, "endpointStatus": "Updating", "conditions": written}
+    assert health(resource(status)) == ("Healthy", "endpoint is InService on demo-new; scaling to 3 instances")
