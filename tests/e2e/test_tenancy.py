@@ -164,6 +164,9 @@ def test_tenants_act_only_in_their_namespace_and_never_on_status(tenancy: Tenanc
     ]  # fmt: skip
     for result in denied:
         assert result.returncode != 0 and "forbidden" in result.stderr.lower(), result.stderr
+    # kubectl scale in their own namespace is theirs (the editor role grants djlendpoints/scale).
+    t.attacker_tenant.run("scale", "djlendpoint/mine", "--replicas=2", "-n", t.attacker.namespace)
+    assert t.attacker.get("mine")["spec"]["instance"]["count"] == 2  # type: ignore[index]
     viewer = t.admin.run("auth", "can-i", "patch", "djlendpoints/status", "--as=system:serviceaccount:x:y",
                          "-n", victim_ns, check=False)  # fmt: skip
     assert viewer.stdout.strip() == "no"

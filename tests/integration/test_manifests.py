@@ -84,8 +84,10 @@ def test_tenant_roles_never_grant_status(
             and v == "true"} == aggregates_to  # fmt: skip
     for rule in cluster_role["rules"]:
         assert rule["apiGroups"] == ["serving.djl-operator.io"]
-        assert rule["resources"] == ["djlendpoints"], "status is the operator's report: no tenant writes it"
+        assert rule["resources"] in (["djlendpoints"], ["djlendpoints/scale"]), "status is the operator's report"
     assert verbs <= {v for r in cluster_role["rules"] for v in r["verbs"]}
+    scale = {v for r in cluster_role["rules"] if r["resources"] == ["djlendpoints/scale"] for v in r["verbs"]}
+    assert scale == ({"get", "update", "patch"} if "update" in verbs else {"get"})  # kubectl scale for editors
 
 
 def test_shipped_policy_is_the_safe_default_and_mounted(objects: list[dict[str, Any]]) -> None:
