@@ -235,8 +235,14 @@ def test_out_of_band_changes_are_repaired_at_the_next_resync_and_delete_deregist
 
 
 def test_kubectl_scale_sets_the_count_within_the_autoscaling_bounds(cluster: Cluster) -> None:
-    cluster.apply(endpoint_manifest("scale", autoscaling={**SCALING, "maxInstances": 4}))
+    # The concurrency-based target this time (SageMaker's high-resolution concurrent requests metric).
+    concurrency = {**SCALING, "maxInstances": 4, "invocationsPerInstance": None, "concurrentRequestsPerModel": 4}
+    cluster.apply(endpoint_manifest("scale", autoscaling={k: v for k, v in concurrency.items() if v is not None}))
     endpoint = _ready_with_autoscaling(cluster, "scale")["endpointName"]
+    (policy,) = _aas(cluster).describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == scaling.CONCURRENCY
+    assert config["TargetValue"] == 4.0
     ns = cluster.namespace
     cluster.kubectl.run("scale", "djlendpoint/scale", "--replicas=3", "-n", ns)
     assert cluster.get("scale")["spec"]["instance"]["count"] == 3  # type: ignore[index]
@@ -258,3 +264,24 @@ def test_kubectl_scale_sets_the_count_within_the_autoscaling_bounds(cluster: Clu
     # The scalable target is untouched by a count change: registered once, bounds as specified.
     assert _targets(cluster) == [(f"endpoint/{endpoint}/variant/{VARIANT}", 1, 4)]
     assert _operator_ops(cluster, "application-autoscaling").count("RegisterScalableTarget") == 1
+
+
+def test_an_instance_type_change_deregisters_first_and_registers_again(cluster: Cluster) -> None:
+    """SageMaker refuses to change the instance type of a scalable variant (the emulator too): the update
+    deregisters the target first, and the next look after InService registers it again."""
+    cluster.apply(endpoint_manifest("retype", autoscaling=SCALING))
+    endpoint = _ready_with_autoscaling(cluster, "retype")["endpointName"]
+    rid = f"endpoint/{endpoint}/variant/{VARIANT}"
+    mark = len(cluster.emulator.calls())
+    cluster.apply(endpoint_manifest("retype", autoscaling=SCALING, instance__type="ml.g5.2xlarge"))
+    status = cluster.wait_ready("retype")
+    config = cluster.sagemaker.describe_endpoint_config(EndpointConfigName=status["endpointConfigName"])
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.g5.2xlarge"
+    wait_for(lambda: _targets(cluster) == [(rid, 1, 3)], what="the target registered again")
+    policies = _aas(cluster).describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    assert len(policies) == 1
+    calls = [c for c in cluster.emulator.calls()[mark:] if c.principal == OPERATOR_ACCESS_KEY]
+    refused = [(c.operation, c.error_code) for c in calls if c.error_code and c.operation != "CreateModel"]
+    assert not refused, refused  # (the model is the same one: its CreateModel answers "already exists")
+    ops = [c.operation for c in calls]
+    assert ops.index("DeregisterScalableTarget") < ops.index("UpdateEndpoint") < ops.index("RegisterScalableTarget")

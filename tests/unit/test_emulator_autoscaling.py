@@ -263,3 +263,26 @@ def test_a_rate_action_repeats_within_its_window_unless_suspended_and_cron_is_no
     clock.now = 1_250
     aas.tick()
     assert _target(aas)["MinCapacity"] == 1  # past EndTime
+
+
+def test_an_update_that_changes_a_scalable_variants_instance_type_fails_until_deregistered() -> None:
+    clock = Clock()
+    sm, aas = _world(clock)
+    sm.scalable_variants = aas.scalable_variants  # as the Emulator wires them
+    variant = {"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1}
+    sm.handle("CreateEndpointConfig", {"EndpointConfigName": "bigger", "ProductionVariants": [
+        {**variant, "InstanceType": "ml.g5.2xlarge"}]})  # fmt: skip
+    sm.handle("CreateEndpointConfig", {"EndpointConfigName": "same-type", "ProductionVariants": [
+        {**variant, "InstanceType": "ml.g5.xlarge", "InitialVariantWeight": 0.5}]})  # fmt: skip
+    aas.handle("RegisterScalableTarget", {**KEY, "MinCapacity": 1, "MaxCapacity": 4})
+    with pytest.raises(ApiError) as refused:
+        sm.handle("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "bigger"})
+    assert refused.value.code == "ValidationException" and "scalable target" in refused.value.message
+    assert _counts(sm)[0] == "InService"
+    # The same instance type (a new model, say) is allowed while registered.
+    sm.handle("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "same-type"})
+    clock.now += UPDATE
+    assert _counts(sm)[0] == "InService"
+    aas.handle("DeregisterScalableTarget", KEY)
+    sm.handle("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "bigger"})
+    assert _counts(sm)[0] == "Updating"

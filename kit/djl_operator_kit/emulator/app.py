@@ -58,6 +58,7 @@ class Emulator:
         self.sagemaker.alarm_states = self.cloudwatch.states
         self.tagging = TaggingApi(self.sagemaker)
         self.autoscaling = AutoScaling(self.sagemaker)
+        self.sagemaker.scalable_variants = self.autoscaling.scalable_variants
         self.sagemaker.deploy_hook = self._warm_new_fleet
         self.runtime = ModelServers(
             self._fetch, self.region, self.account_id, self.config.runtime_start_timeout, self._s3.list_keys

@@ -23,6 +23,9 @@ Scalable targets (RegisterScalableTarget, DescribeScalableTargets, DeregisterSca
   (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-delete-with-scaling.html): a target
   whose endpoint is Deleting or gone is dropped, with its policies and scheduled actions;
 * a missing target, policy or scheduled action is ``ObjectNotFoundException``.
+* while a variant is registered, SageMaker's UpdateEndpoint refuses a config that changes its
+  instance type or drops it (``SageMaker.scalable_variants`` asks :meth:`AutoScaling.scalable_variants`;
+  https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html).
 
 Scaling policies: ``TargetTrackingScaling`` with ``PredefinedMetricType`` one of the variant
 metrics SageMaker offers (``SageMakerVariantInvocationsPerInstance``,
@@ -190,6 +193,13 @@ class AutoScaling:
 
     def _arn(self, kind: str, rest: str) -> str:
         return f"arn:aws:{kind}:{self._sagemaker.region}:{self._sagemaker.account_id}:{rest}"
+
+    def scalable_variants(self, endpoint: str) -> frozenset[str]:
+        """The variants of ``endpoint`` registered as scalable targets (SageMaker's UpdateEndpoint asks).
+
+        Read without ``self._lock``: SageMaker calls this under its own lock, and :meth:`tick` takes the
+        two the other way round (``list()`` of a dict is one step under the GIL)."""
+        return frozenset(t.variant for t in list(self._targets.values()) if t.endpoint.lower() == endpoint.lower())
 
     # -- identity and lookups --
 

@@ -195,6 +195,8 @@ class SageMaker:
         self.abandon_hook: Callable[[str], None] | None = None
         # The states of CloudWatch alarms by name (the ones that exist), for auto-rollback.
         self.alarm_states: Callable[[list[str]], dict[str, Any]] = lambda names: {}
+        # Variant names registered as Application Auto Scaling targets, by endpoint name (set by the emulator).
+        self.scalable_variants: Callable[[str], frozenset[str]] = lambda endpoint: frozenset()
         self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "CreateModel": self.create_model,
             "DescribeModel": self.describe_model,
@@ -576,6 +578,25 @@ class SageMaker:
             out.append(live)
         return out
 
+    def _check_scalable(self, ep: _Endpoint, config: _Resource) -> None:
+        """UpdateEndpoint refused for a variant registered with Application Auto Scaling whose instance type
+        changes or which goes away: "If the update would change the instance type for any model that is a
+        target for auto scaling, the update fails" ("deregister the variant as a scalable target" first:
+        https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). Our wording."""
+        registered = self.scalable_variants(ep.name)
+        if not registered:
+            return
+        new = {v["VariantName"]: v for v in config.request["ProductionVariants"]}
+        for live in ep.variants or []:
+            if live["VariantName"] not in registered:
+                continue
+            wanted = new.get(live["VariantName"])
+            if wanted is None or wanted.get("InstanceType") != live.get("InstanceType"):
+                raise errors.validation(
+                    f"Variant {live['VariantName']} of endpoint {ep.name} is a scalable target of Application Auto "
+                    "Scaling: deregister it before changing its instance type or removing it."
+                )
+
     def _pending_summary(self, config: _Resource, now: float) -> dict[str, Any]:
         variants = []
         for v in config.request["ProductionVariants"]:
@@ -653,6 +674,7 @@ class SageMaker:
             ep = self._endpoint(name)
             self._require_updatable(ep)
             config, models = self._deployment_inputs(config_name)
+            self._check_scalable(ep, config)
             self._check_quota(config, exclude=name.lower())
             deployment = p.get("DeploymentConfig") or (
                 ep.deployment_config if p.get("RetainDeploymentConfig") else None
