@@ -598,6 +598,11 @@ class DjlEndpointStatus(_Model):
     last_sync_time: str | None = Field(default=None, description="When the operator last read the AWS side.")
     instances: InstancesStatus | None = Field(default=None, description="The live instance count.")
     autoscaling: AutoscalingStatus | None = Field(default=None, description="The autoscaling state, when on.")
+    last_handled_reconcile_at: str | None = Field(
+        default=None,
+        max_length=256,
+        description="The djl-operator.io/reconcile-requested-at annotation value last reconciled for.",
+    )
 
 
 class DjlEndpointResource(BaseModel):

@@ -37,6 +37,9 @@ from djl_operator.settings import Settings
 
 SETTINGS = Settings.from_env()  # the tick interval must be known when the module is imported
 ANNOTATION_PREFIX = "djl-operator.io"
+# Each new value asks for one reconcile at once (Crossplane's and Flux's convention); the value
+# handled last is written to status.lastHandledReconcileAt.
+RECONCILE_REQUESTED_AT = f"{ANNOTATION_PREFIX}/reconcile-requested-at"
 # How often each resource's tick asks the scheduler: fine enough for the shortest wait it can name.
 # A new generation is reconciled on the first tick after its acceptance, so this is also the
 # latency a change adds before its first AWS call.
@@ -126,6 +129,12 @@ def _record(uid: str, outcome: Outcome) -> None:
     metrics.PHASES.set(uid, outcome.status.get("phase"))
 
 
+def _reconcile_requested_at(meta: Any) -> str | None:
+    """The reconcile-requested-at annotation, if it can be recorded in status (at most 256 characters)."""
+    value = (meta.get("annotations") or {}).get(RECONCILE_REQUESTED_AT)
+    return value if isinstance(value, str) and 0 < len(value) <= 256 else None
+
+
 def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_generation: bool = False) -> None:
     """Reconcile (or, for a new generation, accept it), write status and events, and schedule the next look."""
     ctx: Context = memo["ctx"]
@@ -142,6 +151,9 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
             outcome = reconcile.reconcile(parsed, ctx)
         _record(uid, outcome)
     wait = scheduler.record(uid, generation, outcome.next, outcome.delay)
+    requested = _reconcile_requested_at(meta)
+    if requested is not None and not new_generation:
+        outcome.status["lastHandledReconcileAt"] = requested
     if outcome.next is Next.UNEXPECTED and outcome.error is not None:
         # A bug, not a wait: the one kind of outcome logged as an error.
         log.error(
@@ -182,7 +194,8 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) ->
     if meta.get("deletionTimestamp"):
         return
     scheduler: Scheduler = memo["scheduler"]
-    if not scheduler.due(meta["uid"], int(meta.get("generation") or 0), dict(body.get("status") or {})):
+    requested = _reconcile_requested_at(meta)
+    if not scheduler.due(meta["uid"], int(meta.get("generation") or 0), dict(body.get("status") or {}), requested):
         return
     # In kopf's context (kopf.event reads its settings from context variables), off the event loop.
     context = contextvars.copy_context()

@@ -10,7 +10,10 @@ handler of ours. The policy:
 - ``Next.BACKOFF`` / ``Next.UNEXPECTED``: exponential per resource, with jitter, capped;
 - ``Next.DONE``: after the resync interval (drift detection);
 - ``Next.STALLED``: never, until the generation changes: a stalled resource makes no AWS call;
-- a generation the process never reconciled (its change event was lost) after two poll intervals.
+- a generation the process never reconciled (its change event was lost) after two poll intervals;
+- at once, whatever the above says, for a new value of the reconcile-requested-at annotation
+  (:meth:`Scheduler.due`'s ``requested``) and, unless stalled, for :meth:`Scheduler.request`
+  (an endpoint state-change event, a changed entry in the batched status read).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ class Scheduler:
         self.rand = rand
         self._entries: dict[str, _Entry] = {}
         self._first_seen: dict[tuple[str, int], float] = {}
+        # The last reconcile-requested-at value each resource was reconciled for (after a restart,
+        # status.lastHandledReconcileAt says it).
+        self._requested: dict[str, str] = {}
         self._guard = threading.Lock()
 
     def record(self, uid: str, generation: int, next_step: Next, delay: float | None = None) -> float:
@@ -79,10 +85,28 @@ class Scheduler:
             self._entries[uid] = _Entry(self.clock() + wait, generation, next_step, failures)
             return wait
 
-    def due(self, uid: str, generation: int, status: dict[str, object]) -> bool:
-        """Whether the tick should reconcile now. ``status`` is the body's, for what this process never saw."""
+    def request(self, uid: str) -> bool:
+        """Make a resource this process reconciles due at once (an event says its endpoint changed).
+
+        A stalled resource stays stalled: only its spec (or the annotation) moves it. False when
+        the resource is not known here yet (its first tick looks anyway) or is stalled."""
+        with self._guard:
+            entry = self._entries.get(uid)
+            if entry is None or entry.next is Next.STALLED:
+                return False
+            entry.due = min(entry.due, self.clock())
+            return True
+
+    def due(self, uid: str, generation: int, status: dict[str, object], requested: str | None = None) -> bool:
+        """Whether the tick should reconcile now. ``status`` is the body's, for what this process never saw;
+        ``requested`` the resource's reconcile-requested-at annotation: each new value is one reconcile now,
+        a stalled resource's included (a user asks to look again, e.g. after removing a name conflict)."""
         now = self.clock()
         with self._guard:
+            handled = self._requested.get(uid, status.get("lastHandledReconcileAt"))
+            if requested is not None and handled != requested:
+                self._requested[uid] = requested
+                return True
             entry = self._entries.get(uid)
             if entry is not None and entry.generation == generation:
                 return now >= entry.due
@@ -109,6 +133,7 @@ class Scheduler:
     def forget(self, uid: str) -> None:
         with self._guard:
             self._entries.pop(uid, None)
+            self._requested.pop(uid, None)
             for key in [k for k in self._first_seen if k[0] == uid]:
                 del self._first_seen[key]
 

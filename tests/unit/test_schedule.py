@@ -120,3 +120,36 @@ def test_forget() -> None:
     s.record("u", 1, Next.STALLED)
     s.forget("u")
     assert not s.stalled("u", 1, {})
+
+
+def test_each_new_reconcile_request_is_one_reconcile_now_even_when_stalled() -> None:
+    s, _ = scheduler()
+    s.record("u", 3, Next.STALLED)
+    status = stalled_status(3)
+    assert not s.due("u", 3, status)
+    assert s.due("u", 3, status, requested="2026-11-26T08:00:00Z")
+    s.record("u", 3, Next.STALLED)
+    assert not s.due("u", 3, status, requested="2026-11-26T08:00:00Z")  # handled: once per value
+    assert s.due("u", 3, status, requested="2026-11-26T08:05:00Z")
+
+
+def test_a_request_handled_before_a_restart_is_not_repeated() -> None:
+    s, _ = scheduler()  # a new process: status says which value the last one handled
+    status = {**stalled_status(2), "lastHandledReconcileAt": "a"}
+    assert not s.due("u", 2, status, requested="a")
+    assert s.due("u", 2, status, requested="b")
+
+
+def test_an_event_makes_a_waiting_resource_due_but_not_a_stalled_or_unknown_one() -> None:
+    s, clock = scheduler()
+    s.record("u", 1, Next.DONE)
+    assert not s.due("u", 1, {})
+    assert s.request("u")
+    assert s.due("u", 1, {})
+    s.record("u", 1, Next.POLL)
+    clock.now += 1
+    assert s.request("u") and s.due("u", 1, {})
+    s.record("stalled", 1, Next.STALLED)
+    assert not s.request("stalled")
+    assert not s.due("stalled", 1, stalled_status(1))
+    assert not s.request("unknown")
