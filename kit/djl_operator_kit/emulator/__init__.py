@@ -30,10 +30,17 @@ whose target tracking follows a simulated invocation rate, and CloudWatch metric
 (``throttle(operations=["GetResources"])``, ``deny("GetResources")``); a throttle without
 ``operations`` only reaches SageMaker's control plane.
 
+Endpoint state changes are published as EventBridge's ``SageMaker Endpoint State Change`` events
+to the SQS queues that the user's rules target (:mod:`~djl_operator_kit.emulator.events`): moto's
+SQS and EventBridge served on a side port (``emu.client("sqs")``, ``emu.client("events")``,
+``AWS_ENDPOINT_URL_SQS``/``AWS_ENDPOINT_URL_EVENTBRIDGE``), with delivery faults
+(``emu.events.set_faults(drop=.., reorder=.., duplicate=.., endpoint="glob", seed=..)``).
+
 As a process: ``djl-operator-kit emulator --port 8090`` prints ``KEY=VALUE`` lines
 (``AWS_ENDPOINT_URL_SAGEMAKER``, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``,
 ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API``, ``AWS_ENDPOINT_URL_STS``,
-``AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING``, ``AWS_ENDPOINT_URL_CLOUDWATCH``,
+``AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING``, ``AWS_ENDPOINT_URL_CLOUDWATCH``, ``AWS_ENDPOINT_URL_SQS``,
+``AWS_ENDPOINT_URL_EVENTBRIDGE``,
 ``AWS_DEFAULT_REGION``, dummy credentials,
 ``DJL_EMULATOR_ADMIN_URL``) then ``# djl emulator ready``.
 :class:`~djl_operator_kit.emulator.client.RemoteEmulator` drives it from Python.
@@ -61,6 +68,9 @@ POST   /_emulator/faults/quota                 ``{"instance_type": .., "instance
                                                (ResourceLimitExceeded beyond it)
 POST   /_emulator/autoscaling/invocation_rate  ``{"endpoint": .., "variant": .., "per_minute": N}``:
                                                the load target tracking sees on a variant
+GET    /_emulator/events                       event delivery faults and counts
+POST   /_emulator/events                       ``{"drop": 0.5, "reorder": .., "duplicate": .., "endpoint": "glob",
+                                               "seed": N}``: delivery faults (probabilities)
 POST   /_emulator/endpoints/<name>/fail        ``{"reason": ".."}``: endpoint -> Failed now
 POST   /_emulator/reset                        forget everything (resources, faults, calls, S3)
 ====== ======================================= ==============================================

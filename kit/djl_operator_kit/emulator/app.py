@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from .calls import Call, CallLog
 from .clients import make_client
 from .cloudwatch import CloudWatch
 from .config import EmulatorConfig
+from .events import EventBus, QueueServer
 from .faults import Delays, Faults
 from .frontend import FrontendServer
 from .runtime import ModelServers
@@ -60,6 +62,12 @@ class Emulator:
         self.autoscaling = AutoScaling(self.sagemaker)
         self.sagemaker.scalable_variants = self.autoscaling.scalable_variants
         self.sagemaker.deploy_hook = self._warm_new_fleet
+        # Endpoint state-change events, to the SQS queues the user's EventBridge rules target.
+        self.events = EventBus(self.account_id, self.region, time.time)
+        self.sagemaker.on_change = self.events.publish
+        self._queues = QueueServer(self.account_id, self.call_log, self.config.host, faults=self.faults)
+        self._ticking = threading.Event()
+        self._ticker: threading.Thread | None = None
         self.runtime = ModelServers(
             self._fetch, self.region, self.account_id, self.config.runtime_start_timeout, self._s3.list_keys
         )
@@ -75,11 +83,17 @@ class Emulator:
         if self._frontend is not None:
             raise RuntimeError("emulator already started")
         self._s3.start()
+        self._queues.start()
         try:
             self._frontend = FrontendServer((self.config.host, self.config.port), self)
         except OSError:
+            self._queues.stop()
             self._s3.stop()
             raise
+        self.events.start()
+        self._ticking.clear()
+        self._ticker = threading.Thread(target=self._tick, name="djl-emulator-clock", daemon=True)
+        self._ticker.start()
         self._thread = threading.Thread(
             target=self._frontend.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -103,6 +117,12 @@ class Emulator:
             if self._thread is not None:
                 self._thread.join()
             self._frontend, self._thread = None, None
+            self._ticking.set()
+            if self._ticker is not None:
+                self._ticker.join()
+            self.events.stop()
+            self._queues.stop()
+            self._queues.wipe()
             self._s3.stop()
 
     def __enter__(self) -> Emulator:
@@ -128,6 +148,11 @@ class Emulator:
         return self._s3.url
 
     @property
+    def queues_url(self) -> str:
+        """SQS and EventBridge (moto's server on a side port, like S3)."""
+        return self._queues.url
+
+    @property
     def admin_url(self) -> str:
         return f"{self.url}/_emulator"
 
@@ -142,6 +167,8 @@ class Emulator:
             "AWS_ENDPOINT_URL_STS": self.url,
             "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING": self.url,
             "AWS_ENDPOINT_URL_CLOUDWATCH": self.url,
+            "AWS_ENDPOINT_URL_SQS": self.queues_url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.queues_url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": DUMMY_KEY,
@@ -164,6 +191,8 @@ class Emulator:
             "sts": self.url,
             "application-autoscaling": self.url,
             "cloudwatch": self.url,
+            "sqs": self.queues_url,
+            "events": self.queues_url,
         }
         if service not in urls:
             raise ValueError(f"service must be one of {sorted(urls)}, got {service!r}")
@@ -198,9 +227,16 @@ class Emulator:
         self.cloudwatch.reset()
         self.autoscaling.reset()
         self.faults.clear()
+        self.events.clear()
+        self._queues.wipe()
         self.call_log.reset()
         self.runtime.stop_all()
         self._s3.wipe()
+
+    def _tick(self) -> None:
+        # Lifecycle steps happen on time even when nobody reads, so their events leave on time.
+        while not self._ticking.wait(0.05):
+            self.sagemaker.tick()
 
     def _warm_new_fleet(self, endpoint: str, targets: list[RuntimeTarget]) -> Callable[[], bool] | None:
         """Blue/green for InvokeEndpoint: while an update runs, start the new config's model server

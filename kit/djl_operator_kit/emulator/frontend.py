@@ -418,6 +418,11 @@ def admin(emu: Emulator, method: str, path: str, query: dict[str, list[str]], bo
                 return _json(400, {"error": "'reason' (a non-empty string) is required"})
             emu.force_endpoint_failed(unquote(match.group(1)), reason)
             return _json(200, {})
+        if path == "/_emulator/events":  # endpoint state-change events: delivery faults and counts
+            if method == "POST":
+                emu.events.set_faults(**args)
+            if method in ("GET", "POST"):
+                return _json(200, emu.events.snapshot())
         if path == "/_emulator/autoscaling/invocation_rate" and method == "POST":
             if not isinstance(args.get("endpoint"), str) or not isinstance(args.get("variant"), str):
                 return _json(400, {"error": "'endpoint' and 'variant' (strings) and 'per_minute' are required"})

@@ -197,6 +197,9 @@ class SageMaker:
         self.alarm_states: Callable[[list[str]], dict[str, Any]] = lambda names: {}
         # Variant names registered as Application Auto Scaling targets, by endpoint name (set by the emulator).
         self.scalable_variants: Callable[[str], frozenset[str]] = lambda endpoint: frozenset()
+        # Called (under the lock, so it must only enqueue) with DescribeEndpoint's fields and Tags
+        # whenever an endpoint's EndpointStatus changes: SageMaker's state-change events.
+        self.on_change: Callable[[dict[str, Any]], None] | None = None
         self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "CreateModel": self.create_model,
             "DescribeModel": self.describe_model,
@@ -251,16 +254,22 @@ class SageMaker:
             ep = self._endpoints[key]
             while ep.steps and ep.steps[0].due <= now:
                 step = ep.steps[0]
+                before = ep.status
                 if self._guard(ep, step.due):
+                    self._changed_from(ep, before)
                     continue  # rolled back before this step: the steps were replaced
                 if step.ready is not None and not step.ready():
                     break
                 ep.steps.popleft()
                 # A gated step happened when it was let through, not when it was first due.
                 due = round(step.due if step.ready is None else now, 3)
+                before = ep.status
                 step.apply(ep, due)
                 ep.last_modified = due
+                self._changed_from(ep, before)
+            before = ep.status
             self._guard(ep, now)
+            self._changed_from(ep, before)
             if not ep.steps:
                 self._busy.discard(key)
             if ep.gone:
@@ -336,6 +345,23 @@ class SageMaker:
                     )
                 v["VariantStatus"] = [{"Status": phase.status, "StatusMessage": phase.message, "StartTime": at}]
         self._schedule(ep, _Step(round(at + phase.seconds, 3), self._next_phase))
+
+    def tick(self) -> None:
+        """Apply the lifecycle steps that are due now, so their events leave on time (not on the next read)."""
+        with self._lock:
+            if self._busy:
+                self._advance()
+
+    def _changed_from(self, ep: _Endpoint, before: str) -> None:
+        if ep.status != before and not ep.gone:
+            self._changed(ep)
+
+    def _changed(self, ep: _Endpoint) -> None:
+        """An endpoint's status changed: tell the event bus. Caller holds the lock."""
+        if self.on_change is not None:
+            snapshot = self._describe(ep)
+            snapshot["Tags"] = dict(ep.tags)
+            self.on_change(snapshot)
 
     def _schedule(self, ep: _Endpoint, *steps: _Step) -> None:
         ep.steps.extend(steps)
@@ -650,6 +676,7 @@ class SageMaker:
                     ep.variants = self._live_variants(config, models, at, None, False, set())
 
             self._endpoints[name.lower()] = ep
+            self._changed(ep)
             self._schedule(ep, _Step(now + delays.create, finish))
         return {"EndpointArn": arn}
 
@@ -690,6 +717,7 @@ class SageMaker:
             ep.status, ep.last_modified = "Updating", now
             ep.pending = self._pending_summary(config, now)
             ep.deployment_config = copy.deepcopy(deployment)
+            self._changed(ep)
 
             def roll_back(ep: _Endpoint, at: float) -> None:
                 ep.status = "RollingBack"
@@ -736,6 +764,7 @@ class SageMaker:
                 if "DesiredWeight" in w:
                     live[vname]["DesiredWeight"] = w["DesiredWeight"]
             ep.status, ep.last_modified = "Updating", now
+            self._changed(ep)
 
             def finish(ep: _Endpoint, at: float) -> None:
                 ep.status = "InService"
@@ -750,27 +779,29 @@ class SageMaker:
     def describe_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._advance()
-            ep = self._endpoint(p["EndpointName"])
-            out: dict[str, Any] = {
-                "EndpointName": ep.name,
-                "EndpointArn": ep.arn,
-                "EndpointConfigName": ep.config_name,
-                "EndpointStatus": ep.status,
-                "CreationTime": ep.creation_time,
-                "LastModifiedTime": ep.last_modified,
-            }
-            if ep.variants is not None:
-                out["ProductionVariants"] = [
-                    {k: v for k, v in copy.deepcopy(var).items() if k not in ("ModelName", "InstanceType")}
-                    for var in ep.variants
-                ]
-            if ep.failure_reason:
-                out["FailureReason"] = ep.failure_reason
-            if ep.pending is not None:
-                out["PendingDeploymentSummary"] = copy.deepcopy(ep.pending)
-            if ep.deployment_config:
-                out["LastDeploymentConfig"] = copy.deepcopy(ep.deployment_config)
-            return out
+            return self._describe(self._endpoint(p["EndpointName"]))
+
+    def _describe(self, ep: _Endpoint) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "EndpointName": ep.name,
+            "EndpointArn": ep.arn,
+            "EndpointConfigName": ep.config_name,
+            "EndpointStatus": ep.status,
+            "CreationTime": ep.creation_time,
+            "LastModifiedTime": ep.last_modified,
+        }
+        if ep.variants is not None:
+            out["ProductionVariants"] = [
+                {k: v for k, v in copy.deepcopy(var).items() if k not in ("ModelName", "InstanceType")}
+                for var in ep.variants
+            ]
+        if ep.failure_reason:
+            out["FailureReason"] = ep.failure_reason
+        if ep.pending is not None:
+            out["PendingDeploymentSummary"] = copy.deepcopy(ep.pending)
+        if ep.deployment_config:
+            out["LastDeploymentConfig"] = copy.deepcopy(ep.deployment_config)
+        return out
 
     def delete_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         delays = self.faults.delays()
@@ -780,6 +811,7 @@ class SageMaker:
             if ep.status in IN_PROGRESS:
                 raise errors.endpoint_in_progress(ep.arn)
             ep.status, ep.last_modified = "Deleting", now
+            self._changed(ep)
 
             def remove(ep: _Endpoint, at: float) -> None:
                 ep.gone = True
@@ -881,6 +913,7 @@ class SageMaker:
             self._busy.discard(name.lower())
             ep.status, ep.failure_reason, ep.pending, ep.last_modified = "Failed", reason, None, now
             ep.rollout = None
+            self._changed(ep)
 
     def variant_state(self, endpoint: str, variant: str) -> tuple[str, int, int] | None:
         """``(EndpointStatus, DesiredInstanceCount, CurrentInstanceCount)`` of a live variant, or None

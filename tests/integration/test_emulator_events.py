@@ -1,0 +1,169 @@
+"""SageMaker endpoint state-change events: the EventBridge rule -> SQS setup a user makes with
+stock boto3, the envelope as documented, and the delivery faults (drop, reorder, duplicate)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from djl_operator_kit.emulator import Emulator
+from djl_operator_kit.emulator.events import DETAIL_TYPE, event_status
+from tests.plugins.emulator import config, model, upload, wait_status
+
+PATTERN = {"source": ["aws.sagemaker"], "detail-type": [DETAIL_TYPE]}
+
+
+def route_events(emu: Emulator, *, allow: bool = True) -> str:
+    """The documented setup: a queue, a rule on the default bus, the queue as its target, and a
+    queue policy that lets EventBridge send (for this rule only). Returns the queue URL."""
+    sqs, events = emu.client("sqs"), emu.client("events")
+    url = sqs.create_queue(QueueName="djl-endpoint-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule = events.put_rule(Name="djl-endpoint-state", EventPattern=json.dumps(PATTERN))["RuleArn"]
+    events.put_targets(Rule="djl-endpoint-state", Targets=[{"Id": "queue", "Arn": arn}])
+    if allow:
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    return str(url)
+
+
+def endpoint(emu: Emulator, name: str) -> None:
+    sm = emu.client("sagemaker")
+    model(sm, f"{name}-m", upload(emu.client("s3"), "events-bucket", f"{name}/model.tar.gz"))
+    config(sm, f"{name}-c", f"{name}-m")
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-c", Tags=[{"Key": "team", "Value": "a"}])
+
+
+def drain(emu: Emulator, url: str) -> list[dict[str, Any]]:
+    """Every message now on the queue, deleted after reading (long polls until one comes back empty)."""
+    assert emu.events.wait_idle()
+    sqs, found = emu.client("sqs"), []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not got:
+            return found
+        for message in got:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def statuses(events: list[dict[str, Any]]) -> list[str]:
+    return [e["detail"]["EndpointStatus"] for e in events]
+
+
+def test_event_status_spelling() -> None:
+    assert [event_status(s) for s in ("InService", "Creating", "RollingBack", "SystemUpdating", "OutOfService")] == [
+        "IN_SERVICE",
+        "CREATING",
+        "ROLLING_BACK",
+        "SYSTEM_UPDATING",
+        "OUT_OF_SERVICE",
+    ]
+
+
+def test_state_changes_arrive_in_the_eventbridge_envelope(make_emulator: Any) -> None:
+    emu = make_emulator(create_delay=0.3)
+    url = route_events(emu)
+    endpoint(emu, "ev")
+    # Nobody reads the endpoint: the emulator's clock still moves it, and the event leaves on time.
+    sqs = emu.client("sqs")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=5)["Messages"]
+    events = [json.loads(m["Body"]) for m in got]
+    for m in got:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    events += drain(emu, url)
+    assert statuses(events) == ["CREATING", "IN_SERVICE"]
+    arn = f"arn:aws:sagemaker:{emu.region}:{emu.account_id}:endpoint/ev"
+    first, last = events
+    assert set(first) >= {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+    assert (first["version"], first["detail-type"], first["source"]) == ("0", DETAIL_TYPE, "aws.sagemaker")
+    assert (first["account"], first["region"], first["resources"]) == (emu.account_id, emu.region, [arn])
+    assert first["id"] != last["id"]
+    described = emu.client("sagemaker").describe_endpoint(EndpointName="ev")
+    detail = last["detail"]
+    assert detail["EndpointName"] == "ev" and detail["EndpointArn"] == arn
+    assert detail["EndpointConfigName"] == "ev-c"
+    assert detail["Tags"] == {"team": "a"}
+    assert detail["LastModifiedTime"] == round(described["LastModifiedTime"].timestamp() * 1000)
+    assert detail["CreationTime"] == round(described["CreationTime"].timestamp() * 1000)
+    # The queue's calls were the test's own, counted like every other service's.
+    ops = {c.operation for c in emu.calls(service="sqs")}
+    assert {"CreateQueue", "ReceiveMessage", "DeleteMessage"} <= ops
+    assert {c.operation for c in emu.calls(service="events")} == {"PutRule", "PutTargets"}
+
+
+def test_update_failure_and_delete_are_events_too(make_emulator: Any) -> None:
+    emu = make_emulator()
+    url = route_events(emu)
+    endpoint(emu, "life")
+    sm = emu.client("sagemaker")
+    wait_status(sm, "life", "InService")
+    emu.force_endpoint_failed("life", "boom")
+    sm.delete_endpoint(EndpointName="life")
+    events = drain(emu, url)
+    assert statuses(events) == ["CREATING", "IN_SERVICE", "FAILED", "DELETING"]
+    assert events[2]["detail"]["FailureReason"] == "boom"
+
+
+def test_without_the_queue_policy_eventbridge_cannot_deliver(make_emulator: Any) -> None:
+    emu = make_emulator()
+    url = route_events(emu, allow=False)
+    endpoint(emu, "nopolicy")
+    assert drain(emu, url) == []
+    assert emu.events.counts.undeliverable == 2 and emu.events.counts.delivered == 0
+
+
+def test_without_a_rule_nothing_is_sent(make_emulator: Any) -> None:
+    emu = make_emulator()
+    url = emu.client("sqs").create_queue(QueueName="lonely")["QueueUrl"]
+    endpoint(emu, "norule")
+    assert drain(emu, url) == []
+    assert emu.events.counts.published == 2 and emu.events.counts.delivered == 0
+
+
+def test_duplicates_are_the_same_event_twice(make_emulator: Any) -> None:
+    emu = make_emulator()
+    url = route_events(emu)
+    emu.events.set_faults(duplicate=1.0)
+    endpoint(emu, "dup")
+    events = drain(emu, url)
+    assert statuses(events) == ["CREATING", "CREATING", "IN_SERVICE", "IN_SERVICE"]
+    assert events[0] == events[1] and events[2] == events[3]
+
+
+def test_reordered_events_swap_with_the_next_one(make_emulator: Any) -> None:
+    emu = make_emulator(create_delay=0.2)
+    url = route_events(emu)
+    emu.events.set_faults(reorder=1.0)
+    endpoint(emu, "late")
+    assert statuses(drain(emu, url)) == ["IN_SERVICE", "CREATING"]
+    assert emu.events.counts.reordered == 1
+
+
+def test_dropped_events_and_the_endpoint_glob(make_emulator: Any) -> None:
+    emu = make_emulator()
+    url = route_events(emu)
+    emu.events.set_faults(drop=1.0, endpoint="lost-*")
+    endpoint(emu, "lost-1")
+    endpoint(emu, "kept-1")
+    events = drain(emu, url)
+    assert {e["detail"]["EndpointName"] for e in events} == {"kept-1"}
+    assert emu.events.counts.dropped == 2
+
+
+def test_bad_fault_values_are_refused(emulator: Emulator) -> None:
+    with pytest.raises(ValueError, match=r"drop must be within 0\.\.1"):
+        emulator.events.set_faults(drop=2)
