@@ -11,33 +11,11 @@ import pytest
 from djl_operator_kit.emulator import Emulator
 from djl_operator_kit.emulator.events import DETAIL_TYPE, event_status
 from tests.plugins.emulator import config, model, upload, wait_status
-
-PATTERN = {"source": ["aws.sagemaker"], "detail-type": [DETAIL_TYPE]}
+from tests.plugins.events import route_endpoint_events
 
 
 def route_events(emu: Emulator, *, allow: bool = True) -> str:
-    """The documented setup: a queue, a rule on the default bus, the queue as its target, and a
-    queue policy that lets EventBridge send (for this rule only). Returns the queue URL."""
-    sqs, events = emu.client("sqs"), emu.client("events")
-    url = sqs.create_queue(QueueName="djl-endpoint-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    rule = events.put_rule(Name="djl-endpoint-state", EventPattern=json.dumps(PATTERN))["RuleArn"]
-    events.put_targets(Rule="djl-endpoint-state", Targets=[{"Id": "queue", "Arn": arn}])
-    if allow:
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
-                }
-            ],
-        }
-        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-    return str(url)
+    return route_endpoint_events(emu, allow=allow)
 
 
 def endpoint(emu: Emulator, name: str) -> None:
@@ -130,6 +108,7 @@ def test_without_a_rule_nothing_is_sent(make_emulator: Any) -> None:
     emu = make_emulator()
     url = emu.client("sqs").create_queue(QueueName="lonely")["QueueUrl"]
     endpoint(emu, "norule")
+    wait_status(emu.client("sagemaker"), "norule", "InService")  # without a rule, reads move the lifecycle
     assert drain(emu, url) == []
     assert emu.events.counts.published == 2 and emu.events.counts.delivered == 0
 

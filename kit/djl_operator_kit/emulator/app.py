@@ -234,9 +234,12 @@ class Emulator:
         self._s3.wipe()
 
     def _tick(self) -> None:
-        # Lifecycle steps happen on time even when nobody reads, so their events leave on time.
+        # With an event rule in place, lifecycle steps happen on time even when nobody reads, so
+        # their events leave on time. Without one, the lifecycle moves when it is read, as before
+        # (a zero-delay RollingBack is then seen by the next read, not skipped by the clock).
         while not self._ticking.wait(0.05):
-            self.sagemaker.tick()
+            if self.events.routed():
+                self.sagemaker.tick()
 
     def _warm_new_fleet(self, endpoint: str, targets: list[RuntimeTarget]) -> Callable[[], bool] | None:
         """Blue/green for InvokeEndpoint: while an update runs, start the new config's model server

@@ -206,6 +206,15 @@ class EventBus:
             self._thread.join()
             self._thread = None
 
+    def routed(self) -> bool:
+        """Whether any rule on the default bus could forward an event (someone is listening)."""
+        from moto.events.models import events_backends
+
+        if self.account_id not in events_backends:
+            return False
+        bus = events_backends[self.account_id][self.region].event_buses.get("default")
+        return bus is not None and bool(bus.rules)
+
     def publish(self, snapshot: dict[str, Any]) -> None:
         event = endpoint_event(snapshot, self.region, self.account_id, self._clock())
         with self._lock:
