@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from djl_operator import naming
+from djl_operator import naming, scaling
 from djl_operator.api import DjlEndpointResource
 from djl_operator.desired import desired_deployment
 from djl_operator_kit.controlplane import ControlPlane
@@ -27,6 +27,7 @@ from tests.plugins.controlplane import Kubectl
 from tests.plugins.operator import (
     BUCKET,
     MANIFESTS,
+    OPERATOR_ACCESS_KEY,
     OPERATOR_ENV,
     Cluster,
     OperatorProcess,
@@ -131,6 +132,19 @@ def _owned_everywhere(t: Tenancy, uid: str) -> dict[str, list[str]]:
             for c in sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]
             if owner in c["EndpointConfigName"]
         ]
+    # Application Auto Scaling: the policies and scheduled actions named with the owner id (they live
+    # only as long as their scalable target).
+    autoscaling = t.emulator.client("application-autoscaling")
+    prefix = scaling.name_prefix(uid)
+    found["autoscaling"] = [
+        p["PolicyName"]
+        for p in autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+        if p["PolicyName"].startswith(prefix)
+    ] + [
+        a["ScheduledActionName"]
+        for a in autoscaling.describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"]
+        if a["ScheduledActionName"].startswith(prefix)
+    ]
     s3 = t.emulator.client("s3")
     for bucket in (BUCKET, SECOND_BUCKET):
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
@@ -302,9 +316,12 @@ def test_edits_then_delete_leave_nothing_anywhere(tenancy: Tenancy) -> None:
 def test_delete_after_the_spec_stops_parsing_leaves_nothing(tenancy: Tenancy) -> None:
     """An older, looser schema let a field in that this operator refuses: clean-up works from the uid alone."""
     t, c, ns = tenancy, tenancy.victim, tenancy.victim.namespace
-    _apply_as(t.victim_tenant, ns, endpoint_manifest("legacy", endpointName="legacy-ep"))
+    autoscaling = {"maxInstances": 2, "invocationsPerInstance": 100,
+                   "schedules": [{"name": "night", "schedule": "cron(0 22 ? * * *)", "maxInstances": 1}]}  # fmt: skip
+    _apply_as(t.victim_tenant, ns, endpoint_manifest("legacy", endpointName="legacy-ep", autoscaling=autoscaling))
     c.wait_ready("legacy")
     uid = _uid(c, "legacy")
+    wait_for(lambda: len(_owned_everywhere(t, uid).get("autoscaling", [])) == 2, what="the policy and the schedule")
     loosen = [{
         "op": "add",
         "path": "/spec/versions/0/schema/openAPIV3Schema/properties/spec/x-kubernetes-preserve-unknown-fields",
@@ -313,7 +330,7 @@ def test_delete_after_the_spec_stops_parsing_leaves_nothing(tenancy: Tenancy) ->
     crd = "djlendpoints.serving.djl-operator.io"
     t.admin.run("patch", "crd", crd, "--type=json", "-p", json.dumps(loosen))
     try:
-        manifest = endpoint_manifest("legacy", endpointName="legacy-ep")
+        manifest = endpoint_manifest("legacy", endpointName="legacy-ep", autoscaling=autoscaling)
         manifest["spec"]["legacyOption"] = "from an older schema"
 
         def stored() -> bool:
@@ -324,7 +341,11 @@ def test_delete_after_the_spec_stops_parsing_leaves_nothing(tenancy: Tenancy) ->
         wait_for(stored, timeout=30, interval=1.0, what="the field stored under the loosened schema")
         stalled = c.wait_condition("legacy", "Stalled", "InvalidSpec")
         assert "legacyOption" in stalled["message"]
+        mark = len(t.emulator.calls())
         c.delete("legacy")
+        # The scalable target went first, found from the uid alone (the owned endpoint's tag).
+        ops = [call.operation for call in t.emulator.calls()[mark:] if call.principal == OPERATOR_ACCESS_KEY]
+        assert ops.index("DeregisterScalableTarget") < ops.index("DeleteEndpoint"), ops
     finally:
         t.admin.run("patch", "crd", crd, "--type=json", "-p", json.dumps([{"op": "remove", "path": loosen[0]["path"]}]))
         # A schema change re-creates the API server's storage for the kind (429 "storage is
