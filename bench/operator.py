@@ -28,6 +28,11 @@ Phases (operator settings in brackets; unlisted ones are the defaults):
 7. storm [all defaults]: every SageMaker call throttled while N resources are created;
    SageMaker calls per minute per resource (botocore's retries included) over the
    window and in its last minute, and how long until each resource's first status write.
+8. snapshot [poll 1 s, default 8 MiB parts]: spec.model.snapshot of a repo on the local Hub
+   holding one synthetic file of --snapshot-gib GiB (generated on the fly, never on disk):
+   copy throughput into the emulator's S3 and the operator's RSS while it copies (sampled
+   every 0.2 s, against the RSS before the apply), then a new generation of the same commit
+   (bytes copied again: none).
 
 Add ``--profile`` to record the operator with py-spy during the load phase
 (``pip install -e '.[bench]'``); the top functions are printed and kept in the JSON.
@@ -77,6 +82,7 @@ from djl_operator.desired import desired_deployment  # noqa: E402
 from djl_operator.settings import Settings  # noqa: E402
 from djl_operator_kit.controlplane import ControlPlane  # noqa: E402
 from djl_operator_kit.emulator import Call, Emulator  # noqa: E402
+from djl_operator_kit.hub import LocalHub, Synthetic  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DEFAULTS = Settings()
@@ -551,6 +557,59 @@ def phase_startup(world: World, report: Report, settle: float, default_poll_n: i
         )
 
 
+def phase_snapshot(world: World, report: Report, gib: float) -> None:
+    size = int(gib * 2**30)
+    print(f"[snapshot] one {size / 1e9:.2f} GB file from the local Hub into S3, 8 MiB parts", flush=True)
+    ns = world.namespace("bench-snapshot")
+    with LocalHub() as hub:
+        hub.add_repo("bench/big")
+        commit = hub.commit("bench/big", {"config.json": b"{}", "model.safetensors": Synthetic(size)})
+        env = {"DJL_OPERATOR_POLL_SECONDS": "1", "HF_ENDPOINT": hub.url}
+        with world.operator(ns, env) as op, Watch(world.kube, ns) as watch:
+            warm_up(world, watch, ns)
+            manifest = endpoint_manifest("big", model={"id": "bench/big", "snapshot": True})
+            mark, before = world.mark(), proc_sample(pid(op))
+            with RssSampler(pid(op), interval=0.2) as rss:
+                world.kube.create(ns, manifest)
+                watch.wait(ready_for("big"), 1800, "the snapshot copied and the endpoint Ready")
+            after = proc_sample(pid(op))
+            calls = world.calls_since(mark)
+            parts = [c for c in calls if c.operation in ("CreateMultipartUpload", "UploadPart") and c.ok]
+            done = next(c for c in calls if c.operation == "CompleteMultipartUpload" and c.ok)
+            started = min(c.time for c in parts)
+            copy_s = done.time - started
+            sent = sum(c.bytes for c in parts)
+            # A new generation of the same commit: the marker answers, nothing is copied.
+            mark2 = world.mark()
+            world.kube.merge_patch_spec(ns, "big", {"instance": {"count": 2}})
+            watch.wait(ready_for("big", 2), 300, "generation 2 Ready")
+            quiet(world)
+            again = sum(
+                c.bytes
+                for c in world.calls_since(mark2)
+                if c.operation in ("PutObject", "UploadPart") and "/snapshots/" in (c.resource or "")
+            )
+    growth = max(rss.peak_mb, after.peak_rss_mb) - before.rss_mb
+    report.details["snapshot"] = {
+        "bytes": size,
+        "commit": commit,
+        "copy_s": round(copy_s, 2),
+        "parts": len(parts) - 1,
+        "bytes_uploaded": sent,
+        "rss_before_mb": round(before.rss_mb, 1),
+        "rss_samples_mb": [round(x, 1) for _, x in rss.samples],
+        "operator_cpu_s": round(after.cpu_s - before.cpu_s, 2),
+    }
+    report.add(f"snapshot: copy throughput ({size / 1e9:.2f} GB file)", sent / copy_s / 1e6, "MB/s")
+    report.add("snapshot: copy time", copy_s, "s", note="first part to CompleteMultipartUpload")
+    report.add(
+        "snapshot: operator RSS growth while copying", growth, "MB", 64.0, "peak (0.2 s samples, VmHWM) - before"
+    )
+    report.add("snapshot: operator peak RSS", max(rss.peak_mb, after.peak_rss_mb), "MB")
+    report.add("snapshot: operator CPU seconds", after.cpu_s - before.cpu_s, "s", note="apply -> Ready")
+    report.add("snapshot: bytes copied again by a new generation", again, "B", 0.0)
+
+
 # -- output -----------------------------------------------------------------------------
 
 
@@ -618,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resyncs", type=int, help="resync intervals observed in steady state (default 6, quick 3)")
     parser.add_argument(
         "--phases",
-        default="latency,calls,steady,artifacts,load,startup,storm",
+        default="latency,calls,steady,artifacts,load,startup,storm,snapshot",
         help="comma-separated subset to run (startup needs calls)",
     )
     parser.add_argument(
@@ -626,6 +685,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="py-spy the operator during the load phase (collapsed stacks next to the JSON)",
     )
+    parser.add_argument("--snapshot-gib", type=float, default=2.0, help="size of the snapshot phase's file (GiB)")
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/operator-<timestamp>.json)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -634,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     steady_n = args.steady_n or (3 if quick else 10)
     resyncs = args.resyncs or (3 if quick else 6)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(phases) - {"latency", "calls", "steady", "artifacts", "load", "startup", "storm"}
+    unknown = set(phases) - {"latency", "calls", "steady", "artifacts", "load", "startup", "storm", "snapshot"}
     if unknown:
         parser.error(f"--phases: unknown phase(s) {sorted(unknown)}")
     if "startup" in phases and "calls" not in phases:
@@ -670,6 +730,8 @@ def main(argv: list[str] | None = None) -> int:
                 phase_startup(world, report, 5.0 if quick else 15.0, 1 if quick else 3)
             if "storm" in phases:
                 phase_storm(world, report, 3 if quick else 5, 120.0 if quick else 300.0)
+            if "snapshot" in phases:
+                phase_snapshot(world, report, args.snapshot_gib)
         finally:
             world.kube.close()
 

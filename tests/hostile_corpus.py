@@ -95,6 +95,10 @@ def _scaling(**schedule: Any) -> dict[str, Any]:
     return {"maxInstances": 3, "invocationsPerInstance": 100, "schedules": [_schedule(**schedule)]}
 
 
+def _snapshot_model(ref: dict[str, str]) -> dict[str, Any]:
+    return {"id": "org/gated-model", "snapshot": True, "tokenSecretRef": {"name": "hf", "key": "token", **ref}}
+
+
 CASES: list[Case] = [
     *_field_cases(
         "spec.model.id",
@@ -472,6 +476,20 @@ CASES: list[Case] = [
     Case("image-outside-registries", "spec.image", {"uri": "evil.example.com/djl:latest"}, POLICY, "spec.image.uri"),
     Case("instance-count-over-policy", "spec.instance.count", 11, POLICY, "spec.instance.count"),
     Case("revision-on-s3", "spec.model", {"id": "s3://bucket/w/", "revision": "main"}, INVALID, "spec.model.revision"),
+    # spec.model.snapshot and its token Secret (a Secret name is a DNS subdomain; a key, IsConfigMapKey).
+    *[
+        Case(f"secret-{part}-{expect}-{i}", "spec.model", _snapshot_model({part: value}), expect, f"{field}.{part}")
+        for field in ("spec.model.tokenSecretRef",)
+        for part, expect, values in (
+            ("name", OK, ["hf-token", "team.hf-1"]),
+            ("name", API, ["HF", "hf_token", "-hf", "hf\n", "hf.", "h" * 254, ""]),
+            ("key", OK, ["token", "HF_TOKEN", ".hf-token_1"]),
+            ("key", API, ["a/b", "tok en", "token\n", "k\x00", ""]),
+        )
+        for i, value in enumerate(values)
+    ],
+    Case("snapshot-of-s3", "spec.model", {"id": "s3://bucket/w/", "snapshot": True}, API, "spec.model"),
+    Case("token-without-snapshot", "spec.model", {"id": "org/m", "tokenSecretRef": {"name": "hf"}}, API, "spec.model"),
 ]
 
 

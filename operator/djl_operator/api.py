@@ -54,6 +54,9 @@ IMAGE_URI_PATTERN = (
     r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
 KMS_KEY_PATTERN = r"^[a-zA-Z0-9:/_-]*$"
+# A Secret's name (a DNS subdomain) and a key in its data (Kubernetes' IsConfigMapKey).
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 IMAGE_VERSION_PATTERN = r"^[0-9]+\.[0-9]+(\.[0-9]+)?$"
 DTYPE_PATTERN = r"^(fp32|fp16|bf16|int8|auto)$"
 # serving.properties keys: letters, digits, '_', '.', '-' (DJL's own keys all fit).
@@ -211,6 +214,15 @@ TagKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY, 
 TagValue = Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE, pattern=TAG_PATTERN)]
 
 
+class SecretKeyRef(_Model):
+    """One key of a Secret in the resource's own namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN, description="The Secret's name.")
+    key: str = Field(
+        default="token", min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN, description="The key in its data."
+    )
+
+
 class ModelSpec(_Model):
     """What to serve."""
 
@@ -278,6 +290,26 @@ class ModelSpec(_Model):
         description="Extra pip requirements (PEP 508, one per entry) installed by DJL Serving before the model "
         "loads; index options and URL requirements only where the operator policy allows them.",
     )
+    snapshot: bool = Field(
+        default=False,
+        description="Copy the Hub revision (resolved to a commit once per generation) into the artifact bucket "
+        "under <prefix>/<namespace>/<name>/<uid>/snapshots/<commit>/ and serve it from there "
+        "(option.model_id), so the endpoint never reaches the Hub. Needs a Hugging Face model id.",
+    )
+    token_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="A Secret in this namespace holding the Hugging Face token for gated or private models "
+        "(only with snapshot: the operator reads it; it never reaches SageMaker).",
+    )
+
+    @model_validator(mode="after")
+    def _snapshot_needs_hub_id(self) -> ModelSpec:
+        # The CRD holds the same rules in CEL (crd.py), so the API server and the operator agree.
+        if self.snapshot and self.id.startswith("s3://"):
+            raise ValueError("snapshot copies a Hugging Face model id; an s3:// model id is served as it is")
+        if self.token_secret_ref is not None and not self.snapshot:
+            raise ValueError("tokenSecretRef needs snapshot: true (the token is only ever used by the operator)")
+        return self
 
 
 class ImageSpec(_Model):
@@ -565,6 +597,23 @@ class AutoscalingStatus(_Lenient):
     last_activity: ScalingActivityStatus | None = Field(default=None, description="The last scaling activity.")
 
 
+class SnapshotStatus(_Model):
+    """The Hub revision copied into S3 (spec.model.snapshot)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    repo: str | None = Field(default=None, description="Hugging Face model id.")
+    revision: str | None = Field(default=None, description="The revision the spec names.")
+    commit: str | None = Field(default=None, description="The commit the revision resolved to for this generation.")
+    generation: int | None = Field(default=None, description="The .metadata.generation the commit was resolved for.")
+    uri: str | None = Field(default=None, description="s3:// prefix holding the commit's files.")
+    files: int | None = Field(default=None, description="Files in the commit.")
+    files_done: int | None = Field(default=None, description="Files already in S3.")
+    bytes_total: int | None = Field(default=None, description="Bytes in the commit.")
+    bytes_done: int | None = Field(default=None, description="Bytes already in S3.")
+    progress: str | None = Field(default=None, description="bytesDone / bytesTotal as a percentage.")
+
+
 class DjlEndpointStatus(_Model):
     """Observed state, written by the operator."""
 
@@ -594,6 +643,7 @@ class DjlEndpointStatus(_Model):
         "image until spec.image changes.",
     )
     artifact: ArtifactStatus | None = Field(default=None, description="The uploaded model artifact.")
+    snapshot: SnapshotStatus | None = Field(default=None, description="The Hub revision copied into S3.")
     failure_reason: str | None = Field(default=None, description="Why the last attempt failed, if it did.")
     last_sync_time: str | None = Field(default=None, description="When the operator last read the AWS side.")
     instances: InstancesStatus | None = Field(default=None, description="The live instance count.")

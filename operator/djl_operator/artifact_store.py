@@ -78,6 +78,15 @@ class ArtifactStore:
                 )
                 _raise(denied, bucket=bucket, key=first.get("Key", ""), action="s3:DeleteObject")
 
+    def delete_uploads(self, where: ArtifactFolder) -> None:
+        """Abort the unfinished multipart uploads under the folder (snapshot copies cut short)."""
+        try:
+            upload.abort_uploads(self.s3, where.bucket, where.folder)
+        except ClientError as error:
+            if _code(error) in _MISSING_BUCKET:
+                return
+            _raise(error, bucket=where.bucket, key=where.folder, action="s3:ListBucketMultipartUploads")
+
     def delete_folder(self, where: ArtifactFolder) -> None:
         """Delete everything under the folder (an earlier bucket or prefix a model read from)."""
         upload.delete_artifacts(self.s3, where.bucket, where.folder)

@@ -41,6 +41,13 @@ class Reason(StrEnum):
     AWS_REQUEST_REJECTED = "AwsRequestRejected"
     INVALID_SPEC = "InvalidSpec"
     POLICY_VIOLATION = "PolicyViolation"
+    # spec.model.snapshot (djl_operator.snapshot)
+    SNAPSHOTTING = "Snapshotting"
+    HUB_TOKEN_UNAVAILABLE = "HubTokenUnavailable"
+    HUB_ACCESS_DENIED = "HubAccessDenied"
+    HUB_AUTH_REQUIRED = "HubAuthRequired"
+    HUB_NOT_FOUND = "HubNotFound"
+    HUB_REQUEST_REFUSED = "HubRequestRefused"
 
 
 # (condition that is True with it, what it means): the README's reason table.
@@ -77,6 +84,24 @@ REASON_DOCS: dict[Reason, tuple[str, str]] = {
     Reason.AWS_REQUEST_REJECTED: (STALLED, "SageMaker refused a request as invalid (a limit, a bad value)"),
     Reason.INVALID_SPEC: (STALLED, "the spec is invalid; the message names the field. No AWS call is made"),
     Reason.POLICY_VIOLATION: (STALLED, "the operator policy denies the spec; the message names the field and rule"),
+    Reason.SNAPSHOTTING: (
+        RECONCILING,
+        "the Hub commit is being copied to S3 (status.snapshot has files and bytes done); then the endpoint deploys",
+    ),
+    Reason.HUB_TOKEN_UNAVAILABLE: (
+        RECONCILING,
+        "the tokenSecretRef Secret or key is missing or unreadable; retried slowly (creating it needs no spec change)",
+    ),
+    Reason.HUB_ACCESS_DENIED: (
+        RECONCILING,
+        "the Hub refused the token (401/403); retried slowly (fixing the Secret or the grant needs no spec change)",
+    ),
+    Reason.HUB_AUTH_REQUIRED: (
+        STALLED,
+        "the model is gated or private and no tokenSecretRef is set (the Hub's 401/403)",
+    ),
+    Reason.HUB_NOT_FOUND: (STALLED, "the Hub has no such model or revision (the Hub's 404 and message)"),
+    Reason.HUB_REQUEST_REFUSED: (STALLED, "the Hub refused the request for another reason (its status and message)"),
 }
 
 

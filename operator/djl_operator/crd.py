@@ -124,6 +124,19 @@ def _spec_schema(*, json_schema: bool) -> dict[str, Any]:
         }
     ]
     _autoscaling_rules(schema)
+    # spec.model.snapshot and tokenSecretRef: the same rules as ModelSpec._snapshot_needs_hub_id.
+    props["model"]["x-kubernetes-validations"] = [
+        {
+            "rule": "!has(self.snapshot) || !self.snapshot || !self.id.startsWith('s3://')",
+            "message": "snapshot copies a Hugging Face model id; an s3:// model id is served as it is",
+            "fieldPath": ".snapshot",
+        },
+        {
+            "rule": "!has(self.tokenSecretRef) || (has(self.snapshot) && self.snapshot)",
+            "message": "tokenSecretRef needs snapshot: true (the token is only ever used by the operator)",
+            "fieldPath": ".tokenSecretRef",
+        },
+    ]
     extra_rules = {
         ("model", "properties"): [
             {
@@ -262,6 +275,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
         "priority": 1,
         "description": "Reason of the Ready condition",
+    },
+    {
+        "name": "Snapshot",
+        "type": "string",
+        "jsonPath": ".status.snapshot.progress",
+        "priority": 1,
+        "description": "Bytes of the Hub snapshot copied to S3 (spec.model.snapshot)",
     },
 ]
 

@@ -27,7 +27,7 @@ import kopf
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from djl_operator import api, metrics, naming, reconcile
+from djl_operator import api, kube_secrets, metrics, naming, reconcile
 from djl_operator.api import DjlEndpointResource
 from djl_operator.artifacts import package
 from djl_operator.aws_clients import AwsClients, default_region
@@ -65,6 +65,21 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.setdefault("scheduler", Scheduler(memo["ctx"].settings))
     memo.setdefault("events", EventFilter())
     memo.setdefault("pool", concurrent.futures.ThreadPoolExecutor(SETTINGS.workers, thread_name_prefix="reconcile"))
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """kopf's own logins (in a pod, else the kubeconfig); the Secret reader (tokenSecretRef) uses the same."""
+    connection = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    kube_secrets.use(connection)
+    return connection
+
+
+@kopf.on.cleanup()
+def stop_copies(memo: kopf.Memo, **_: Any) -> None:
+    """Snapshot copies stop at their next part; the next process resumes them."""
+    ctx: Context = memo["ctx"]
+    ctx.copies.shutdown()
 
 
 def _field_path(error: ErrorDetails) -> str:

@@ -123,21 +123,29 @@ def plan_collection(
     *,
     keep: frozenset[str] = frozenset(),
     keep_artifact: tuple[str, str] | None = None,
+    keep_prefix: tuple[str, str] | None = None,
 ) -> Collection:
     """Decide what to delete of the owned world: everything but ``keep`` (the model and config that
-    serve) and ``keep_artifact`` (``(bucket, key)`` the kept model reads). The finalizer keeps nothing."""
+    serve), ``keep_artifact`` (``(bucket, key)`` the kept model reads) and every key starting with
+    ``keep_prefix`` (``(bucket, prefix)``: the snapshot the kept model reads). The finalizer keeps nothing."""
+
+    def kept(bucket: str, key: str) -> bool:
+        if (bucket, key) == keep_artifact:
+            return True
+        return keep_prefix is not None and bucket == keep_prefix[0] and key.startswith(keep_prefix[1])
+
     looked_at = {folder for folder, _ in world.artifacts}
     models = tuple(m for m in world.models if m.name not in keep)
     folders: list[ArtifactFolder] = []
     for model in models:
         if model.reads is None or model.reads in looked_at or model.reads in folders:
             continue
-        if keep_artifact is not None and _within(keep_artifact, model.reads):
-            continue  # never empty the folder the kept artifact is in: decide its keys one by one
+        if any(k is not None and _within(k, model.reads) for k in (keep_artifact, keep_prefix)):
+            continue  # never empty the folder a kept artifact is in: decide its keys one by one
         folders.append(model.reads)
     keys = []
     for folder, found in sorted(world.artifacts, key=lambda item: (item[0].bucket, item[0].folder)):
-        stray = tuple(k for k in found if (folder.bucket, k) != keep_artifact)
+        stray = tuple(k for k in found if not kept(folder.bucket, k))
         if stray:
             keys.append((folder.bucket, stray))
     return Collection(

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from djl_operator import api, conditions, naming, scaling
+from djl_operator import api, conditions, naming, scaling, snapshot
 from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
 from djl_operator.artifact_store import ArtifactStore, folder_of
 from djl_operator.artifacts import requests
@@ -76,6 +76,19 @@ class Context:
     # uids whose earlier endpoints were still going away at the last look, and uids this process has seen.
     _cleanup_pending: set[str] = field(default_factory=set)
     _seen: set[str] = field(default_factory=set)
+    # spec.model.snapshot copies in flight (their own thread pool); built from settings when not given.
+    snapshots: snapshot.Snapshots | None = None
+
+    def __post_init__(self) -> None:
+        if self.snapshots is None:
+            self.snapshots = snapshot.Snapshots(
+                workers=self.settings.snapshot_workers, part_bytes=self.settings.snapshot_part_bytes
+            )
+
+    @property
+    def copies(self) -> snapshot.Snapshots:
+        assert self.snapshots is not None
+        return self.snapshots
 
     def lock_for(self, uid: str) -> threading.Lock:
         """Handlers and the timer of one resource never reconcile at the same time."""
@@ -102,6 +115,7 @@ class Context:
             self._cleanup_pending.discard(uid)
             self._seen.discard(uid)
         self.proofs.forget_owner(uid)
+        self.copies.forget(uid)
 
 
 def parse_timestamp(text: str) -> dt.datetime:
@@ -339,6 +353,22 @@ def _observe_desired_endpoint(
     return desired, sagemaker.observe_endpoint(desired.target.endpoint_name, owner_uid=resource.uid)
 
 
+def _snapshot_wait(status: _Status, gate: snapshot.Gate, settings: Settings) -> Outcome:
+    """The copy runs, or failed: its progress or its failure, and nothing else happens yet."""
+    status.set(phase=Phase.PACKAGING.value)
+    status.conditions(_failure("stalled" if gate.stalled else "progress", gate.reason, gate.message))
+    events = list(gate.events)
+    if gate.warn:
+        status.set(failureReason=gate.message)
+        events.append(("Warning", gate.reason.value, gate.message))
+    delay = gate.delay
+    if delay is None:
+        # A copy in flight reports its progress every few seconds (no AWS or Hub call: it is in memory).
+        progress = min(settings.poll_interval, snapshot.PROGRESS_SECONDS)
+        delay = settings.access_denied_backoff if gate.next is Next.RETRY else progress
+    return Outcome(status.build(), gate.next, delay=delay, message=gate.message, events=events)
+
+
 def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     """Converge one DjlEndpoint a step towards its spec."""
     status = _Status(resource.status, resource.generation, ctx.clock())
@@ -346,6 +376,20 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         desired = desired_deployment(resource, rules=ctx.settings.policy)  # local only: no AWS call
     except SpecError as exc:  # PolicyError included: reason PolicyViolation
         return invalid_spec_outcome(status, exc.field, exc.message, exc.reason)
+    snapshot_events: list[tuple[str, str, str]] = []
+    if resource.spec.model.snapshot:
+        # The Hub commit in S3 first; the deployment then reads its weights from there.
+        try:
+            gate = ctx.copies.step(resource, ctx.clients.for_region(resource.spec.aws.region).s3)
+        except Exception as exc:
+            return _error_outcome(exc, status, ctx.settings, resource.status.phase or Phase.PENDING)
+        status.set(snapshot=gate.status)
+        if gate.resource is None:
+            return _snapshot_wait(status, gate, ctx.settings)
+        resource, snapshot_events = gate.resource, list(gate.events)
+        desired = desired_deployment(resource, rules=ctx.settings.policy)
+    elif resource.status.snapshot is not None:
+        status.set(snapshot=None)
 
     status.set(
         endpointName=desired.target.endpoint_name,
@@ -405,7 +449,9 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     except Exception as exc:  # mapped to the error vocabulary; nothing is lost
         log.debug("reconcile of %s/%s failed", resource.namespace, resource.name, exc_info=True)
         status.set(desiredEndpointConfigName=resource.status.desired_endpoint_config_name)
-        return _error_outcome(exc, status, ctx.settings, phase)
+        outcome = _error_outcome(exc, status, ctx.settings, phase)
+        outcome.events[:0] = snapshot_events
+        return outcome
 
     status.conditions(result.conditions)
     status.set(
@@ -417,7 +463,7 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     next_step, delay = _continue(result, ctx.settings)
     message = result.conditions[READY].message
     events += [result.event] if result.event else []
-    return Outcome(status.build(), next_step, delay=delay, message=message, events=events)
+    return Outcome(status.build(), next_step, delay=delay, message=message, events=snapshot_events + events)
 
 
 def _describe_observed(status: _Status, observed: ObservedEndpoint | None, clients: RegionClients) -> None:
@@ -556,6 +602,7 @@ def _execute(
             folders=[ArtifactFolder(desired.scope.bucket, desired.scope.artifact_prefix)],
             keep=frozenset({desired.target.model_name, desired.target.config_name}),
             keep_artifact=(desired.scope.bucket, desired.artifact_key),
+            keep_prefix=_served_snapshot(resource, desired),
         )
     else:  # DELETE_ALL_OWNED only happens in finalize()
         raise AssertionError(f"unexpected action {action}")
@@ -629,10 +676,24 @@ def _collect_garbage(
     folders: list[ArtifactFolder],
     keep: frozenset[str] = frozenset(),
     keep_artifact: tuple[str, str] | None = None,
+    keep_prefix: tuple[str, str] | None = None,
 ) -> None:
     """Observe what we own besides endpoints, let the planner decide, delete that."""
     world = _observe_owned(sagemaker, store, uid=uid, folders=folders, skip=keep)
-    _collect(sagemaker, store, plan_collection(world, keep=keep, keep_artifact=keep_artifact))
+    collection = plan_collection(world, keep=keep, keep_artifact=keep_artifact, keep_prefix=keep_prefix)
+    _collect(sagemaker, store, collection)
+
+
+def _served_snapshot(resource: DjlEndpointResource, desired: DesiredDeployment) -> tuple[str, str] | None:
+    """``(bucket, key prefix)`` of the snapshot the desired model reads (its files and marker): kept."""
+    prefix = f"s3://{desired.scope.bucket}/{desired.scope.artifact_prefix}{snapshot.FOLDER}/"
+    model_id = resource.spec.model.id
+    if not model_id.startswith(prefix):
+        return None
+    commit = model_id[len(prefix) :].rstrip("/")
+    if not commit or "/" in commit:
+        return None
+    return desired.scope.bucket, snapshot.kept_prefix(desired.scope.artifact_prefix, commit)
 
 
 # -- finalize -----------------------------------------------------------------------
@@ -677,6 +738,11 @@ def finalize(target: DeletionTarget | DjlEndpointResource, ctx: Context, *, gene
     else:
         previous = DjlEndpointStatus()
     status = _Status(previous, generation, ctx.clock())
+    if not ctx.copies.stop(target.uid):
+        # A copy still writing would put objects back after the folder is emptied: it stops at its next part.
+        text = "stopping the snapshot copy before deleting"
+        status.set(phase=Phase.DELETING.value)
+        return _failed(status, Next.POLL, Reason.DELETING, text, delay=1.0, warn=False)
     clients = ctx.clients.for_region(target.region)
     sagemaker = _adapter(clients, ctx)
     observed: tuple[ObservedEndpoint, ...] = ()
@@ -697,7 +763,10 @@ def finalize(target: DeletionTarget | DjlEndpointResource, ctx: Context, *, gene
                     sagemaker.delete_endpoint(name)
             elif action is Action.DELETE_ALL_OWNED:
                 location = [ArtifactFolder(*target.artifact_location)] if target.artifact_location else []
-                _collect_garbage(sagemaker, ArtifactStore(clients.s3), uid=target.uid, folders=location)
+                store = ArtifactStore(clients.s3)
+                _collect_garbage(sagemaker, store, uid=target.uid, folders=location)
+                for folder in location:
+                    store.delete_uploads(folder)  # a snapshot copy cut short: its parts bill until aborted
     except Exception as exc:
         return _error_outcome(exc, status, ctx.settings, Phase.DELETING)
     status.conditions(result.conditions)

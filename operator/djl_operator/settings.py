@@ -37,6 +37,9 @@ class Settings:
     backoff_cap: float = 600.0
     # Threads for blocking boto3 calls.
     workers: int = 16
+    # spec.model.snapshot: copies running at once (each on its own thread), and the multipart part size.
+    snapshot_workers: int = 2
+    snapshot_part_bytes: int = 8 * 2**20
     # What a DjlEndpoint may run (DJL_OPERATOR_POLICY_FILE; safe defaults without one).
     policy: Policy = field(default_factory=Policy)
 
@@ -50,5 +53,9 @@ class Settings:
             transient_backoff=_seconds("DJL_OPERATOR_TRANSIENT_BACKOFF_SECONDS", cls.transient_backoff),
             backoff_cap=_seconds("DJL_OPERATOR_BACKOFF_CAP_SECONDS", cls.backoff_cap),
             workers=int(_seconds("DJL_OPERATOR_WORKERS", cls.workers)),
+            snapshot_workers=int(_seconds("DJL_OPERATOR_SNAPSHOT_WORKERS", cls.snapshot_workers)),
+            snapshot_part_bytes=int(
+                _seconds("DJL_OPERATOR_SNAPSHOT_PART_MIB", cls.snapshot_part_bytes / 2**20) * 2**20
+            ),
             policy=Policy.from_env(),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from djl_operator_kit.hub import Synthetic
 from tests.plugins.iam import iam_actions, listed, needed, policy_actions, policy_statements
 from tests.plugins.operator import OPERATOR_ACCESS_KEY, Cluster, endpoint_manifest, wait_for
 
@@ -38,6 +39,9 @@ from tests.plugins.operator import OPERATOR_ACCESS_KEY, Cluster, endpoint_manife
             },
         ),
         ("application-autoscaling", "DescribeScalingActivities", {"application-autoscaling:DescribeScalingActivities"}),
+        ("s3", "UploadPart", {"s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"}),
+        ("s3", "AbortMultipartUpload", {"s3:AbortMultipartUpload"}),
+        ("s3", "ListMultipartUploads", {"s3:ListBucketMultipartUploads"}),
     ],
 )
 def test_api_calls_map_to_iam_actions(service: str, operation: str, actions: set[str]) -> None:
@@ -120,6 +124,9 @@ def test_role_passing_and_kms_are_confined_to_their_services() -> None:
             )
         if any(a.startswith("s3:") for a in actions):
             assert all(r.startswith("arn:aws:s3:::ARTIFACT-BUCKET") for r in listed(statement["Resource"]))
+        if "s3:ListBucketMultipartUploads" in actions:
+            # Bucket-level: it lists upload keys only (the operator filters by its folder), never objects.
+            assert actions == {"s3:ListBucketMultipartUploads"}
 
 
 SECOND_BUCKET = "djl-test-artifacts-iam"
@@ -153,7 +160,29 @@ def _lifecycle(cluster: Cluster) -> set[tuple[str, str]]:
     wait_for(lambda: cluster.endpoint(first["endpointName"]) is None, timeout=30, what="the old endpoint deleted")
     cluster.delete("iam-probe")
     assert cluster.endpoint_names() == []
+    _snapshot_cut_short(cluster)
     return {(c.service, c.operation) for c in cluster.emulator.calls() if c.principal == OPERATOR_ACCESS_KEY}
+
+
+def _snapshot_cut_short(cluster: Cluster) -> None:
+    """A snapshot whose copy a new revision cuts short (its upload aborted), then one that completes."""
+    assert cluster.hub is not None
+    cluster.hub.add_repo("iam/probe")
+    files = {"config.json": b"{}", "model.safetensors": Synthetic(6 * 2**20)}  # two parts
+    first = cluster.hub.commit("iam/probe", files, tags=("v1",))
+    cluster.hub.commit("iam/probe", {**files, "README.md": b"v2"}, tags=("v2",))
+    release = cluster.hub.hold("model.safetensors")
+    snapshot = {"id": "iam/probe", "revision": "v1", "snapshot": True}
+    cluster.apply(endpoint_manifest("iam-snap", model=snapshot))
+    wait_for(lambda: cluster.emulator.calls(operation="CreateMultipartUpload"), timeout=60, what="an upload begun")
+    cluster.apply(endpoint_manifest("iam-snap", model={**snapshot, "revision": "v2"}))
+    wait_for(lambda: "stopping the copy" in cluster.condition("iam-snap", "Reconciling").get("message", ""),
+             timeout=30, what="the first copy asked to stop")  # fmt: skip
+    release.set()
+    status = cluster.wait_ready("iam-snap", timeout=90)
+    assert status["snapshot"]["commit"] != first
+    assert [c.ok for c in cluster.emulator.calls(operation="AbortMultipartUpload")] == [True]
+    cluster.delete("iam-snap")
 
 
 def test_policy_allows_exactly_what_the_operator_calls(cluster: Cluster) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from djl_operator_kit.controlplane import ControlPlane, free_port
+from djl_operator_kit.hub import LocalHub
 from tests.plugins.controlplane import Kubectl
 from tests.plugins.operator import (
     BUCKET,
@@ -48,9 +49,16 @@ def sa_kubeconfig(control_plane: ControlPlane, kubectl: Kubectl) -> Path:
 
 
 def _replica(
-    control_plane: ControlPlane, emulator: Any, namespace: str, kubeconfig: Path, log: Path, pod: str, priority: int
+    control_plane: ControlPlane,
+    emulator: Any,
+    namespace: str,
+    kubeconfig: Path,
+    log: Path,
+    pod: str,
+    priority: int,
+    hub: LocalHub,
 ) -> OperatorProcess:
-    env = {**emulator.env, **OPERATOR_ENV, "POD_ID": pod}
+    env = {**emulator.env, **OPERATOR_ENV, "POD_ID": pod, "HF_ENDPOINT": hub.url}
     replica = OperatorProcess(control_plane, env, namespace, log, kubeconfig=kubeconfig)
     # As in manifests/deployment.yaml, plus a fixed priority so the test knows who leads.
     replica.scope_args = ["--all-namespaces", "--peering", "djl-operator", "--priority", str(priority)]
@@ -62,6 +70,7 @@ class Replicas:
     leader: OperatorProcess
     follower: OperatorProcess
     liveness_port: int
+    hub: LocalHub
 
 
 @pytest.fixture
@@ -69,16 +78,19 @@ def replicas(
     control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, sa_kubeconfig: Path, tmp_path: Path
 ) -> Iterator[Replicas]:
     emulator.client("s3").create_bucket(Bucket=BUCKET)
-    follower = _replica(control_plane, emulator, namespace, sa_kubeconfig, tmp_path / "follower.log", "replica-b", 10)
-    leader = _replica(control_plane, emulator, namespace, sa_kubeconfig, tmp_path / "leader.log", "replica-a", 20)
+    hub = LocalHub().start()
+    logs = tmp_path / "follower.log", tmp_path / "leader.log"
+    follower = _replica(control_plane, emulator, namespace, sa_kubeconfig, logs[0], "replica-b", 10, hub)
+    leader = _replica(control_plane, emulator, namespace, sa_kubeconfig, logs[1], "replica-a", 20, hub)
     port = free_port()
     leader.extra_args = ["--liveness", f"http://127.0.0.1:{port}/healthz"]
     try:
         follower.start()
         leader.start()
-        yield Replicas(leader, follower, port)
+        yield Replicas(leader, follower, port, hub)
     finally:
         clean_up(kubectl, namespace, leader, follower)
+        hub.stop()
 
 
 def _paused(replica: OperatorProcess) -> bool:
@@ -112,7 +124,16 @@ def test_operator_reconciles_with_only_its_cluster_role(
     assert _paused(follower), follower.log()[-3000:]
     wait_for(lambda: _healthz(replicas.liveness_port) == 200, timeout=30, what="the leader's liveness endpoint")
 
+    # spec.model.tokenSecretRef: the role's `get` on secrets reads the token of a gated model.
+    replicas.hub.add_user("alice", "hf_rbacTestToken1234567890")
+    replicas.hub.add_repo("acme/gated", gated=True, granted=("alice",))
+    replicas.hub.commit("acme/gated", {"config.json": b"{}"})
+    kubectl.run("create", "secret", "generic", "hf", "-n", namespace, "--from-literal=token=hf_rbacTestToken1234567890")
+    gated = {"id": "acme/gated", "snapshot": True, "tokenSecretRef": {"name": "hf", "key": "token"}}
+    cluster.apply(endpoint_manifest("rbac-gated", model=gated))
     cluster.apply(endpoint_manifest("rbac-demo"))
+    assert cluster.wait_ready("rbac-gated")["snapshot"]["progress"] == "100%"
+    cluster.delete("rbac-gated", timeout=60)
     status = cluster.wait_ready("rbac-demo")
     assert status["endpointStatus"] == "InService"
     assert cluster.endpoint_names() == [status["endpointArn"].rsplit("/", 1)[1]]
@@ -148,7 +169,9 @@ def test_operator_reconciles_with_only_its_cluster_role(
         ("create", "events", True),
         ("patch", "clusterkopfpeerings.kopf.dev", True),
         ("list", "customresourcedefinitions.apiextensions.k8s.io", True),
-        ("get", "secrets", False),
+        ("get", "secrets", True),
+        ("list", "secrets", False),
+        ("watch", "secrets", False),
         ("list", "configmaps", False),
         ("create", "djlendpoints.serving.djl-operator.io", False),
         ("delete", "djlendpoints.serving.djl-operator.io", False),

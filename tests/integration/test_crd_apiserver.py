@@ -136,6 +136,7 @@ def test_status_subresource_and_printer_columns(kubectl: Kubectl, namespace: str
                 "lastTransitionTime": "2026-11-25T00:00:00Z",
             },
         ],
+        "snapshot": {"progress": "42%"},
         "undeclaredField": "pruned",
     }
     kubectl.run(
@@ -166,8 +167,8 @@ def test_status_subresource_and_printer_columns(kubectl: Kubectl, namespace: str
     ]
 
     wide = kubectl.run("get", "djlendpoints", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split()[-2:] == ["URL", "REASON"]
-    assert wide[1].split()[-2:] == [status["endpointUrl"], "EndpointInService"]
+    assert wide[0].split()[-3:] == ["URL", "REASON", "SNAPSHOT"]
+    assert wide[1].split()[-3:] == [status["endpointUrl"], "EndpointInService", "42%"]
 
 
 def test_kubectl_explain_prints_descriptions(kubectl: Kubectl) -> None:

@@ -19,6 +19,12 @@ S3_ACTIONS = {
     "ListObjects": "s3:ListBucket",
     "DeleteObject": "s3:DeleteObject",
     "DeleteObjects": "s3:DeleteObject",
+    # spec.model.snapshot: multipart uploads are PutObject to IAM; listing and aborting have their own.
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
 }
 
 # Actions AWS authorizes on the caller's behalf during a call, which no call log shows:
@@ -41,6 +47,11 @@ IMPLIED = {
     },
     ("application-autoscaling", "PutScalingPolicy"): {"cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"},
     ("application-autoscaling", "DeregisterScalableTarget"): {"cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"},
+    # "the requester must have permission to the kms:Decrypt and kms:GenerateDataKey actions" for a
+    # multipart upload under SSE-KMS (S3 User Guide, Multipart upload API and permissions).
+    ("s3", "CreateMultipartUpload"): {"kms:GenerateDataKey", "kms:Decrypt"},
+    ("s3", "UploadPart"): {"kms:GenerateDataKey", "kms:Decrypt"},
+    ("s3", "CompleteMultipartUpload"): {"kms:Decrypt"},
 }
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from djl_operator_kit import processes
 from djl_operator_kit.controlplane import ControlPlane
+from djl_operator_kit.hub import LocalHub
 from tests.plugins.controlplane import Kubectl
 
 T = TypeVar("T")
@@ -108,11 +109,14 @@ class OperatorProcess:
 class Cluster:
     """What an e2e test talks to: the namespace, kubectl, the emulator and the operator."""
 
-    def __init__(self, kubectl: Kubectl, namespace: str, emulator: Any, operator: OperatorProcess) -> None:
+    def __init__(
+        self, kubectl: Kubectl, namespace: str, emulator: Any, operator: OperatorProcess, hub: LocalHub | None = None
+    ) -> None:
         self.kubectl = kubectl
         self.namespace = namespace
         self.emulator = emulator
         self.operator = operator
+        self.hub = hub  # the operator's HF_ENDPOINT (spec.model.snapshot)
         self.sagemaker = emulator.client("sagemaker")
         self.s3 = emulator.client("s3")
 
@@ -242,6 +246,7 @@ OPERATOR_ENV = {
     "DJL_OPERATOR_CAPACITY_BACKOFF_SECONDS": "3",
     "DJL_OPERATOR_ACCESS_DENIED_BACKOFF_SECONDS": "1",
     "DJL_OPERATOR_TRANSIENT_BACKOFF_SECONDS": "0.5",
+    "DJL_OPERATOR_SNAPSHOT_PART_MIB": "5",  # S3's smallest part: a few MiB make a multipart upload
 }
 
 
@@ -250,10 +255,13 @@ def cluster(
     control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
 ) -> Iterator[Cluster]:
     emulator.client("s3").create_bucket(Bucket=BUCKET)
-    operator = OperatorProcess(control_plane, {**emulator.env, **OPERATOR_ENV}, namespace, tmp_path / "operator.log")
+    hub = LocalHub().start()
+    env = {**emulator.env, **OPERATOR_ENV, "HF_ENDPOINT": hub.url}
+    operator = OperatorProcess(control_plane, env, namespace, tmp_path / "operator.log")
     operator.start()
     try:
-        yield Cluster(kubectl, namespace, emulator, operator)
+        yield Cluster(kubectl, namespace, emulator, operator, hub)
     finally:
         # Let the finalizers run while the operator is still up, so namespaces can go.
         clean_up(kubectl, namespace, operator)
+        hub.stop()

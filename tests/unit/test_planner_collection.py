@@ -76,3 +76,43 @@ def test_plan_collection(
 def test_an_empty_collection_says_so() -> None:
     assert Collection().empty
     assert not Collection(keys=(("b", ("k",)),)).empty
+
+
+SNAP = "p/ns/demo/uid/snapshots/" + "c" * 40
+OLD_SNAP = "p/ns/demo/uid/snapshots/" + "d" * 40
+
+
+@pytest.mark.parametrize(
+    ("keep_prefix", "stray"),
+    [
+        pytest.param(
+            ("bucket", SNAP),
+            (f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY),
+            id="the served snapshot's files and marker stay; another commit's go",
+        ),
+        pytest.param(
+            ("old-bucket", SNAP),
+            (f"{SNAP}/config.json", f"{SNAP}.json", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY),
+            id="a keep prefix names its bucket",
+        ),
+        pytest.param(
+            None,
+            (f"{SNAP}/config.json", f"{SNAP}.json", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY),
+            id="no snapshot served: every snapshot is stray",
+        ),
+    ],
+)
+def test_the_served_snapshot_is_kept(keep_prefix: tuple[str, str] | None, stray: tuple[str, ...]) -> None:
+    found = (KEY, OLD_KEY, f"{SNAP}/config.json", f"{SNAP}.json", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json")
+    world = OwnedWorld(models=(ObservedModel("m1", HERE),), artifacts=((HERE, found),))
+    collection = plan_collection(world, keep=frozenset({"m2"}), keep_artifact=("bucket", KEY), keep_prefix=keep_prefix)
+    assert collection == Collection(
+        models=(ObservedModel("m1", HERE),), keys=(("bucket", tuple(k for k in found if k in stray)),)
+    )
+
+
+def test_a_model_reading_the_kept_snapshots_folder_never_empties_it() -> None:
+    world = OwnedWorld(models=(ObservedModel("m1", EARLIER),))
+    kept = plan_collection(world, keep_prefix=("old-bucket", SNAP))
+    assert kept.folders_before_models == ()
+    assert plan_collection(world).folders_before_models == (EARLIER,)

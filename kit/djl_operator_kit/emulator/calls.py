@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,6 +67,31 @@ class CallLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: list[Call] = []
+        # Whole requests (line, headers, body), only when asked for: a test that must show a secret
+        # never reached AWS greps every byte the emulator was sent, not just what the call log keeps.
+        self._keep_requests = False
+        self._requests: list[bytes] = []
+
+    def keep_requests(self, keep: bool = True) -> None:
+        with self._lock:
+            self._keep_requests = keep
+
+    def raw(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> None:
+        with self._lock:
+            if not self._keep_requests:
+                return
+        head = f"{method} {target}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+        with self._lock:
+            self._requests.append(head.encode("utf-8", "replace") + body)
+
+    def wants_requests(self) -> bool:
+        with self._lock:
+            return self._keep_requests
+
+    def requests(self) -> list[bytes]:
+        """Every request kept since :meth:`keep_requests`, as sent (line, headers, body)."""
+        with self._lock:
+            return list(self._requests)
 
     def record(
         self,
@@ -94,3 +120,4 @@ class CallLog:
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
+            self._requests.clear()

@@ -484,6 +484,7 @@ class FrontendHandler(BaseHTTPRequestHandler):
         emu = self.server.emulator
         url = urlsplit(self.path)
         body = self._body()
+        emu.call_log.raw(self.command, self.path, self.headers.items(), body)
         try:
             if url.path.startswith("/_emulator/"):
                 response = admin(emu, self.command, url.path, parse_qs(url.query), body)

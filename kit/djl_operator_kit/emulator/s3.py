@@ -97,6 +97,14 @@ class AccountingMiddleware:
             result: Iterable[bytes] = self.app(environ, start_response)
             return result
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if self.calls.wants_requests():
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)  # put back for moto
+            target = environ.get("PATH_INFO", "/") + (
+                "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""
+            )
+            self.calls.raw(environ["REQUEST_METHOD"], target, headers.items(), raw)
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         operation, resource = s3_operation(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), query, headers)
         sent = headers.get("x-amz-decoded-content-length") or environ.get("CONTENT_LENGTH") or 0

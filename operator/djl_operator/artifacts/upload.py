@@ -182,6 +182,14 @@ def _check_bucket_region_once(s3: Any, bucket: str, key: str, region: str) -> No
         )
 
 
+def check_bucket_region(s3: Any, bucket: str, key: str, region: str) -> None:
+    """Refuse a bucket outside ``region`` before writing to it (errors explained as for uploads)."""
+    try:
+        _check_bucket_region(s3, bucket, key, region)
+    except ClientError as error:
+        _raise_explained(error, action="s3:ListBucket", bucket=bucket, key=key, region=region)
+
+
 def upload_artifact(
     s3: Any,
     *,
@@ -248,6 +256,21 @@ def upload_package(
     )
 
 
+def abort_uploads(s3: Any, bucket: str, prefix: str) -> int:
+    """Abort every unfinished multipart upload under ``prefix`` (snapshots: their parts bill until aborted)."""
+    aborted = 0
+    paginator = s3.get_paginator("list_multipart_uploads")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for found in page.get("Uploads") or []:
+            try:
+                s3.abort_multipart_upload(Bucket=bucket, Key=found["Key"], UploadId=found["UploadId"])
+                aborted += 1
+            except ClientError as error:
+                if _code(error) != "NoSuchUpload":  # finished or aborted meanwhile
+                    raise
+    return aborted
+
+
 def delete_artifacts(s3: Any, bucket: str, prefix_for_resource: str, *, page_size: int = 1000) -> int:
     """Delete every object under ``prefix_for_resource`` (``<prefix>/<namespace>/<name>/``).
 
@@ -276,6 +299,8 @@ def delete_artifacts(s3: Any, bucket: str, prefix_for_resource: str, *, page_siz
                     "DeleteObjects",
                 )
             deleted += len(keys)
+        # A snapshot copy cut short leaves a multipart upload, which bills until it is aborted.
+        abort_uploads(s3, bucket, folder)
     except ClientError as error:
         if _code(error) in _MISSING_BUCKET:
             return deleted
