@@ -328,7 +328,7 @@ def served_from(resource: DjlEndpointResource, uri: str) -> DjlEndpointResource:
 
 @dataclass
 class _Job:
-    key: tuple[str, ...]  # (generation, repo, revision, bucket, folder)
+    key: tuple[str, ...]  # (repo, revision, bucket, folder)
     revision: HubRevision
     bucket: str
     folder: str
@@ -369,7 +369,9 @@ class Snapshots:
         revision = model.revision or "main"
         bucket = spec.aws.artifact_bucket
         folder = package.resource_prefix(spec.aws.artifact_prefix, resource.namespace, resource.name, uid)
-        key = (str(resource.generation), model.id, revision, bucket, folder)
+        # Not the generation: a spec change that leaves the model alone (an instance count) must not
+        # restart a multi-GB copy; it goes on with the commit resolved when it started.
+        key = (model.id, revision, bucket, folder)
         ref = model.token_secret_ref
         secret = f"secret {resource.namespace}/{ref.name} key {ref.key}" if ref else ""
         # Every key, unknown ones as None: status is merge-patched, and a stale commit must not survive.

@@ -272,3 +272,21 @@ def test_kept_requests_hold_every_byte_the_emulator_was_sent(emulator: Emulator,
     emulator.call_log.keep_requests(False)
     s3.put_object(Bucket=BUCKET, Key="k2", Body=b"not kept")
     assert b"not kept" not in b"\n".join(emulator.call_log.requests())
+
+
+def test_a_spec_change_that_leaves_the_model_alone_does_not_restart_the_copy(hub: LocalHub, s3: Any) -> None:
+    hub.commit("org/open", FILES)
+    release = hub.hold("model.safetensors")
+    snapshots = _snapshots(hub, {})
+    first = snapshots.step(_resource("org/open"), s3)
+    assert [e[1] for e in first.events] == ["SnapshotStarted"]
+    wait_for(lambda: snapshots.step(_resource("org/open"), s3).status["filesDone"] >= 1, timeout=30, what="a file done")
+    body = _resource("org/open").model_dump()
+    body["generation"] = 4  # e.g. spec.instance.count changed
+    later = snapshots.step(DjlEndpointResource.model_validate(body), s3)
+    assert (later.resource, later.events, later.reason) == (None, (), Reason.SNAPSHOTTING)
+    assert later.status["generation"] == 4 and later.status["commit"] == first.status["commit"]
+    assert len(hub.requests("GET", "/api/models/")) == 1  # not resolved again, not restarted
+    release.set()
+    gates = _until_done(snapshots, DjlEndpointResource.model_validate(body), s3)
+    assert gates[-1].resource is not None and len(hub.requests("GET", "model.safetensors")) == 1
