@@ -472,6 +472,41 @@ CASES: list[Case] = [
         API,
         "spec",
     ),
+    # spec.rollout: CloudWatch alarm names, and the combinations SageMaker refuses (CEL and the typed models).
+    *[
+        Case(f"alarm-{i}", "spec.rollout.rollbackAlarms", [value], expect, "spec.rollout.rollbackAlarms")
+        for i, (value, expect) in enumerate(
+            [("ep-5xx", OK), ("My alarm (p99 > 2s)", OK), ("", API), ("   ", API), ("a" * 256, API)]
+            + [(f"alarm{ch}x", API) for ch in ("\n", "\r", "\x00", "\x85", "\u2028", "\u00a0")]
+        )
+    ],
+    Case("alarms-too-many", "spec.rollout.rollbackAlarms", [f"a{i}" for i in range(11)], API, "spec.rollout"),
+    *[
+        Case(f"rollout-{i}", "spec.rollout", value, expect, "spec.rollout")
+        for i, (value, expect) in enumerate(
+            [
+                ({"strategy": "Canary", "canaryPercent": 10, "waitIntervalSeconds": 60, "rollbackAlarms": ["a"]}, OK),
+                ({"strategy": "Linear", "linearStepPercent": 25, "terminationWaitSeconds": 30}, OK),
+                ({"strategy": "Rolling", "rollingBatchPercent": 25, "rollbackBatchPercent": 50}, OK),
+                ({"canaryPercent": 10}, API),
+                ({"strategy": "Linear", "linearStepPercent": 20, "canaryPercent": 10}, API),
+                ({"strategy": "Canary"}, API),
+                ({"strategy": "Linear"}, API),
+                ({"strategy": "Rolling"}, API),
+                ({"strategy": "Canary", "canaryPercent": 60}, API),
+                ({"strategy": "Linear", "linearStepPercent": 5}, API),
+                ({"strategy": "Rolling", "rollingBatchPercent": 60}, API),
+                ({"strategy": "Canary", "canaryPercent": 10, "rollbackBatchPercent": 50}, API),
+                ({"strategy": "Rolling", "rollingBatchPercent": 10, "terminationWaitSeconds": 10}, API),
+                (
+                    {"waitIntervalSeconds": 600, "terminationWaitSeconds": 100, "maximumExecutionTimeoutSeconds": 700},
+                    API,
+                ),
+                ({"waitIntervalSeconds": 60, "maximumExecutionTimeoutSeconds": 600}, OK),
+                ({"strategy": "BlueGreen"}, API),
+            ]
+        )
+    ],
     # The operator policy's other rules.
     Case("image-outside-registries", "spec.image", {"uri": "evil.example.com/djl:latest"}, POLICY, "spec.image.uri"),
     Case("instance-count-over-policy", "spec.instance.count", 11, POLICY, "spec.instance.count"),

@@ -153,6 +153,15 @@ class Quantize(StrEnum):
     SMOOTHQUANT = "smoothquant"
 
 
+class RolloutStrategy(StrEnum):
+    """How SageMaker moves traffic to a new config (UpdateEndpoint's DeploymentConfig)."""
+
+    ALL_AT_ONCE = "AllAtOnce"
+    CANARY = "Canary"
+    LINEAR = "Linear"
+    ROLLING = "Rolling"
+
+
 class DeletionPolicy(StrEnum):
     DELETE = "Delete"
     RETAIN = "Retain"
@@ -447,6 +456,114 @@ class TimeoutsSpec(_Model):
     )
 
 
+# CloudWatch alarm names: AWS allows any non-blank UTF-8 without control characters; printable
+# ASCII with at least one non-space character here (explicit classes: RE2 and Rust regex agree).
+ALARM_NAME_PATTERN = r"^[ -~]*[!-~][ -~]*$"
+AlarmName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=ALARM_NAME_PATTERN)]
+
+
+class RolloutSpec(_Model):
+    """How an update moves traffic to the new config: SageMaker's deployment guardrails."""
+
+    strategy: RolloutStrategy = Field(
+        default=RolloutStrategy.ALL_AT_ONCE,
+        description="AllAtOnce, Canary (canaryPercent first, then the rest) or Linear (linearStepPercent per step) "
+        "blue/green traffic shifting, or Rolling (rollingBatchPercent of the instances per batch).",
+    )
+    canary_percent: int | None = Field(
+        default=None,
+        ge=1,
+        le=50,
+        description="Canary only (and required there): share of the traffic the canary takes first "
+        "(CanarySize CAPACITY_PERCENT; SageMaker allows at most 50).",
+    )
+    linear_step_percent: int | None = Field(
+        default=None,
+        ge=10,
+        le=50,
+        description="Linear only (and required there): share of the traffic moved per step "
+        "(LinearStepSize CAPACITY_PERCENT, 10-50).",
+    )
+    rolling_batch_percent: int | None = Field(
+        default=None,
+        ge=5,
+        le=50,
+        description="Rolling only (and required there): share of the instances replaced per batch "
+        "(MaximumBatchSize CAPACITY_PERCENT, 5-50).",
+    )
+    rollback_batch_percent: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Rolling only: share of the instances brought back per rollback batch "
+        "(RollbackMaximumBatchSize; all at once when unset).",
+    )
+    wait_interval_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="Baking period after each traffic step or batch, while the rollback alarms are watched "
+        "(WaitIntervalInSeconds).",
+    )
+    termination_wait_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="Blue/green only: how long the old fleet stays after all traffic moved (TerminationWaitInSeconds).",
+    )
+    maximum_execution_timeout_seconds: int | None = Field(
+        default=None,
+        ge=600,
+        le=28800,
+        description="Time limit of the whole update, larger than waitIntervalSeconds plus terminationWaitSeconds; "
+        "SageMaker rolls back past it (MaximumExecutionTimeoutInSeconds).",
+    )
+    rollback_alarms: list[AlarmName] = Field(
+        default_factory=list,
+        max_length=10,
+        description="CloudWatch alarms (yours) that roll the update back when they are in ALARM during it "
+        "(AutoRollbackConfiguration). The execution role needs cloudwatch:DescribeAlarms on them.",
+    )
+
+    @model_validator(mode="after")
+    def _combinations(self) -> RolloutSpec:
+        # The combinations SageMaker refuses (emulator: kit/djl_operator_kit/emulator/rollout.py), and the
+        # CRD's CEL rules (crd.ROLLOUT_RULES) say the same.
+        for message in rollout_problems(self):
+            raise ValueError(message)
+        return self
+
+
+def rollout_problems(rollout: RolloutSpec) -> list[str]:
+    """Why SageMaker would refuse ``rollout`` (empty when it would not); crd.ROLLOUT_RULES mirrors each one."""
+    problems = []
+    only = {
+        "canaryPercent": (rollout.canary_percent, RolloutStrategy.CANARY),
+        "linearStepPercent": (rollout.linear_step_percent, RolloutStrategy.LINEAR),
+        "rollingBatchPercent": (rollout.rolling_batch_percent, RolloutStrategy.ROLLING),
+        "rollbackBatchPercent": (rollout.rollback_batch_percent, RolloutStrategy.ROLLING),
+    }
+    for name, (value, strategy) in only.items():
+        if value is not None and rollout.strategy is not strategy:
+            problems.append(f"{name} is only valid with strategy {strategy.value}")
+    required = {
+        RolloutStrategy.CANARY: ("canaryPercent", rollout.canary_percent),
+        RolloutStrategy.LINEAR: ("linearStepPercent", rollout.linear_step_percent),
+        RolloutStrategy.ROLLING: ("rollingBatchPercent", rollout.rolling_batch_percent),
+    }
+    if rollout.strategy in required and required[rollout.strategy][1] is None:
+        problems.append(f"strategy {rollout.strategy.value} requires {required[rollout.strategy][0]}")
+    if rollout.strategy is RolloutStrategy.ROLLING and rollout.termination_wait_seconds is not None:
+        problems.append("terminationWaitSeconds is only valid with blue/green strategies (not Rolling)")
+    waits = rollout.wait_interval_seconds + (rollout.termination_wait_seconds or 0)
+    timeout = rollout.maximum_execution_timeout_seconds
+    if timeout is not None and timeout <= waits:
+        problems.append(
+            "maximumExecutionTimeoutSeconds must be larger than waitIntervalSeconds plus terminationWaitSeconds"
+        )
+    return problems
+
+
 class AwsSpec(_Model):
     """AWS account settings."""
 
@@ -513,6 +630,11 @@ class DjlEndpointSpec(_Model):
     autoscaling: AutoscalingSpec | None = Field(
         default=None,
         description="Application Auto Scaling of the instance count; instance.count must lie within its bounds.",
+    )
+    rollout: RolloutSpec | None = Field(
+        default=None,
+        description="How updates move traffic to a new config (canary, linear, rolling, alarm rollback); "
+        "all at once when omitted.",
     )
     # True when the spec named no image family (the default applied): a deployed image of any
     # DJL family is then kept across operator upgrades (djl_operator.artifacts.images.pinned_image_uri).
@@ -614,6 +736,21 @@ class SnapshotStatus(_Model):
     progress: str | None = Field(default=None, description="bytesDone / bytesTotal as a percentage.")
 
 
+class RolloutStatus(_Lenient):
+    """An update in progress, as DescribeEndpoint's PendingDeploymentSummary reports it."""
+
+    strategy: str | None = Field(default=None, description="The spec's rollout strategy.")
+    stage: str | None = Field(
+        default=None, description="SageMaker's stage of the new fleet: Creating, ActivatingTraffic, Baking, Deleting."
+    )
+    traffic_percent: int | None = Field(
+        default=None, description="Percent of the traffic the new config takes now (SageMaker's report)."
+    )
+    next_step_time: str | None = Field(default=None, description="When the current stage ends (RFC 3339).")
+    endpoint_config_name: str | None = Field(default=None, description="The config being rolled out.")
+    summary: str | None = Field(default=None, description="One line for kubectl's ROLLOUT column.")
+
+
 class DjlEndpointStatus(_Model):
     """Observed state, written by the operator."""
 
@@ -645,6 +782,7 @@ class DjlEndpointStatus(_Model):
     artifact: ArtifactStatus | None = Field(default=None, description="The uploaded model artifact.")
     snapshot: SnapshotStatus | None = Field(default=None, description="The Hub revision copied into S3.")
     failure_reason: str | None = Field(default=None, description="Why the last attempt failed, if it did.")
+    rollout: RolloutStatus | None = Field(default=None, description="The update in progress, while one runs.")
     last_sync_time: str | None = Field(default=None, description="When the operator last read the AWS side.")
     instances: InstancesStatus | None = Field(default=None, description="The live instance count.")
     autoscaling: AutoscalingStatus | None = Field(default=None, description="The autoscaling state, when on.")

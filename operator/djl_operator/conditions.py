@@ -34,6 +34,7 @@ class Reason(StrEnum):
     ARTIFACT_STORE_ERROR = "ArtifactStoreError"
     DELETING = "Deleting"
     UPDATE_ROLLED_BACK = "UpdateRolledBack"
+    ROLLED_BACK_BY_ALARM = "RolledBackByAlarm"
     UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
     ENDPOINT_FAILED = "EndpointFailed"
     ENDPOINT_NAME_CONFLICT = "EndpointNameConflict"
@@ -77,6 +78,11 @@ REASON_DOCS: dict[Reason, tuple[str, str]] = {
     ),
     Reason.DELETING: (RECONCILING, "the resource is being deleted; its AWS resources go first"),
     Reason.UPDATE_ROLLED_BACK: (STALLED, "SageMaker rolled the update back; the old config still serves"),
+    Reason.ROLLED_BACK_BY_ALARM: (
+        STALLED,
+        "a spec.rollout.rollbackAlarms alarm fired during the rollout; SageMaker rolled it back and the old "
+        "config still serves",
+    ),
     Reason.UPDATE_ROLLBACK_FAILED: (STALLED, "the rollback of an update failed; a mix of old and new may serve"),
     Reason.ENDPOINT_FAILED: (STALLED, "the endpoint failed (SageMaker's FailureReason in the message)"),
     Reason.ENDPOINT_NAME_CONFLICT: (STALLED, "an endpoint of the name exists and is not this resource's"),

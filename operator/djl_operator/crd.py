@@ -104,6 +104,48 @@ def _key_rule(names: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _strategy_is(strategy: str) -> str:
+    return f"(has(self.strategy) ? self.strategy : 'AllAtOnce') == '{strategy}'"
+
+
+# spec.rollout: the combinations SageMaker refuses, as api.rollout_problems words them.
+ROLLOUT_RULES: list[dict[str, str]] = [
+    *(
+        {
+            "rule": f"!has(self.{name}) || {_strategy_is(strategy)}",
+            "message": f"{name} is only valid with strategy {strategy}",
+            "fieldPath": f".{name}",
+        }
+        for name, strategy in (
+            ("canaryPercent", "Canary"),
+            ("linearStepPercent", "Linear"),
+            ("rollingBatchPercent", "Rolling"),
+            ("rollbackBatchPercent", "Rolling"),
+        )
+    ),
+    *(
+        {"rule": f"!({_strategy_is(strategy)}) || has(self.{name})", "message": f"strategy {strategy} requires {name}"}
+        for name, strategy in (
+            ("canaryPercent", "Canary"),
+            ("linearStepPercent", "Linear"),
+            ("rollingBatchPercent", "Rolling"),
+        )
+    ),
+    {
+        "rule": f"!({_strategy_is('Rolling')}) || !has(self.terminationWaitSeconds)",
+        "message": "terminationWaitSeconds is only valid with blue/green strategies (not Rolling)",
+        "fieldPath": ".terminationWaitSeconds",
+    },
+    {
+        "rule": "!has(self.maximumExecutionTimeoutSeconds) || self.maximumExecutionTimeoutSeconds > "
+        "(has(self.waitIntervalSeconds) ? self.waitIntervalSeconds : 0) + "
+        "(has(self.terminationWaitSeconds) ? self.terminationWaitSeconds : 0)",
+        "message": "maximumExecutionTimeoutSeconds must be larger than waitIntervalSeconds plus terminationWaitSeconds",
+        "fieldPath": ".maximumExecutionTimeoutSeconds",
+    },
+]
+
+
 def _spec_schema(*, json_schema: bool) -> dict[str, Any]:
     schema = _schema_for(api.DjlEndpointSpec)
     props = schema["properties"]
@@ -115,6 +157,7 @@ def _spec_schema(*, json_schema: bool) -> dict[str, Any]:
             "fieldPath": ".uri",
         }
     ]
+    props["rollout"]["x-kubernetes-validations"] = list(ROLLOUT_RULES)
     # Moving an endpoint between regions would strand the old one: refused at the API server.
     props["aws"]["x-kubernetes-validations"] = [
         {
@@ -282,6 +325,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "jsonPath": ".status.snapshot.progress",
         "priority": 1,
         "description": "Bytes of the Hub snapshot copied to S3 (spec.model.snapshot)",
+    },
+    {
+        "name": "Rollout",
+        "type": "string",
+        "jsonPath": ".status.rollout.summary",
+        "priority": 1,
+        "description": "The update in progress: strategy, share of the traffic on the new config, stage",
     },
 ]
 

@@ -107,7 +107,14 @@ def desired_deployment(
     tags = naming.owner_tags(resource.uid, resource.namespace, resource.name, config_hash, spec.aws.tags)
     endpoint = naming.endpoint_name(resource.namespace, resource.name, spec.endpoint_name)
     return DesiredDeployment(
-        target=Desired(endpoint_name=endpoint, model_name=model_name, config_name=config_name, region=spec.aws.region),
+        target=Desired(
+            endpoint_name=endpoint,
+            model_name=model_name,
+            config_name=config_name,
+            region=spec.aws.region,
+            rollout_strategy=spec.rollout.strategy.value if spec.rollout else "AllAtOnce",
+            rollback_alarms=tuple(spec.rollout.rollback_alarms) if spec.rollout else (),
+        ),
         package=built,
         artifact_key=key,
         scope=owned_scope(resource),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
-from djl_operator import naming
+from djl_operator import naming, rollout
 from djl_operator.api import DjlEndpointStatus, Phase
 from djl_operator.aws_errors import is_capacity_failure
 from djl_operator.conditions import READY, RECONCILING, STALLED, ConditionState, Reason
@@ -30,6 +31,8 @@ class Action(Enum):
     COLLECT_GARBAGE = "CollectGarbage"
     # Delete every model/config/artifact we own (final cleanup on resource deletion).
     DELETE_ALL_OWNED = "DeleteAllOwned"
+    # An update was rolled back: delete our models/configs/artifacts other than the ones the endpoint serves.
+    COLLECT_ROLLED_BACK = "CollectRolledBack"
 
 
 # The steps that make the desired model and config exist, in order.
@@ -53,6 +56,9 @@ class Desired:
     model_name: str
     config_name: str
     region: str
+    # spec.rollout: how an update moves traffic (for status), and the alarms that may roll it back.
+    rollout_strategy: str = "AllAtOnce"
+    rollback_alarms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class ObservedEndpoint:
     # The production variant's CurrentInstanceCount and DesiredInstanceCount (status.instances).
     current_instances: int | None = None
     desired_instances: int | None = None
+    # The update in progress (PendingDeploymentSummary), while one runs.
+    progress: rollout.Progress | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,8 @@ class Plan:
     cleanup_pending: bool = False
     # Endpoints whose scalable targets are deregistered first (the finalizer): scaling stops before deletion.
     deregister: tuple[str, ...] = ()
+    # status.rollout: the update in progress (None clears it).
+    rollout: dict[str, Any] | None = None
 
 
 def _progress(reason: Reason, message: str) -> dict[str, ConditionState]:
@@ -229,6 +239,46 @@ def _reason(previous: DjlEndpointStatus, ctype: str) -> str | None:
         if cond.type == ctype and cond.status == "True":
             return cond.reason
     return None
+
+
+def _timestamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _rollout_status(desired: Desired, progress: rollout.Progress) -> dict[str, Any]:
+    """status.rollout for an update in progress (what kubectl's ROLLOUT column and `describe` show)."""
+    share = "?" if progress.percent is None else f"{progress.percent}%"
+    return {
+        "strategy": desired.rollout_strategy,
+        "stage": progress.stage,
+        "trafficPercent": progress.percent,
+        "nextStepTime": _timestamp(progress.ends_at) if progress.ends_at else None,
+        "endpointConfigName": progress.config_name,
+        "summary": f"{desired.rollout_strategy} {share} {progress.stage or 'Pending'}",
+    }
+
+
+def _rollout_event(desired: Desired, progress: rollout.Progress) -> tuple[str, str, str]:
+    share = "an unreported share" if progress.percent is None else f"{progress.percent}%"
+    until = f", next step at {_timestamp(progress.ends_at)}" if progress.ends_at else ""
+    return (
+        "Normal",
+        "RolloutProgress",
+        f"{desired.rollout_strategy} rollout of {progress.config_name}: {progress.stage or 'Pending'}, "
+        f"{share} of the traffic on the new config{until}",
+    )
+
+
+def _rollout_moved(progress: rollout.Progress, previous: DjlEndpointStatus) -> bool:
+    """Whether the stage or the share changed since the last status (events on transitions only)."""
+    seen = previous.rollout
+    if seen is None:
+        return True
+    return (seen.stage, seen.traffic_percent, seen.endpoint_config_name) != (
+        progress.stage,
+        progress.percent,
+        progress.config_name,
+    )
 
 
 # A rolled-back update already reported (Failed: what operators before RolledBack wrote).
@@ -330,13 +380,25 @@ def plan(
             ready=True,
         )
     if status in ("Updating", "SystemUpdating", "RollingBack"):
+        message = f"endpoint is {status} (serving {live})"
+        progress = observed.progress
+        if progress is not None and progress.stage is not None:
+            share = "" if progress.percent is None else f", {progress.percent}% of the traffic on it"
+            until = f" until {_timestamp(progress.ends_at)}" if progress.ends_at else ""
+            message += f"; {desired.rollout_strategy} rollout of {progress.config_name}: {progress.stage}{until}{share}"
         return Plan(
             [],
             Phase.UPDATING,
-            _progress(Reason(status), f"endpoint is {status} (serving {live})"),
+            _progress(Reason(status), message),
             Next.POLL,
             serving_config=live,
             requested_config=previous.desired_endpoint_config_name or desired.config_name,
+            rollout=_rollout_status(desired, progress) if progress is not None else None,
+            event=(
+                _rollout_event(desired, progress)
+                if progress is not None and progress.stage is not None and _rollout_moved(progress, previous)
+                else None
+            ),
         )
     if status == "Deleting":
         return Plan(
@@ -471,19 +533,31 @@ def plan(
 
     rolled_back = observed.failure_reason and previous.desired_endpoint_config_name == desired.config_name
     if rolled_back:
-        message = f"update to {desired.config_name} was rolled back; {live} is still serving: {observed.failure_reason}"
+        alarms = rollout.fired_alarms(observed.failure_reason, desired.rollback_alarms)
+        if alarms:
+            reason = Reason.ROLLED_BACK_BY_ALARM
+            message = (
+                f"update to {desired.config_name} was rolled back by CloudWatch alarm {', '.join(alarms)}; "
+                f"{live} is still serving: {observed.failure_reason}"
+            )
+        else:
+            reason = Reason.UPDATE_ROLLED_BACK
+            message = (
+                f"update to {desired.config_name} was rolled back; {live} is still serving: {observed.failure_reason}"
+            )
+        seen = previous.phase in _ROLLED_BACK_SEEN
         # What is true: the old config serves (phase RolledBack), the spec's is not (Ready=False), and
-        # nothing changes until the spec does (Stalled).
+        # nothing changes until the spec does (Stalled). The rolled-back model and config go once.
         return Plan(
-            actions=[],
+            actions=[] if seen else [Action.COLLECT_ROLLED_BACK],
             phase=Phase.ROLLED_BACK,
-            conditions=_stalled(Reason.UPDATE_ROLLED_BACK, message),
+            conditions=_stalled(reason, message),
             next=Next.STALLED,
             permanent=True,
             serving_config=live,
             requested_config=desired.config_name,
             failure_reason=observed.failure_reason,
-            event=None if previous.phase in _ROLLED_BACK_SEEN else ("Warning", "UpdateRolledBack", message),
+            event=None if seen else ("Warning", reason.value, message),
         )
 
     out_of_band = previous.endpoint_config_name == desired.config_name

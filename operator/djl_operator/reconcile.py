@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from djl_operator import api, conditions, naming, scaling, snapshot
+from djl_operator import api, conditions, naming, rollout, scaling, snapshot
 from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
 from djl_operator.artifact_store import ArtifactStore, folder_of
 from djl_operator.artifacts import requests
@@ -459,6 +459,7 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         endpointConfigName=result.serving_config,
         desiredEndpointConfigName=result.requested_config,
         failureReason=result.failure_reason,
+        rollout=result.rollout,
     )
     next_step, delay = _continue(result, ctx.settings)
     message = result.conditions[READY].message
@@ -586,6 +587,7 @@ def _execute(
                 endpoint_name=observed.name,
                 config_name=desired.target.config_name,
                 instance_count_changed=update.reset_count,
+                deployment_config=rollout.deployment_config(resource.spec.rollout),
             )
         )
     elif action is Action.DELETE_ENDPOINT:
@@ -604,9 +606,39 @@ def _execute(
             keep_artifact=(desired.scope.bucket, desired.artifact_key),
             keep_prefix=_served_snapshot(resource, desired),
         )
+    elif action is Action.COLLECT_ROLLED_BACK:
+        assert observed is not None and observed.owned
+        _collect_rolled_back(sagemaker, ArtifactStore(clients.s3), desired, observed.config_name, uid)
     else:  # DELETE_ALL_OWNED only happens in finalize()
         raise AssertionError(f"unexpected action {action}")
     return None
+
+
+def _collect_rolled_back(
+    sagemaker: SageMakerAdapter, store: ArtifactStore, desired: DesiredDeployment, live_config: str, uid: str
+) -> None:
+    """After a rollback, only what the endpoint serves stays: the rolled-back model, config and
+    artifact go (the next spec change creates what it needs anew)."""
+    described = sagemaker.describe_endpoint_config(live_config) or {}
+    live_model = (described.get("ProductionVariants") or [{}])[0].get("ModelName")
+    if not live_model:
+        return  # the live config's model is unknown: nothing can be proven unused
+    folders = [ArtifactFolder(desired.scope.bucket, desired.scope.artifact_prefix)]
+    keep_artifact = None
+    url = ((sagemaker.describe_model(live_model) or {}).get("PrimaryContainer") or {}).get("ModelDataUrl") or ""
+    live_folder = folder_of(url, uid)
+    if live_folder is not None:
+        # The live artifact's folder is looked at too: its other keys go, the live artifact stays.
+        folders.append(live_folder)
+        keep_artifact = (live_folder.bucket, url.removeprefix("s3://").partition("/")[2])
+    _collect_garbage(
+        sagemaker,
+        store,
+        uid=uid,
+        folders=folders,
+        keep=frozenset({live_config, live_model}),
+        keep_artifact=keep_artifact,
+    )
 
 
 def _drop_unreferenced_artifact(sagemaker: SageMakerAdapter, store: ArtifactStore, desired: DesiredDeployment) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from djl_operator import naming
+from djl_operator import naming, rollout
 from djl_operator.aws_errors import ErrorKind, classify
 from djl_operator.errors import OwnershipConflict
 from djl_operator.planner import ObservedEndpoint
@@ -102,6 +102,7 @@ class SageMakerAdapter:
             last_modified=described.get("LastModifiedTime"),
             current_instances=variant.get("CurrentInstanceCount"),
             desired_instances=variant.get("DesiredInstanceCount"),
+            progress=rollout.progress(described),
         )
 
     def create_endpoint(self, request: dict[str, Any], *, owner_uid: str) -> str | None:

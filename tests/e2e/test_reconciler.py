@@ -111,7 +111,8 @@ def test_printer_columns_show_the_live_endpoint(cluster: Cluster) -> None:
     cluster.wait_ready("cols")
     rows = cluster.kubectl.run("get", "djlendpoints", "-n", cluster.namespace, "-o", "wide").stdout.splitlines()
     assert rows[0].split() == [
-        "NAME", "STATUS", "READY", "INSTANCES", "ENDPOINT", "INSTANCE", "MODEL", "AGE", "URL", "REASON", "SNAPSHOT"
+        "NAME", "STATUS", "READY", "INSTANCES", "ENDPOINT", "INSTANCE", "MODEL", "AGE", "URL", "REASON", "SNAPSHOT",
+        "ROLLOUT",
     ]  # fmt: skip
     cells = rows[1].split()
     assert cells[:7] == [
@@ -123,7 +124,7 @@ def test_printer_columns_show_the_live_endpoint(cluster: Cluster) -> None:
         "ml.g5.12xlarge",
         "sshleifer/tiny-random-bart",
     ]
-    assert cells[-1] == "EndpointInService" and len(cells) == 10  # no spec.model.snapshot: SNAPSHOT is blank
+    assert cells[-1] == "EndpointInService" and len(cells) == 10  # no snapshot, no rollout: both blank
 
 
 def test_steady_state_makes_no_writes(cluster: Cluster) -> None:

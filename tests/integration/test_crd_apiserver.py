@@ -167,8 +167,16 @@ def test_status_subresource_and_printer_columns(kubectl: Kubectl, namespace: str
     ]
 
     wide = kubectl.run("get", "djlendpoints", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split()[-3:] == ["URL", "REASON", "SNAPSHOT"]
-    assert wide[1].split()[-3:] == [status["endpointUrl"], "EndpointInService", "42%"]
+    assert wide[0].split()[-4:] == ["URL", "REASON", "SNAPSHOT", "ROLLOUT"]
+    assert wide[1].split()[-3:] == [status["endpointUrl"], "EndpointInService", "42%"]  # no rollout: blank
+    # An update in progress: the ROLLOUT column shows its strategy, share and stage.
+    rollout = {
+        "rollout": {"strategy": "Canary", "stage": "Baking", "trafficPercent": 10, "summary": "Canary 10% Baking"}
+    }
+    patch = yaml.safe_dump({"status": rollout})
+    kubectl.run("patch", "djle", "valid", "-n", namespace, "--subresource=status", "--type=merge", "-p", patch)
+    wide = kubectl.run("get", "djlendpoints", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert wide[1].split()[-4:] == ["42%", "Canary", "10%", "Baking"]
 
 
 def test_kubectl_explain_prints_descriptions(kubectl: Kubectl) -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from djl_operator import conditions
+from djl_operator import conditions, rollout
 from djl_operator.api import DjlEndpointStatus
 from djl_operator.planner import Desired, ObservedEndpoint, plan
 from tests.integration.test_crd_apiserver import VALID
@@ -38,7 +38,13 @@ def test_a_spec_edit_reads_in_progress_until_observed(kubectl: Kubectl, namespac
 
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity."
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
-DESIRED = Desired(endpoint_name="ns-demo", model_name="demo-aaaa", config_name="demo-new", region="us-east-1")
+DESIRED = Desired(
+    endpoint_name="ns-demo",
+    model_name="demo-aaaa",
+    config_name="demo-new",
+    region="us-east-1",
+    rollback_alarms=("ep-5xx",),
+)
 
 
 def _written(observed: ObservedEndpoint, previous: dict[str, object]) -> dict[str, object]:
@@ -81,6 +87,20 @@ def _written(observed: ObservedEndpoint, previous: dict[str, object]) -> dict[st
             {"phase": "Updating", "desiredEndpointConfigName": "demo-new"},
             "InProgress",
             id="blue/green update to the spec's config",
+        ),
+        pytest.param(
+            ObservedEndpoint(
+                "ns-demo", "arn", "Updating", "demo-old", progress=rollout.Progress("demo-new", "Baking", 10, NOW)
+            ),
+            {"phase": "Updating", "desiredEndpointConfigName": "demo-new"},
+            "InProgress",
+            id="a canary baking",
+        ),
+        pytest.param(
+            ObservedEndpoint("ns-demo", "arn", "InService", "demo-old", "alarm(s) [ep-5xx] went into ALARM"),
+            {"phase": "Updating", "desiredEndpointConfigName": "demo-new"},
+            "Failed",
+            id="rolled back by an alarm",
         ),
     ],
 )

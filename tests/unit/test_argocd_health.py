@@ -39,6 +39,9 @@ def resource(status: dict[str, Any] | None, generation: int = 2) -> dict[str, An
 
 
 READY = cond("Ready", "True", "InService", "endpoint ml-demo is InService")
+ROLLOUT_MESSAGE = (
+    "endpoint is Updating (serving c1); Canary rollout of c2: Baking until 2026-11-26T09:00:00Z, 10% on it"
+)
 NOT_STALLED = cond("Stalled", "False", "Progressing")
 
 
@@ -83,6 +86,43 @@ NOT_STALLED = cond("Stalled", "False", "Progressing")
             "Progressing",
             "Updating",
             id="updating",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "Updating",
+                "rollout": {
+                    "strategy": "Canary",
+                    "stage": "Baking",
+                    "trafficPercent": 10,
+                    "summary": "Canary 10% Baking",
+                },
+                "conditions": [
+                    cond("Ready", "False", "Updating", ROLLOUT_MESSAGE),
+                    cond("Reconciling", "True", "Updating", ROLLOUT_MESSAGE),
+                    cond("Stalled", "False", "Updating"),
+                ],
+            },
+            2,
+            "Progressing",
+            "Updating: " + ROLLOUT_MESSAGE,
+            id="a canary baking",
+        ),
+        pytest.param(
+            {
+                "observedGeneration": 2,
+                "phase": "RolledBack",
+                "failureReason": "rolled back because CloudWatch alarm(s) [ep-5xx] went into ALARM",
+                "conditions": [
+                    cond("Ready", "False", "RolledBackByAlarm", "rolled back by CloudWatch alarm ep-5xx"),
+                    cond("Reconciling", "False", "RolledBackByAlarm"),
+                    cond("Stalled", "True", "RolledBackByAlarm", "rolled back by CloudWatch alarm ep-5xx"),
+                ],
+            },
+            2,
+            "Degraded",
+            "RolledBackByAlarm: rolled back by CloudWatch alarm ep-5xx",
+            id="rolled back by an alarm",
         ),
         pytest.param(
             {

@@ -95,6 +95,16 @@ CASES = [
         "rolled back",
         _endpoint("InService", config="demo-old", failure="model failed to start"),
         _status(phase="Updating", desiredEndpointConfigName="demo-new"),
+        [Action.COLLECT_ROLLED_BACK],  # the rolled-back model and config go, once
+        Phase.ROLLED_BACK,
+        "UpdateRolledBack",
+        True,
+        Next.STALLED,
+    ),
+    (
+        "rolled back, seen",
+        _endpoint("InService", config="demo-old", failure="model failed to start"),
+        _status(phase="RolledBack", desiredEndpointConfigName="demo-new"),
         [],
         Phase.ROLLED_BACK,
         "UpdateRolledBack",

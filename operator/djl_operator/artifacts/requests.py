@@ -112,8 +112,15 @@ def create_endpoint_request(*, endpoint_name: str, config_name: str, tags: Mappi
     return request
 
 
-def update_endpoint_request(*, endpoint_name: str, config_name: str, instance_count_changed: bool) -> dict[str, Any]:
-    """UpdateEndpoint to ``config_name``, keeping what autoscaling set.
+def update_endpoint_request(
+    *,
+    endpoint_name: str,
+    config_name: str,
+    instance_count_changed: bool,
+    deployment_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """UpdateEndpoint to ``config_name``, keeping what autoscaling set, moving traffic as
+    ``deployment_config`` (spec.rollout, see djl_operator.rollout) says.
 
     Without ``RetainAllVariantProperties`` SageMaker resets the live instance
     count to the config's initial count; it is only let through when the spec's
@@ -126,4 +133,6 @@ def update_endpoint_request(*, endpoint_name: str, config_name: str, instance_co
     }
     if instance_count_changed:
         request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DesiredInstanceCount"}]
+    if deployment_config is not None:
+        request["DeploymentConfig"] = deployment_config
     return request
