@@ -24,11 +24,15 @@ turns a valid config into the traffic steps the endpoint walks through. Sources:
   a complete rollback" (deployment-guardrails-configuration.html). The emulator monitors them from
   the first traffic shift until the deployment completes (baking and the termination wait).
 
+* Canary: "If none of the alarms trip, then all of the traffic shifts to the green fleet and there
+  is a final baking period" (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-canary.html):
+  every step, the last included, bakes ``WaitIntervalInSeconds``.
+
 Modelling choices where the documentation is silent (marked so in the messages): a
 CAPACITY_PERCENT canary/step sends that percentage of the traffic to the new fleet (an
-INSTANCE_COUNT one sends count/total); ALL_AT_ONCE also bakes ``WaitIntervalInSeconds`` after its
-single step; the VariantStatus messages, and the FailureReason of an alarm rollback, are worded
-by the emulator (AWS does not document their text).
+INSTANCE_COUNT one sends count/total); the final bake lasts ``WaitIntervalInSeconds`` too (ALL_AT_ONCE
+bakes it after its single step); the VariantStatus messages, and the FailureReason of an alarm
+rollback, are worded by the emulator (AWS does not document their text).
 """
 
 from __future__ import annotations
