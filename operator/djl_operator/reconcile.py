@@ -509,6 +509,10 @@ def _reconcile_scaling(
     rid = scaling.resource_id(observed.name)
     found = autoscaler.find(rid)
     result = scaling.plan_scaling(desired, found, previous.applied if previous else None)
+    if desired is not None and previous is None and result.actions:
+        # Recorded before the first call: should a later one fail, the status still says there is
+        # something to look at, so removing spec.autoscaling then deregisters what went through.
+        status.set(autoscaling={"policyName": desired.policy_name, "applied": None})
     for action in result.actions:
         if action is scaling.ScalingAction.DEREGISTER:
             autoscaler.deregister(rid)

@@ -285,3 +285,21 @@ def test_an_instance_type_change_deregisters_first_and_registers_again(cluster: 
     assert not refused, refused  # (the model is the same one: its CreateModel answers "already exists")
     ops = [c.operation for c in calls]
     assert ops.index("DeregisterScalableTarget") < ops.index("UpdateEndpoint") < ops.index("RegisterScalableTarget")
+
+
+def test_removing_autoscaling_after_a_half_applied_spec_still_deregisters(cluster: Cluster) -> None:
+    """RegisterScalableTarget went through, PutScalingPolicy was refused: the status never said "applied".
+    Removing spec.autoscaling then must still deregister what was registered (nothing keeps scaling)."""
+    cluster.emulator.faults.deny("PutScalingPolicy")
+    cluster.apply(endpoint_manifest("half", autoscaling=SCALING))
+    cluster.wait_condition("half", "Reconciling", "AccessDenied")
+    endpoint = cluster.status("half")["endpointName"]
+    rid = f"endpoint/{endpoint}/variant/{VARIANT}"
+    assert _targets(cluster) == [(rid, 1, 3)]
+
+    cluster.apply(endpoint_manifest("half"))
+    wait_for(lambda: _targets(cluster) == [], timeout=20, what="the half-applied target deregistered")
+    cluster.emulator.faults.clear()
+    status = cluster.wait_ready("half")
+    assert not status.get("autoscaling")
+    assert "AutoscalingRemoved" in [e["reason"] for e in cluster.events("half")]
