@@ -426,6 +426,13 @@ CASES: list[Case] = [
         )
         for i, value in enumerate(["Europe/Berlin\n", "Europe Berlin", "Europe/Berlin\u2028"])
     ],
+    Case(  # the pattern lets it through; no such zone: the operator stalls it
+        "timezone-no-such-zone",
+        "spec.autoscaling",
+        _scaling(timezone="Europe/Berln"),
+        INVALID,
+        "spec.autoscaling.schedules[0].timezone",
+    ),
     Case(
         "timezone-ok", "spec.autoscaling", _scaling(timezone="America/Argentina/Buenos_Aires"), OK, "spec.autoscaling"
     ),

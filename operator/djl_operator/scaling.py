@@ -20,6 +20,8 @@ spec's bounds at once.
 from __future__ import annotations
 
 import datetime
+import functools
+import zoneinfo
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -52,9 +54,20 @@ def action_name(uid: str, schedule: str) -> str:
     return name_prefix(uid) + "schedule-" + schedule
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA time zone names this host knows (empty without a tz database: nothing is checked then)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def check(spec: DjlEndpointSpec) -> None:
-    """What the schema's pattern cannot say: an at() time that exists (no February 30)."""
+    """What the schema's pattern cannot say: an at() time that exists (no February 30), a time zone
+    that exists (Application Auto Scaling takes "the canonical names of the IANA time zones")."""
     for i, schedule in enumerate(spec.autoscaling.schedules if spec.autoscaling else ()):
+        if schedule.timezone and _zones() and schedule.timezone not in _zones():
+            raise SpecError(
+                f"spec.autoscaling.schedules[{i}].timezone", f"{schedule.timezone} is not an IANA time zone name"
+            )
         if schedule.schedule.startswith("at("):
             try:
                 datetime.datetime.fromisoformat(schedule.schedule[3:-1])

@@ -286,3 +286,21 @@ def test_an_update_that_changes_a_scalable_variants_instance_type_fails_until_de
     aas.handle("DeregisterScalableTarget", KEY)
     sm.handle("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "bigger"})
     assert _counts(sm)[0] == "Updating"
+
+
+def test_a_time_zone_that_is_not_an_iana_name_is_a_validation_exception() -> None:
+    clock = Clock()
+    _, aas = _world(clock)
+    aas.handle("RegisterScalableTarget", {**KEY, "MinCapacity": 1, "MaxCapacity": 2})
+    action = {
+        **KEY,
+        "ScheduledActionName": "a",
+        "Schedule": "cron(0 8 ? * * *)",
+        "ScalableTargetAction": {"MinCapacity": 2},
+    }
+    aas.handle("PutScheduledAction", {**action, "Timezone": "Europe/Berlin"})
+    with pytest.raises(ApiError) as err:
+        aas.handle("PutScheduledAction", {**action, "ScheduledActionName": "b", "Timezone": "Europe/Berln"})
+    assert err.value.code == "ValidationException" and "Europe/Berln" in err.value.message
+    names = [a["ScheduledActionName"] for a in aas.handle("DescribeScheduledActions", KEY)["ScheduledActions"]]
+    assert names == ["a"]

@@ -138,6 +138,14 @@ def test_a_time_that_does_not_exist_is_an_invalid_spec() -> None:
     assert caught.value.field == "spec.autoscaling.schedules[1].schedule"
 
 
+def test_a_time_zone_that_is_not_an_iana_name_is_an_invalid_spec() -> None:
+    scaling.check(_spec(schedules=[{**NIGHT, "timezone": "Europe/Berlin"}, {**BURST, "timezone": "Etc/GMT+9"}]))
+    with pytest.raises(SpecError) as caught:
+        scaling.check(_spec(schedules=[NIGHT, {**BURST, "timezone": "Europe/Berln"}]))  # the pattern allows it
+    assert caught.value.field == "spec.autoscaling.schedules[1].timezone"
+    assert "Europe/Berln" in caught.value.message
+
+
 @pytest.mark.parametrize(
     ("live_type", "live_count", "reset", "deregister"),
     [

@@ -70,6 +70,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import math
 import re
 import threading
@@ -392,6 +393,11 @@ class AutoScaling:
             raise validation("Schedule is required to create a scheduled action.")
         if not valid_schedule(schedule):
             raise validation(f"Schedule {schedule!r} is not a valid at(), rate() or cron() expression.")
+        # "Valid values are the canonical names of the IANA time zones, such as Etc/GMT+9 or Pacific/Tahiti"
+        # (API_PutScheduledAction, Timezone): anything else is refused, never stored to never run.
+        zone = p.get("Timezone")
+        if zone is not None and zone not in _iana_zones():
+            raise validation(f"Timezone {zone!r} is not a canonical IANA time zone name.")
         action = old or {
             "ScheduledActionName": p["ScheduledActionName"],
             "ScheduledActionARN": self._arn(
@@ -566,6 +572,11 @@ class AutoScaling:
             },
         )
         return True
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 def _last_due(action: dict[str, Any], now: float) -> float | None:
