@@ -182,9 +182,14 @@ def _policy_matches(desired: DesiredScaling, config: dict[str, Any] | None) -> b
 
 
 def bounds_as_specified(desired: DesiredScaling, minimum: int, maximum: int) -> bool:
-    """The spec's bounds, or those one of its schedules sets (each bound it names, the other as it is)."""
+    """The spec's bounds, or those one of its schedules sets: each bound it names, the other as
+    it was, so one the spec or another schedule set (a max of 100 beside a schedule's min is drift)."""
     if (minimum, maximum) == (desired.min, desired.max):
         return True
+    mins = {desired.min} | {a.min for a in desired.actions if a.min is not None}
+    maxes = {desired.max} | {a.max for a in desired.actions if a.max is not None}
+    if minimum not in mins or maximum not in maxes:
+        return False
     return any((a.min is None or a.min == minimum) and (a.max is None or a.max == maximum) for a in desired.actions)
 
 

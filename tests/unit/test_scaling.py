@@ -77,6 +77,8 @@ PLANS = [
     ("in line", DESIRED, _observed(), DESIRED.digest, [], (), (), None),
     ("bounds a schedule set (night)", DESIRED, _observed(1, 1), DESIRED.digest, [], (), (), None),
     ("bounds a schedule set (burst: min only)", DESIRED, _observed(3, 4), DESIRED.digest, [], (), (), None),
+    ("a min a schedule set, with a max neither the spec nor a schedule sets", DESIRED, _observed(3, 100),
+     DESIRED.digest, [A.REGISTER], (), (), "AutoscalingDriftRepaired"),
     ("bounds changed out of band", DESIRED, _observed(2, 5), DESIRED.digest, [A.REGISTER], (), (),
      "AutoscalingDriftRepaired"),
     ("schedule bounds, but the spec changed", DESIRED, _observed(1, 1), "older", [A.REGISTER], (), (),
