@@ -76,6 +76,27 @@ def test_unscoped_resources_only_where_iam_offers_no_scope() -> None:
             }
 
 
+def test_scalable_target_writes_only_for_sagemaker_variants() -> None:
+    """scalable-target/* is every target in the account (ECS services, DynamoDB tables...): the
+    Service Authorization Reference's condition keys narrow the writes to endpoint variants."""
+    writes = {
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:PutScheduledAction",
+        "application-autoscaling:DeleteScheduledAction",
+    }
+    granting = [s for s in policy_statements() if writes & set(listed(s["Action"]))]
+    assert granting
+    for statement in granting:
+        assert statement["Condition"] == {
+            "StringEquals": {
+                "application-autoscaling:service-namespace": "sagemaker",
+                "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+            }
+        }, statement["Sid"]
+
+
 def test_tags_are_put_only_while_creating() -> None:
     """AddTags on an existing resource would let the role claim a foreign one and then delete it."""
     for statement in policy_statements():
