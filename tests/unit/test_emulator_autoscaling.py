@@ -304,3 +304,20 @@ def test_a_time_zone_that_is_not_an_iana_name_is_a_validation_exception() -> Non
     assert err.value.code == "ValidationException" and "Europe/Berln" in err.value.message
     names = [a["ScheduledActionName"] for a in aas.handle("DescribeScheduledActions", KEY)["ScheduledActions"]]
     assert names == ["a"]
+
+
+def test_a_refused_scheduled_action_update_changes_nothing() -> None:
+    clock = Clock()
+    _, aas = _world(clock)
+    aas.handle("RegisterScalableTarget", {**KEY, "MinCapacity": 1, "MaxCapacity": 4})
+    action = {**KEY, "ScheduledActionName": "a", "Schedule": "cron(0 8 ? * * *)"}
+    aas.handle("PutScheduledAction", {**action, "ScalableTargetAction": {"MinCapacity": 2, "MaxCapacity": 3}})
+    with pytest.raises(ApiError) as err:
+        aas.handle(
+            "PutScheduledAction",
+            {**action, "Schedule": "rate(1 day)", "ScalableTargetAction": {"MinCapacity": 3, "MaxCapacity": 2}},
+        )
+    assert err.value.code == "ValidationException"
+    (stored,) = aas.handle("DescribeScheduledActions", KEY)["ScheduledActions"]
+    assert stored["Schedule"] == "cron(0 8 ? * * *)"
+    assert stored["ScalableTargetAction"] == {"MinCapacity": 2, "MaxCapacity": 3}

@@ -398,18 +398,23 @@ class AutoScaling:
         zone = p.get("Timezone")
         if zone is not None and zone not in _iana_zones():
             raise validation(f"Timezone {zone!r} is not a canonical IANA time zone name.")
-        action = old or {
-            "ScheduledActionName": p["ScheduledActionName"],
-            "ScheduledActionARN": self._arn(
-                "autoscaling",
-                f"scheduledAction:{uuid.uuid4()}:resource/sagemaker/{target.resource_id}"
-                f":scheduledActionName/{p['ScheduledActionName']}",
-            ),
-            "ServiceNamespace": NAMESPACE,
-            "ResourceId": target.resource_id,
-            "ScalableDimension": DIMENSION,
-            "CreationTime": self._now(),
-        }
+        # A copy: a request refused below leaves the stored action as it was.
+        action = (
+            dict(old)
+            if old
+            else {
+                "ScheduledActionName": p["ScheduledActionName"],
+                "ScheduledActionARN": self._arn(
+                    "autoscaling",
+                    f"scheduledAction:{uuid.uuid4()}:resource/sagemaker/{target.resource_id}"
+                    f":scheduledActionName/{p['ScheduledActionName']}",
+                ),
+                "ServiceNamespace": NAMESPACE,
+                "ResourceId": target.resource_id,
+                "ScalableDimension": DIMENSION,
+                "CreationTime": self._now(),
+            }
+        )
         action["Schedule"] = schedule
         for member in ("Timezone", "StartTime", "EndTime", "ScalableTargetAction"):
             if p.get(member) is not None:
