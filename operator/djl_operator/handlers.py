@@ -10,6 +10,10 @@ waiting is not an error, and the scheduling policy lives in
 must run until the AWS side is gone); the per-resource lock keeps it apart from a
 tick's reconcile still in flight when the delete came.
 
+What makes a settled or waiting resource due early comes from :mod:`djl_operator.events`
+(endpoint state-change events, the batched status read), again through the scheduler. With
+``--shard-count n`` every handler serves only the resources of this replica's shard.
+
 Handlers are synchronous or hand the blocking boto3 calls to a thread pool, so
 they never block the event loop.
 """
@@ -31,9 +35,11 @@ from djl_operator import api, kube_secrets, metrics, naming, reconcile
 from djl_operator.api import DjlEndpointResource
 from djl_operator.artifacts import package
 from djl_operator.aws_clients import AwsClients, default_region
+from djl_operator.events import Seen, StatusReaders
 from djl_operator.reconcile import Context, Next, Outcome
 from djl_operator.schedule import Scheduler
 from djl_operator.settings import Settings
+from djl_operator.sharding import shard_of
 
 SETTINGS = Settings.from_env()  # the tick interval must be known when the module is imported
 ANNOTATION_PREFIX = "djl-operator.io"
@@ -50,7 +56,7 @@ log = logging.getLogger(__name__)
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    settings.persistence.finalizer = f"{api.GROUP}/finalizer"
+    settings.persistence.finalizer = finalizer_name(SETTINGS)
     # Keep kopf's bookkeeping out of .status (which users and Argo CD read).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -59,10 +65,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # We post our own, meaningful events (kopf.event ignores this level); kopf's per-handler ones are noise.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = SETTINGS.workers
-    settings.peering.name = "djl-operator"
+    # (The peering name is `djl-operator run --peering`'s, which kopf.run sets: one per shard.)
     if "ctx" not in memo:  # tests may inject a context of their own
         memo["ctx"] = Context(settings=SETTINGS, clients=AwsClients())
     memo.setdefault("scheduler", Scheduler(memo["ctx"].settings))
+    if "readers" not in memo:
+        memo["readers"] = StatusReaders(memo["ctx"].settings, memo["ctx"].clients, memo["scheduler"].request)
+        memo["readers"].start()
     memo.setdefault("events", EventFilter())
     memo.setdefault("pool", concurrent.futures.ThreadPoolExecutor(SETTINGS.workers, thread_name_prefix="reconcile"))
 
@@ -80,6 +89,25 @@ def stop_copies(memo: kopf.Memo, **_: Any) -> None:
     """Snapshot copies stop at their next part; the next process resumes them."""
     ctx: Context = memo["ctx"]
     ctx.copies.shutdown()
+
+
+@kopf.on.cleanup()
+def stop_readers(memo: kopf.Memo, **_: Any) -> None:
+    if "readers" in memo:
+        memo["readers"].close()
+
+
+def finalizer_name(settings: Settings) -> str:
+    """Each shard its own finalizer: kopf removes its finalizer from every resource none of its
+    delete handlers serves, so with a shared name each shard would strip the others' and let their
+    resources go without cleanup."""
+    base = f"{api.GROUP}/finalizer"
+    return base if settings.shard_count == 1 else f"{base}-shard-{settings.shard_index}"
+
+
+def in_shard(body: kopf.Body, **_: Any) -> bool:
+    """Whether this replica serves the resource (always, with one shard)."""
+    return SETTINGS.shard_count == 1 or shard_of(body["metadata"]["uid"], SETTINGS.shard_count) == SETTINGS.shard_index
 
 
 def _field_path(error: ErrorDetails) -> str:
@@ -165,6 +193,8 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
         with ctx.lock_for(uid), metrics.RECONCILE_SECONDS.time():
             outcome = reconcile.reconcile(parsed, ctx)
         _record(uid, outcome)
+        if outcome.seen is not None:
+            memo["readers"].sweep.saw(uid, Seen(*outcome.seen))
     wait = scheduler.record(uid, generation, outcome.next, outcome.delay)
     requested = _reconcile_requested_at(meta)
     if requested is not None and not new_generation:
@@ -183,9 +213,9 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
     _apply(outcome, body, patch, memo)
 
 
-@kopf.on.resume(api.GROUP, api.VERSION, api.PLURAL)
-@kopf.on.create(api.GROUP, api.VERSION, api.PLURAL)
-@kopf.on.update(api.GROUP, api.VERSION, api.PLURAL, field="spec")
+@kopf.on.resume(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
+@kopf.on.create(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
+@kopf.on.update(api.GROUP, api.VERSION, api.PLURAL, field="spec", when=in_shard)
 def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """A change only accepts the new generation (Reconciling written before any AWS call); every
     reconcile happens in the tick, which the scheduler makes due at once. A restart makes the
@@ -202,12 +232,18 @@ def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_:
     _reconcile_once(body, patch, memo, new_generation=True)
 
 
-@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
+@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=TICK_SECONDS, initial_delay=TICK_SECONDS, when=in_shard)
 async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Polling, retries, backoff, drift resync and lost change events: whatever the scheduler says is due."""
     meta = body["metadata"]
     if meta.get("deletionTimestamp"):
         return
+    # Which endpoint this resource's status names, so its events find it (a hint, never a proof).
+    status_now = body.get("status") or {}
+    spec_aws = (body.get("spec") or {}).get("aws") or {}
+    memo["readers"].index.observe(
+        meta["uid"], spec_aws.get("region") or default_region(), status_now.get("endpointName")
+    )
     scheduler: Scheduler = memo["scheduler"]
     requested = _reconcile_requested_at(meta)
     if not scheduler.due(meta["uid"], int(meta.get("generation") or 0), dict(body.get("status") or {}), requested):
@@ -254,7 +290,7 @@ def _lenient_target(body: kopf.Body) -> reconcile.DeletionTarget:
     )
 
 
-@kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL)
+@kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
 def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo["ctx"]
     uid = body["metadata"].get("uid", "")
@@ -270,6 +306,8 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
         ctx.forget(uid)
         memo["scheduler"].forget(uid)
         memo["events"].forget(uid)
+        memo["readers"].index.forget(uid)
+        memo["readers"].sweep.forget(uid)
         metrics.PHASES.set(uid, None)
         return
     # The finalizer runs until the AWS side is gone (finalize() never stalls): kopf calls it again.

@@ -60,6 +60,9 @@ class Outcome:
     message: str = ""
     events: list[tuple[str, str, str]] = field(default_factory=list)
     error: BaseException | None = None
+    # What this reconcile saw of the endpoint before acting, (EndpointStatus, LastModifiedTime), (None, None)
+    # for no endpoint of ours; None when it did not look. The batched status read compares against it.
+    seen: tuple[str | None, Any] | None = None
 
 
 @dataclass
@@ -462,9 +465,12 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         rollout=result.rollout,
     )
     next_step, delay = _continue(result, ctx.settings)
+    if next_step is Next.POLL:
+        delay = ctx.settings.status_poll_interval  # with endpoint events, polling is only the safety net
     message = result.conditions[READY].message
     events += [result.event] if result.event else []
-    return Outcome(status.build(), next_step, delay=delay, message=message, events=snapshot_events + events)
+    seen = (observed.status, observed.last_modified) if observed is not None and observed.owned else (None, None)
+    return Outcome(status.build(), next_step, delay=delay, message=message, events=snapshot_events + events, seen=seen)
 
 
 def _describe_observed(status: _Status, observed: ObservedEndpoint | None, clients: RegionClients) -> None:

@@ -8,7 +8,7 @@ handler of ours. The policy:
 - ``Next.POLL``: look again after the poll interval (an AWS transition is in progress);
 - ``Next.RETRY``: after the delay the outcome names (a capacity backoff, a denial);
 - ``Next.BACKOFF`` / ``Next.UNEXPECTED``: exponential per resource, with jitter, capped;
-- ``Next.DONE``: after the resync interval (drift detection);
+- ``Next.DONE``: after the resync interval (hours: the batched status read looks for drift in between);
 - ``Next.STALLED``: never, until the generation changes: a stalled resource makes no AWS call;
 - a generation the process never reconciled (its change event was lost) after two poll intervals;
 - at once, whatever the above says, for a new value of the reconcile-requested-at annotation
@@ -77,8 +77,8 @@ class Scheduler:
             else:
                 failures = 0
                 wait = {
-                    Next.POLL: self.settings.poll_interval if delay is None else delay,
-                    Next.RETRY: self.settings.poll_interval if delay is None else delay,
+                    Next.POLL: self.settings.status_poll_interval if delay is None else delay,
+                    Next.RETRY: self.settings.status_poll_interval if delay is None else delay,
                     Next.DONE: self.settings.resync_interval,
                     Next.STALLED: float("inf"),
                 }[next_step]

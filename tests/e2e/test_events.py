@@ -1,22 +1,29 @@
-"""Reconcile now, and event-driven status: the operator acts on a request or an endpoint event
-at once instead of waiting for its next poll.
+"""Reconcile now, event-driven status and shards: the operator acts on a request or an endpoint
+event at once instead of waiting for its next poll, and several replicas share the resources.
 
-The operators here poll and resync rarely (minutes), so whatever happens within a test's
-seconds happened because of the annotation or an event.
+The operators here poll and resync rarely (minutes) unless a test says otherwise, so whatever
+happens within a test's seconds happened because of the annotation or an event. Events come
+through the documented setup (an EventBridge rule -> an SQS queue with its policy), and the
+emulator duplicates, reorders or drops them on demand: status must converge all the same.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from djl_operator.sharding import shard_of
 from djl_operator_kit.controlplane import ControlPlane
 from tests.plugins.controlplane import Kubectl
+from tests.plugins.events import route_endpoint_events
+from tests.plugins.iam import needed, policy_actions
 from tests.plugins.operator import (
     BUCKET,
+    OPERATOR_ACCESS_KEY,
     OPERATOR_ENV,
     Cluster,
     OperatorProcess,
@@ -111,3 +118,158 @@ def test_the_annotation_looks_again_at_a_stalled_resource(slow_cluster: Cluster)
     # The endpoint is InService at once (no delay here); the next poll is minutes away, so ask again.
     _annotate(cluster, "clash", "retry-2")
     cluster.wait_ready("clash", timeout=30)
+
+
+# -- endpoint events ----------------------------------------------------------------
+
+
+@pytest.fixture
+def events_cluster(slow_cluster: Cluster) -> Cluster:
+    """The slow operator, restarted with the events queue the README's setup creates."""
+    cluster = slow_cluster
+    cluster.operator.stop()
+    cluster.operator.env["DJL_OPERATOR_EVENTS_QUEUE_URL"] = route_endpoint_events(cluster.emulator)
+    cluster.operator.env["DJL_OPERATOR_EVENTS_POLL_SECONDS"] = "600"
+    cluster.operator.start()
+    return cluster
+
+
+def _queue_drained(cluster: Cluster) -> bool:
+    """Every event delivered and every message the operator received deleted."""
+    assert cluster.emulator.events.wait_idle()
+    sqs = cluster.emulator.client("sqs")
+    url = cluster.operator.env["DJL_OPERATOR_EVENTS_QUEUE_URL"]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return all(attributes[n] == "0" for n in names)
+
+
+def _converged(cluster: Cluster, name: str, generation: int) -> dict[str, Any]:
+    """Ready at ``generation``, every event handled, and status the truth SageMaker tells."""
+    status = cluster.wait_ready(name, timeout=30)
+    wait_for(lambda: _queue_drained(cluster), timeout=30, what="the events queue drained")
+    status = cluster.status(name)
+    described = cluster.sagemaker.describe_endpoint(EndpointName=status["endpointName"])
+    assert status["observedGeneration"] == generation
+    assert status["endpointStatus"] == described["EndpointStatus"] == "InService"
+    assert status["endpointConfigName"] == status["desiredEndpointConfigName"] == described["EndpointConfigName"]
+    assert cluster.condition(name, "Ready")["status"] == "True"
+    return status
+
+
+def _create_then_update(cluster: Cluster, name: str) -> None:
+    cluster.emulator.faults.set(create_delay=1.0, update_delay=1.0)
+    cluster.apply(endpoint_manifest(name))
+    first = _converged(cluster, name, 1)
+    cluster.apply(endpoint_manifest(name, instance__count=2))
+    second = _converged(cluster, name, 2)
+    assert second["endpointConfigName"] != first["endpointConfigName"]
+    ops = [c.operation for c in cluster.emulator.calls("sagemaker")]
+    assert ops.count("CreateEndpoint") == 1 and ops.count("UpdateEndpoint") == 1
+
+
+def test_an_event_makes_status_ready_at_once(events_cluster: Cluster) -> None:
+    cluster = events_cluster
+    cluster.emulator.faults.set(create_delay=2.0)
+    cluster.apply(endpoint_manifest("ev"))
+    wait_for(lambda: cluster.emulator.calls("sagemaker", "CreateEndpoint"), what="CreateEndpoint")
+    endpoint = cluster.status("ev")["endpointName"]
+    in_service = wait_for(
+        lambda: (cluster.endpoint(endpoint) or {}).get("EndpointStatus") == "InService" and time.time(), timeout=20
+    )
+    cluster.wait_ready("ev", timeout=10)
+    took = time.time() - in_service
+    # The next poll is 10 minutes away: only the IN_SERVICE event can have made it Ready.
+    assert took < 5, took
+    describes = [
+        c
+        for c in cluster.emulator.calls("sagemaker", "DescribeEndpoint")
+        if c.resource == endpoint and c.principal == OPERATOR_ACCESS_KEY
+    ]
+    assert 2 <= len(describes) <= 3, describes  # the first look, then one for each event (CREATING, IN_SERVICE)
+    ours = {(c.service, c.operation) for c in cluster.emulator.calls() if c.principal == OPERATOR_ACCESS_KEY}
+    assert {("sqs", "GetQueueAttributes"), ("sqs", "ReceiveMessage"), ("sqs", "DeleteMessageBatch")} <= ours
+
+
+def test_duplicated_events_converge(events_cluster: Cluster) -> None:
+    events_cluster.emulator.events.set_faults(duplicate=1.0)
+    _create_then_update(events_cluster, "dup")
+    assert events_cluster.emulator.events.counts.duplicated >= 4
+
+
+def test_reordered_events_converge(events_cluster: Cluster) -> None:
+    events_cluster.emulator.events.set_faults(reorder=1.0)
+    _create_then_update(events_cluster, "late")
+    assert events_cluster.emulator.events.counts.reordered >= 2
+
+
+def test_dropped_events_converge_through_the_batched_read(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
+) -> None:
+    """Every event lost: the batched status read (ListEndpoints, every 2 s here) finds the change."""
+    emulator.client("s3").create_bucket(Bucket=BUCKET)
+    env = {
+        **emulator.env,
+        **OPERATOR_ENV,
+        **SLOW,
+        "DJL_OPERATOR_STATUS_READ_SECONDS": "2",
+        "DJL_OPERATOR_EVENTS_QUEUE_URL": route_endpoint_events(emulator),
+        "DJL_OPERATOR_EVENTS_POLL_SECONDS": "600",
+    }
+    operator = OperatorProcess(control_plane, env, namespace, tmp_path / "operator.log").start()
+    cluster = Cluster(kubectl, namespace, emulator, operator)
+    try:
+        emulator.events.set_faults(drop=1.0)
+        _create_then_update(cluster, "lost")
+        assert emulator.events.counts.delivered == 0 and emulator.events.counts.dropped >= 4
+        assert emulator.calls("sagemaker", "ListEndpoints")
+    finally:
+        operator.stop()
+        operator.env.update(OPERATOR_ENV)
+        operator.start()
+        clean_up(kubectl, namespace, operator)
+
+
+# -- shards -------------------------------------------------------------------------
+
+
+def test_three_shards_reconcile_every_resource_exactly_once(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
+) -> None:
+    emulator.client("s3").create_bucket(Bucket=BUCKET)
+    shards = []
+    for index in range(3):
+        env = {**emulator.env, **OPERATOR_ENV, "AWS_ACCESS_KEY_ID": f"{OPERATOR_ACCESS_KEY}-shard-{index}"}
+        shard = OperatorProcess(control_plane, env, namespace, tmp_path / f"shard-{index}.log")
+        shard.extra_args = ["--shard-index", str(index), "--shard-count", "3"]
+        shards.append(shard.start())
+    cluster = Cluster(kubectl, namespace, emulator, shards[0])
+    try:
+        names = [f"s{i}" for i in range(9)]
+        for name in names:
+            cluster.apply(endpoint_manifest(name))
+        statuses = {name: cluster.wait_ready(name, timeout=90) for name in names}
+        uids = {name: cluster.get(name)["metadata"]["uid"] for name in names}  # type: ignore[index]
+        owner = {statuses[n]["endpointName"]: f"{OPERATOR_ACCESS_KEY}-shard-{shard_of(uids[n], 3)}" for n in names}
+        assert len(set(owner.values())) > 1  # the resources really were spread
+
+        creates = [c for c in emulator.calls("sagemaker", "CreateEndpoint") if c.ok]
+        assert sorted(c.resource for c in creates) == sorted(owner)  # each endpoint created exactly once
+        for call in creates:
+            assert call.principal == owner[call.resource], (call.resource, call.principal)
+        # Nobody else ever looked at a resource's endpoint: exactly one replica reconciles each.
+        for call in emulator.calls("sagemaker"):
+            if call.resource in owner:
+                assert call.principal in (owner[call.resource], "testing"), call
+        # Each replica's calls are within the operator's IAM policy, like the single operator's.
+        for shard_key in set(owner.values()):
+            calls = {(c.service, c.operation) for c in emulator.calls() if c.principal == shard_key}
+            assert not needed(calls) - policy_actions(), calls
+        # Each resource carries its own shard's finalizer alone: no shard strips another's.
+        for name in names:
+            finalizers = cluster.get(name)["metadata"]["finalizers"]  # type: ignore[index]
+            assert finalizers == [f"serving.djl-operator.io/finalizer-shard-{shard_of(uids[name], 3)}"], finalizers
+    finally:
+        clean_up(kubectl, namespace, *shards, timeout=60)
+    # Every shard ran its finalizers: nothing is left billing.
+    assert cluster.endpoint_names() == [] and cluster.model_names() == [] and cluster.config_names() == []

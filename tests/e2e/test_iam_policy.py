@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from djl_operator_kit.hub import Synthetic
+from tests.plugins.events import route_endpoint_events
 from tests.plugins.iam import iam_actions, listed, needed, policy_actions, policy_statements
 from tests.plugins.operator import OPERATOR_ACCESS_KEY, Cluster, endpoint_manifest, wait_for
 
@@ -42,13 +43,17 @@ from tests.plugins.operator import OPERATOR_ACCESS_KEY, Cluster, endpoint_manife
         ("s3", "UploadPart", {"s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"}),
         ("s3", "AbortMultipartUpload", {"s3:AbortMultipartUpload"}),
         ("s3", "ListMultipartUploads", {"s3:ListBucketMultipartUploads"}),
+        ("sqs", "DeleteMessageBatch", {"sqs:DeleteMessage"}),
+        ("sqs", "ReceiveMessage", {"sqs:ReceiveMessage"}),
     ],
 )
 def test_api_calls_map_to_iam_actions(service: str, operation: str, actions: set[str]) -> None:
     assert iam_actions(service, operation) == actions
 
 
-@pytest.mark.parametrize(("service", "operation"), [("s3", "CreateBucket"), ("sts", "AssumeRole")])
+@pytest.mark.parametrize(
+    ("service", "operation"), [("s3", "CreateBucket"), ("sts", "AssumeRole"), ("sqs", "SendMessage")]
+)
 def test_unmapped_calls_fail_loudly(service: str, operation: str) -> None:
     with pytest.raises(AssertionError, match=operation):
         iam_actions(service, operation)
@@ -68,6 +73,7 @@ def test_unscoped_resources_only_where_iam_offers_no_scope() -> None:
             assert set(listed(statement["Action"])) <= {
                 "sagemaker:ListModels",
                 "sagemaker:ListEndpointConfigs",
+                "sagemaker:ListEndpoints",
                 "tag:GetResources",
                 "application-autoscaling:DescribeScalableTargets",
                 "application-autoscaling:DescribeScalingPolicies",
@@ -159,7 +165,14 @@ NIGHTLY = {"name": "nightly", "schedule": "cron(0 22 ? * MON-FRI *)", "minInstan
 
 def _lifecycle(cluster: Cluster) -> set[tuple[str, str]]:
     """Create with autoscaling and a schedule, change (new model and instance count, the schedule
-    dropped), rename (the old endpoint's target deregistered), move to another bucket, delete."""
+    dropped), rename (the old endpoint's target deregistered), move to another bucket, delete; with
+    endpoint events from a queue (as documented), so its actions are used too (polling stays at the
+    test rate, so the steps wait as without a queue)."""
+    cluster.operator.stop()
+    cluster.operator.env["DJL_OPERATOR_EVENTS_QUEUE_URL"] = route_endpoint_events(cluster.emulator)
+    cluster.operator.env["DJL_OPERATOR_EVENTS_POLL_SECONDS"] = cluster.operator.env["DJL_OPERATOR_POLL_SECONDS"]
+    cluster.operator.env["DJL_OPERATOR_STATUS_READ_SECONDS"] = "1"  # the batched read (sagemaker:ListEndpoints)
+    cluster.operator.start()
     cluster.s3.create_bucket(Bucket=SECOND_BUCKET)
     cluster.apply(endpoint_manifest("iam-probe", autoscaling={**AUTOSCALING, "schedules": [NIGHTLY]}))
     first = cluster.wait_ready("iam-probe")

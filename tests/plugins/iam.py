@@ -27,6 +27,14 @@ S3_ACTIONS = {
     "ListMultipartUploads": "s3:ListBucketMultipartUploads",
 }
 
+# SQS operations of the events queue -> their IAM actions (DeleteMessageBatch needs sqs:DeleteMessage).
+SQS_ACTIONS = {
+    "ReceiveMessage": "sqs:ReceiveMessage",
+    "DeleteMessage": "sqs:DeleteMessage",
+    "DeleteMessageBatch": "sqs:DeleteMessage",
+    "GetQueueAttributes": "sqs:GetQueueAttributes",
+}
+
 # Actions AWS authorizes on the caller's behalf during a call, which no call log shows:
 # passing the execution role, tagging on create, and KMS use when spec.aws.kmsKeyId is set
 # (S3 generates the SSE-KMS data key; SageMaker grants itself the endpoint volume key).
@@ -67,6 +75,10 @@ def iam_actions(service: str, operation: str) -> set[str]:
         if operation not in S3_ACTIONS:
             raise AssertionError(f"the operator called s3:{operation}; add its IAM action to S3_ACTIONS")
         direct = S3_ACTIONS[operation]
+    elif service == "sqs":
+        if operation not in SQS_ACTIONS:
+            raise AssertionError(f"the operator called sqs:{operation}; add its IAM action to SQS_ACTIONS")
+        direct = SQS_ACTIONS[operation]
     else:
         raise AssertionError(f"the operator called {service}:{operation}, a service the policy does not cover")
     return {direct} | IMPLIED.get((service, operation), set())

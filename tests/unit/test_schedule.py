@@ -70,6 +70,21 @@ def test_poll_retry_and_resync_waits() -> None:
     assert s.record("u", 1, Next.POLL, 30) == 30
     assert s.record("u", 1, Next.RETRY, 590) == 590
     assert s.record("u", 1, Next.DONE) == 300
+    # By default a settled resource's own look is hours away: the batched status read looks in between.
+    assert Settings().resync_interval == 6 * 3600 and Settings().status_read_interval == 300
+
+
+def test_with_an_events_queue_a_transition_is_polled_rarely() -> None:
+    events = Settings(poll_interval=30, events_queue_url="https://sqs.us-east-1.amazonaws.com/1/q")
+    assert events.status_poll_interval == events.events_poll_interval == 300
+    assert Scheduler(events).record("u", 1, Next.POLL) == 300
+    assert Settings(poll_interval=30).status_poll_interval == 30  # without a queue, as before
+
+
+@pytest.mark.parametrize(("index", "count"), [(-1, 3), (3, 3), (0, 0)])
+def test_a_shard_outside_the_count_is_refused(index: int, count: int) -> None:
+    with pytest.raises(ValueError, match="--shard-index must be within"):
+        Settings(shard_index=index, shard_count=count)
 
 
 def test_a_stalled_generation_is_never_due_until_the_spec_changes() -> None:
