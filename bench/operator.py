@@ -33,6 +33,12 @@ Phases (operator settings in brackets; unlisted ones are the defaults):
    copy throughput into the emulator's S3 and the operator's RSS while it copies (sampled
    every 0.2 s, against the RSS before the apply), then a new generation of the same commit
    (bytes copied again: none).
+9. events (issue 17), side by side with polling in the same run: InService -> Ready p95 with
+   the default 30 s poll vs with endpoint events (an EventBridge rule -> SQS queue in the
+   emulator); steady-state SageMaker calls per endpoint per hour with events and the batched
+   status read (defaults scaled down 240x, so each resource's 6 h resync happens once in the
+   window; the polling mode's figure is the steady phase's); M resources in one apply at a 5 s
+   creation delay with events: time to all Ready and operator peak RSS.
 
 Add ``--profile`` to record the operator with py-spy during the load phase
 (``pip install -e '.[bench]'``); the top functions are printed and kept in the JSON.
@@ -91,6 +97,7 @@ DEFAULTS = Settings()
 MIN_CREATE_CALLS = 5
 READ_PREFIXES = ("Describe", "List", "Get", "Head")
 STEADY_SCALE = 60.0  # steady-state phase runs the default intervals 60x faster
+POLLING_RESYNC = 300.0  # the per-resource resync of the polling mode (the default before the batched read)
 UPDATED_PROPERTIES = {"option.max_rolling_batch_size": "8"}
 
 
@@ -307,7 +314,7 @@ def phase_calls(world: World, report: Report) -> None:
 
 
 def phase_steady(world: World, report: Report, n: int, resyncs: int) -> None:
-    poll, resync = DEFAULTS.poll_interval / STEADY_SCALE, DEFAULTS.resync_interval / STEADY_SCALE
+    poll, resync = DEFAULTS.poll_interval / STEADY_SCALE, POLLING_RESYNC / STEADY_SCALE
     window = resyncs * resync
     print(
         f"[steady] {n} Ready resources, poll {poll:g} s, resync {resync:g} s (defaults / {STEADY_SCALE:g}), "
@@ -315,7 +322,12 @@ def phase_steady(world: World, report: Report, n: int, resyncs: int) -> None:
         flush=True,
     )
     ns = world.namespace("bench-steady")
-    env = {"DJL_OPERATOR_POLL_SECONDS": f"{poll:g}", "DJL_OPERATOR_RESYNC_SECONDS": f"{resync:g}"}
+    # Polling mode as it was before the batched read: every settled resource described each resync.
+    env = {
+        "DJL_OPERATOR_POLL_SECONDS": f"{poll:g}",
+        "DJL_OPERATOR_RESYNC_SECONDS": f"{resync:g}",
+        "DJL_OPERATOR_STATUS_READ_SECONDS": "100000",
+    }
     with world.operator(ns, env) as op, Watch(world.kube, ns) as watch:
         names = [f"s{i}" for i in range(n)]
         for name in names:
@@ -457,12 +469,25 @@ def phase_artifacts(world: World, report: Report, repeats: int) -> None:
     report.add("artifact size", len(built.data), "B")
 
 
-def phase_load(world: World, report: Report, n: int, delay: float, profile: Path | None) -> None:
-    print(f"[load] {n} resources in one kubectl apply, poll 1 s, creation delay {delay:g} s", flush=True)
-    ns = world.namespace("bench-load")
-    names = [f"l{i:03d}" for i in range(n)]
+def phase_load(
+    world: World,
+    report: Report,
+    n: int,
+    delay: float,
+    profile: Path | None,
+    *,
+    env: dict[str, str] | None = None,
+    label: str = "",
+    ready_target: float = 120.0,
+    rss_target: float = 300.0,
+) -> None:
+    env = {"DJL_OPERATOR_POLL_SECONDS": "1"} if env is None else env
+    mode = f", {label}" if label else ""
+    print(f"[load] {n} resources in one kubectl apply{mode}, creation delay {delay:g} s, {env}", flush=True)
+    ns = world.namespace(f"bench-load{'-' + label if label else ''}")
+    names = [f"l{i:04d}" for i in range(n)]
     doc = {"apiVersion": "v1", "kind": "List", "items": [endpoint_manifest(x) for x in names]}
-    with world.operator(ns, {"DJL_OPERATOR_POLL_SECONDS": "1"}) as op, Watch(world.kube, ns) as watch:
+    with world.operator(ns, env) as op, Watch(world.kube, ns) as watch:
         warm_up(world, watch, ns)
         world.emu.faults.set(create_delay=delay)
         mark, before = world.mark(), proc_sample(pid(op))
@@ -477,7 +502,7 @@ def phase_load(world: World, report: Report, n: int, delay: float, profile: Path
         world.emu.faults.set(create_delay=0.0)
         quiet(world)
         calls = world.calls_since(mark)
-        report.details["load"] = {
+        report.details[f"load{'-' + label if label else ''}"] = {
             "resources": n,
             "creation_delay_s": delay,
             "kubectl_apply_s": round(applied, 2),
@@ -491,15 +516,18 @@ def phase_load(world: World, report: Report, n: int, delay: float, profile: Path
             "errors": by_operation([c for c in calls if not c.ok]),
         }
         report.add(
-            f"{n} resources: all Ready after apply",
+            f"{n} resources{mode}: all Ready after apply",
             ready[-1],
             "s",
-            120.0,
-            f"creation delay {delay:g} s, poll 1 s; kubectl apply took {applied:.1f} s",
+            ready_target,
+            f"creation delay {delay:g} s, {env or 'defaults'}; kubectl apply took {applied:.1f} s",
         )
-        report.add(f"{n} resources: operator peak RSS", max(after.peak_rss_mb, rss.peak_mb), "MB", 300.0, "VmHWM")
-        report.add(f"{n} resources: operator CPU seconds", after.cpu_s - before.cpu_s, "s", note="apply -> all Ready")
-        report.add(f"{n} resources: AWS calls per resource", len(calls) / n, "calls")
+        peak = max(after.peak_rss_mb, rss.peak_mb)
+        report.add(f"{n} resources{mode}: operator peak RSS", peak, "MB", rss_target, "VmHWM")
+        report.add(
+            f"{n} resources{mode}: operator CPU seconds", after.cpu_s - before.cpu_s, "s", note="apply -> all Ready"
+        )
+        report.add(f"{n} resources{mode}: AWS calls per resource", len(calls) / n, "calls")
     if profile:
         summary = profile_summary(profile)
         report.details["load"]["profile"] = {"collapsed_stacks": str(profile.relative_to(REPO)), **summary}
@@ -651,6 +679,138 @@ def phase_storm(world: World, report: Report, n: int, window: float) -> None:
     report.add("storm: every resource's first status write", round(all_written, 2), "s", 5.0)
 
 
+# -- issue 17: endpoint events and scale, side by side with polling ----------------------
+
+EVENTS_SCALE = 240.0  # the events steady state runs the default intervals 240x faster
+
+
+def _epoch_offset() -> float:
+    """Add to a time.monotonic() reading to get epoch seconds (the emulator's timestamps)."""
+    return time.time() - time.monotonic()
+
+
+def _in_service_to_ready(world: World, ns: str, env: dict[str, str], n: int, delay: float, label: str) -> list[float]:
+    """n resources created 0.5 s apart at the given creation delay; each one's InService -> Ready (s)."""
+    names = [f"{label}-{i}" for i in range(n)]
+    sm = world.emu.client("sagemaker")
+    with world.operator(ns, env), Watch(world.kube, ns) as watch:
+        warm_up(world, watch, ns)
+        world.emu.faults.set(create_delay=delay)
+        for name in names:
+            world.kube.create(ns, endpoint_manifest(name))
+            time.sleep(0.5)
+        watch.wait(lambda r: all(1 in r.get(x, Tracked()).ready for x in names), 120 + delay, f"{label} Ready")
+        offset = _epoch_offset()
+        latencies = []
+        for name in names:
+            endpoint = watch.snapshot(name).last["status"]["endpointName"]
+            in_service = sm.describe_endpoint(EndpointName=endpoint)["LastModifiedTime"].timestamp()
+            latencies.append(watch.snapshot(name).ready[1] + offset - in_service)
+        world.emu.faults.set(create_delay=0.0)
+    return latencies
+
+
+def phase_events(world: World, report: Report, latency_n: int, steady_n: int, load_n: int, window: float) -> None:
+    """Issue 17's targets, each beside the polling mode it replaces, in one run."""
+    from tests.plugins.events import route_endpoint_events
+
+    queue = route_endpoint_events(world.emu, "bench-events")
+    sqs = world.emu.client("sqs")
+    events_env = {"DJL_OPERATOR_EVENTS_QUEUE_URL": queue}
+    details: dict[str, Any] = {}
+
+    # 1. InService -> Ready: the default 30 s poll vs events (all other settings at their defaults).
+    print(f"[events] InService -> Ready, {latency_n} resources each: 30 s poll vs events", flush=True)
+    for label, env in (("poll", {}), ("events", events_env)):
+        sqs.purge_queue(QueueUrl=queue)
+        latencies = _in_service_to_ready(world, world.namespace(f"bench-ev-{label}"), env, latency_n, 5.0, label)
+        details[f"in_service_to_ready_{label}_s"] = [round(x, 3) for x in latencies]
+        mode = "30 s poll" if label == "poll" else "events"
+        report.add(
+            f"InService -> Ready p95, {mode}",
+            percentile(latencies, 95),
+            "s",
+            2.0 if label == "events" else None,
+            f"n={latency_n}, creation delay 5 s, p50 {percentile(latencies, 50):.2f} s",
+        )
+
+    # 2. Steady state with events and the batched read, the defaults scaled down EVENTS_SCALE x:
+    #    a window long enough for every resource's own (6 h) resync to happen once.
+    read = DEFAULTS.status_read_interval / EVENTS_SCALE
+    resync = DEFAULTS.resync_interval / EVENTS_SCALE
+    window = max(window, resync * 1.1)
+    print(f"[events] steady state, {steady_n} resources, batched read {read:g} s, resync {resync:g} s", flush=True)
+    ns = world.namespace("bench-ev-steady")
+    env = {
+        **events_env,
+        "DJL_OPERATOR_STATUS_READ_SECONDS": f"{read:g}",
+        "DJL_OPERATOR_RESYNC_SECONDS": f"{resync:g}",
+        "DJL_OPERATOR_EVENTS_POLL_SECONDS": f"{DEFAULTS.events_poll_interval / EVENTS_SCALE:g}",
+    }
+    sqs.purge_queue(QueueUrl=queue)
+    with world.operator(ns, env) as op, Watch(world.kube, ns) as watch:
+        names = [f"st{i}" for i in range(steady_n)]
+        world.cp.kubectl(
+            "apply", "-n", ns, "-f", "-",
+            input=yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [endpoint_manifest(x) for x in names]}),
+        )  # fmt: skip
+        watch.wait(lambda r: all(1 in r.get(x, Tracked()).ready for x in names), 600, "steady resources Ready")
+        time.sleep(3.0)  # the creates' last looks (it is never quiet: the batched read runs every second)
+        mark, cpu0, t0 = world.mark(), proc_sample(pid(op)).cpu_s, time.monotonic()
+        time.sleep(window)
+        elapsed = time.monotonic() - t0
+        calls = world.calls_since(mark)  # only the operator calls AWS meanwhile
+        cpu = proc_sample(pid(op)).cpu_s - cpu0
+    sagemaker_calls = [c for c in calls if c.service == "sagemaker"]
+    # Scaled time: a second here is EVENTS_SCALE seconds at the defaults.
+    per_hour = 3600.0 / (elapsed * EVENTS_SCALE) / steady_n
+    sqs_calls = [c for c in calls if c.service == "sqs"]
+    details["steady"] = {
+        "resources": steady_n,
+        "status_read_s": read,
+        "resync_s": resync,
+        "window_s": round(elapsed, 2),
+        "by_operation": by_operation(calls),
+        "operator_cpu_s": round(cpu, 3),
+    }
+    report.add(
+        f"steady, events + batched read: SageMaker calls per endpoint per hour ({steady_n} endpoints)",
+        len(sagemaker_calls) * per_hour,
+        "calls/h",
+        1.0,
+        f"{by_operation(sagemaker_calls)} in {elapsed:.0f} s x {EVENTS_SCALE:g}; polling mode: see 'steady:' rows",
+    )
+    report.add(
+        "steady, events + batched read: AWS writes per endpoint per hour",
+        len(writes(sagemaker_calls)) * per_hour,
+        "calls/h",
+        0,
+    )
+    # The list pages grow with the account's endpoints, the per-resource resyncs with ours: at 1 000
+    # endpoints, 10 pages per read and one describe per resource per resync interval.
+    pages_1000 = 10 * 3600 / DEFAULTS.status_read_interval
+    resyncs_1000 = 1000 * 3600 / DEFAULTS.resync_interval
+    report.add(
+        "steady at 1 000 endpoints (from the settings): SageMaker calls per endpoint per hour",
+        (pages_1000 + resyncs_1000) / 1000,
+        "calls/h",
+        1.0,
+        f"{pages_1000:g} ListEndpoints pages + {resyncs_1000:g} resync describes per hour; measured above",
+    )
+    report.add(
+        "steady, events: SQS long polls per hour (whole operator)",
+        len(sqs_calls) * 3600.0 / elapsed,
+        "calls/h",
+        note="20 s long polls, not scaled: independent of the number of endpoints",
+    )
+
+    # 3. Load: load_n resources in one apply at a 5 s creation delay, events mode, defaults otherwise.
+    print(f"[events] load: {load_n} resources in one apply, creation delay 5 s, events", flush=True)
+    sqs.purge_queue(QueueUrl=queue)
+    phase_load(world, report, load_n, 5.0, None, env=events_env, label="events", ready_target=120.0, rss_target=400.0)
+    report.details["events"] = details
+
+
 def print_table(rows: list[Row]) -> None:
     header = ("metric", "measured", "target", "ratio", "result")
     lines = []
@@ -675,9 +835,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-delay", type=float, default=5.0, help="emulator creation delay in the load phase")
     parser.add_argument("--steady-n", type=int, help="resources in steady state (default 10, quick 3)")
     parser.add_argument("--resyncs", type=int, help="resync intervals observed in steady state (default 6, quick 3)")
+    parser.add_argument("--events-latency-n", type=int, help="events phase: resources per latency series (10, quick 5)")
+    parser.add_argument("--events-steady-n", type=int, help="events phase: resources in steady state (1000, quick 100)")
+    parser.add_argument("--events-load-n", type=int, help="events phase: resources applied at once (2000, quick 200)")
+    parser.add_argument("--events-window", type=float, default=100.0, help="events phase: steady window (s)")
     parser.add_argument(
         "--phases",
-        default="latency,calls,steady,artifacts,load,startup,storm,snapshot",
+        default="latency,calls,steady,artifacts,load,startup,storm,snapshot,events",
         help="comma-separated subset to run (startup needs calls)",
     )
     parser.add_argument(
@@ -694,7 +858,17 @@ def main(argv: list[str] | None = None) -> int:
     steady_n = args.steady_n or (3 if quick else 10)
     resyncs = args.resyncs or (3 if quick else 6)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(phases) - {"latency", "calls", "steady", "artifacts", "load", "startup", "storm", "snapshot"}
+    unknown = set(phases) - {
+        "latency",
+        "calls",
+        "steady",
+        "artifacts",
+        "load",
+        "startup",
+        "storm",
+        "snapshot",
+        "events",
+    }
     if unknown:
         parser.error(f"--phases: unknown phase(s) {sorted(unknown)}")
     if "startup" in phases and "calls" not in phases:
@@ -732,6 +906,15 @@ def main(argv: list[str] | None = None) -> int:
                 phase_storm(world, report, 3 if quick else 5, 120.0 if quick else 300.0)
             if "snapshot" in phases:
                 phase_snapshot(world, report, args.snapshot_gib)
+            if "events" in phases:
+                phase_events(
+                    world,
+                    report,
+                    args.events_latency_n or (5 if quick else 10),
+                    args.events_steady_n or (100 if quick else 1000),
+                    args.events_load_n or (200 if quick else 2000),
+                    args.events_window,
+                )
         finally:
             world.kube.close()
 

@@ -194,6 +194,30 @@ def test_values_reach_the_install(helm: str, tmp_path: Path) -> None:
     assert not [o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"].startswith("djlendpoint-")]
 
 
+def test_shards_and_the_events_queue(helm: str) -> None:
+    """shards=3: a Deployment per shard, each with its own shard flags, pods and peering object."""
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/djl-operator-events"
+    objects = template(helm, OPERATOR_CHART, "--set", "shards=3", "--set", f"eventsQueueUrl={queue}")
+    deployments = sorted((o for o in objects if o["kind"] == "Deployment"), key=lambda o: o["metadata"]["name"])
+    assert [d["metadata"]["name"] for d in deployments] == [f"djl-operator-shard-{i}" for i in range(3)]
+    selectors = set()
+    for index, deployment in enumerate(deployments):
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("--shard-index") + 1] == str(index)
+        assert args[args.index("--shard-count") + 1] == "3"
+        assert args[args.index("--events-queue-url") + 1] == queue
+        assert args[args.index("--peering") + 1] == "djl-operator"  # the operator appends -shard-<i>
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        selectors.add(tuple(sorted(deployment["spec"]["selector"]["matchLabels"].items())))
+    assert len(selectors) == 3  # no Deployment adopts another shard's pods
+    peerings = sorted(o["metadata"]["name"] for o in objects if o["kind"] == "ClusterKopfPeering")
+    assert peerings == [f"djl-operator-shard-{i}" for i in range(3)]
+    # One shard (the default) renders as before: no shard flags, no queue.
+    args = _container(template(helm, OPERATOR_CHART))["args"]
+    assert "--shard-index" not in args and "--events-queue-url" not in args
+
+
 def test_a_policy_change_rolls_the_pods(helm: str) -> None:
     """The operator reads its policy once: the pod template changes with it, so pods restart."""
 
@@ -253,6 +277,8 @@ def test_server_side_dry_run_of_both_charts(helm: str, kubectl: Kubectl, namespa
         ("pollIntervalSeconds=0", "/pollIntervalSeconds"),
         ("irsa.roleArn=djl-operator", "/irsa/roleArn"),
         ("watchNamespaces[0]=Team_A", "/watchNamespaces/0"),
+        ("shards=0", "/shards"),
+        ("eventsQueueUrl=djl-operator-events", "/eventsQueueUrl"),
     ],
 )
 def test_values_schema_refuses_a_mistake(helm: str, setting: str, complaint: str) -> None:
