@@ -714,15 +714,15 @@ def phase_events(world: World, report: Report, latency_n: int, steady_n: int, lo
     """Issue 17's targets, each beside the polling mode it replaces, in one run."""
     from tests.plugins.events import route_endpoint_events
 
+    # One queue for the run: events left from an earlier sub-phase name endpoints no resource of the
+    # next operator has, so it deletes them unread.
     queue = route_endpoint_events(world.emu, "bench-events")
-    sqs = world.emu.client("sqs")
     events_env = {"DJL_OPERATOR_EVENTS_QUEUE_URL": queue}
     details: dict[str, Any] = {}
 
     # 1. InService -> Ready: the default 30 s poll vs events (all other settings at their defaults).
     print(f"[events] InService -> Ready, {latency_n} resources each: 30 s poll vs events", flush=True)
     for label, env in (("poll", {}), ("events", events_env)):
-        sqs.purge_queue(QueueUrl=queue)
         latencies = _in_service_to_ready(world, world.namespace(f"bench-ev-{label}"), env, latency_n, 5.0, label)
         details[f"in_service_to_ready_{label}_s"] = [round(x, 3) for x in latencies]
         mode = "30 s poll" if label == "poll" else "events"
@@ -747,7 +747,6 @@ def phase_events(world: World, report: Report, latency_n: int, steady_n: int, lo
         "DJL_OPERATOR_RESYNC_SECONDS": f"{resync:g}",
         "DJL_OPERATOR_EVENTS_POLL_SECONDS": f"{DEFAULTS.events_poll_interval / EVENTS_SCALE:g}",
     }
-    sqs.purge_queue(QueueUrl=queue)
     with world.operator(ns, env) as op, Watch(world.kube, ns) as watch:
         names = [f"st{i}" for i in range(steady_n)]
         world.cp.kubectl(
@@ -806,7 +805,6 @@ def phase_events(world: World, report: Report, latency_n: int, steady_n: int, lo
 
     # 3. Load: load_n resources in one apply at a 5 s creation delay, events mode, defaults otherwise.
     print(f"[events] load: {load_n} resources in one apply, creation delay 5 s, events", flush=True)
-    sqs.purge_queue(QueueUrl=queue)
     phase_load(world, report, load_n, 5.0, None, env=events_env, label="events", ready_target=120.0, rss_target=400.0)
     report.details["events"] = details
 
