@@ -494,7 +494,10 @@ def phase_load(
         spy = PySpy(pid(op), profile) if profile else contextlib.nullcontext()
         with RssSampler(pid(op)) as rss, spy:
             t0 = time.monotonic()
-            world.cp.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(doc))
+            # kubectl's 120 s limit: a large load goes in lists of 250 (one apply each, back to back).
+            for start in range(0, n, 250):
+                chunk = {**doc, "items": doc["items"][start : start + 250]}
+                world.cp.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(chunk))
             applied = time.monotonic() - t0
             watch.wait(lambda r: all(1 in r.get(x, Tracked()).ready for x in names), 600, f"{n} resources Ready")
             ready = sorted(watch.snapshot(x).ready[1] - t0 for x in names)
@@ -710,7 +713,15 @@ def _in_service_to_ready(world: World, ns: str, env: dict[str, str], n: int, del
     return latencies
 
 
-def phase_events(world: World, report: Report, latency_n: int, steady_n: int, load_n: int, window: float) -> None:
+def phase_events(
+    world: World,
+    report: Report,
+    latency_n: int,
+    steady_n: int,
+    load_n: int,
+    window: float,
+    parts: frozenset[str] = frozenset({"latency", "steady", "load"}),
+) -> None:
     """Issue 17's targets, each beside the polling mode it replaces, in one run."""
     from tests.plugins.events import route_endpoint_events
 
@@ -721,6 +732,22 @@ def phase_events(world: World, report: Report, latency_n: int, steady_n: int, lo
     details: dict[str, Any] = {}
 
     # 1. InService -> Ready: the default 30 s poll vs events (all other settings at their defaults).
+    if "latency" in parts:
+        _events_latency(world, report, details, events_env, latency_n)
+    if "steady" in parts:
+        _events_steady(world, report, details, events_env, steady_n, window)
+    if "load" in parts:
+        # 3. Load: load_n resources in one apply at a 5 s creation delay, events mode, defaults otherwise.
+        print(f"[events] load: {load_n} resources in one apply, creation delay 5 s, events", flush=True)
+        phase_load(
+            world, report, load_n, 5.0, None, env=events_env, label="events", ready_target=120.0, rss_target=400.0
+        )
+    report.details["events"] = details
+
+
+def _events_latency(
+    world: World, report: Report, details: dict[str, Any], events_env: dict[str, str], latency_n: int
+) -> None:
     print(f"[events] InService -> Ready, {latency_n} resources each: 30 s poll vs events", flush=True)
     for label, env in (("poll", {}), ("events", events_env)):
         latencies = _in_service_to_ready(world, world.namespace(f"bench-ev-{label}"), env, latency_n, 5.0, label)
@@ -734,6 +761,10 @@ def phase_events(world: World, report: Report, latency_n: int, steady_n: int, lo
             f"n={latency_n}, creation delay 5 s, p50 {percentile(latencies, 50):.2f} s",
         )
 
+
+def _events_steady(
+    world: World, report: Report, details: dict[str, Any], events_env: dict[str, str], steady_n: int, window: float
+) -> None:
     # 2. Steady state with events and the batched read, the defaults scaled down EVENTS_SCALE x:
     #    a window long enough for every resource's own (6 h) resync to happen once.
     read = DEFAULTS.status_read_interval / EVENTS_SCALE
@@ -803,11 +834,6 @@ def phase_events(world: World, report: Report, latency_n: int, steady_n: int, lo
         note="20 s long polls, not scaled: independent of the number of endpoints",
     )
 
-    # 3. Load: load_n resources in one apply at a 5 s creation delay, events mode, defaults otherwise.
-    print(f"[events] load: {load_n} resources in one apply, creation delay 5 s, events", flush=True)
-    phase_load(world, report, load_n, 5.0, None, env=events_env, label="events", ready_target=120.0, rss_target=400.0)
-    report.details["events"] = details
-
 
 def print_table(rows: list[Row]) -> None:
     header = ("metric", "measured", "target", "ratio", "result")
@@ -837,6 +863,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-steady-n", type=int, help="events phase: resources in steady state (1000, quick 100)")
     parser.add_argument("--events-load-n", type=int, help="events phase: resources applied at once (2000, quick 200)")
     parser.add_argument("--events-window", type=float, default=100.0, help="events phase: steady window (s)")
+    parser.add_argument("--events-parts", default="latency,steady,load", help="events phase: which parts to run")
     parser.add_argument(
         "--phases",
         default="latency,calls,steady,artifacts,load,startup,storm,snapshot,events",
@@ -912,6 +939,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.events_steady_n or (100 if quick else 1000),
                     args.events_load_n or (200 if quick else 2000),
                     args.events_window,
+                    frozenset(x.strip() for x in args.events_parts.split(",") if x.strip()),
                 )
         finally:
             world.kube.close()
