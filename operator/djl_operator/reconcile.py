@@ -438,6 +438,10 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
         for action in result.actions:
             if action is Action.UPLOAD_ARTIFACT:
                 phase = Phase.PACKAGING
+            if action is Action.COLLECT_ROLLED_BACK:
+                # Until the rolled-back model and config are gone the rollback is not "seen": a failure
+                # here keeps the earlier phase, so the next look collects them again.
+                phase = resource.status.phase or Phase.UPDATING
             try:
                 event = _execute(action, result, desired, observed, sagemaker, autoscaler, clients, resource, status)
             except Exception:
