@@ -64,6 +64,9 @@ class Scheduler:
         # The last reconcile-requested-at value each resource was reconciled for (after a restart,
         # status.lastHandledReconcileAt says it).
         self._requested: dict[str, str] = {}
+        # Requests that came while the resource was being reconciled: the outcome's record() must not
+        # push them back behind its wait (the event may say what that reconcile could not yet see).
+        self._poked: set[str] = set()
         self._guard = threading.Lock()
 
     def record(self, uid: str, generation: int, next_step: Next, delay: float | None = None) -> float:
@@ -82,6 +85,9 @@ class Scheduler:
                     Next.DONE: self.settings.resync_interval,
                     Next.STALLED: float("inf"),
                 }[next_step]
+            if uid in self._poked and next_step is not Next.STALLED:
+                self._poked.discard(uid)
+                wait = 0.0  # an event came during this reconcile: look again at once
             self._entries[uid] = _Entry(self.clock() + wait, generation, next_step, failures)
             return wait
 
@@ -95,9 +101,17 @@ class Scheduler:
             if entry is None or entry.next is Next.STALLED:
                 return False
             entry.due = min(entry.due, self.clock())
+            self._poked.add(uid)
             return True
 
     def due(self, uid: str, generation: int, status: dict[str, object], requested: str | None = None) -> bool:
+        found = self._due(uid, generation, status, requested)
+        if found:
+            with self._guard:
+                self._poked.discard(uid)  # the reconcile about to run answers the requests so far
+        return found
+
+    def _due(self, uid: str, generation: int, status: dict[str, object], requested: str | None) -> bool:
         """Whether the tick should reconcile now. ``status`` is the body's, for what this process never saw;
         ``requested`` the resource's reconcile-requested-at annotation: each new value is one reconcile now,
         a stalled resource's included (a user asks to look again, e.g. after removing a name conflict)."""
@@ -134,6 +148,7 @@ class Scheduler:
         with self._guard:
             self._entries.pop(uid, None)
             self._requested.pop(uid, None)
+            self._poked.discard(uid)
             for key in [k for k in self._first_seen if k[0] == uid]:
                 del self._first_seen[key]
 

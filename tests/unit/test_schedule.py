@@ -168,3 +168,19 @@ def test_an_event_makes_a_waiting_resource_due_but_not_a_stalled_or_unknown_one(
     assert not s.request("stalled")
     assert not s.due("stalled", 1, stalled_status(1))
     assert not s.request("unknown")
+
+
+def test_an_event_during_a_reconcile_is_not_pushed_back_by_its_outcome() -> None:
+    """The IN_SERVICE event can arrive while the reconcile that created the endpoint is still running:
+    that reconcile's outcome (poll again in minutes) must not swallow it."""
+    s, _ = scheduler()
+    s.record("u", 1, Next.POLL, 0.0)
+    assert s.due("u", 1, {})  # the tick starts a reconcile
+    assert s.request("u")  # the event comes while it runs
+    assert s.record("u", 1, Next.POLL, 300) == 0  # its outcome keeps the event's "now"
+    assert s.due("u", 1, {})
+    assert s.record("u", 1, Next.POLL, 300) == 300  # answered: the next outcome waits as usual
+    assert not s.due("u", 1, {})
+    s.request("u")
+    assert s.due("u", 1, {})  # an event before the reconcile starts is answered by that reconcile
+    assert s.record("u", 1, Next.DONE) == 300
