@@ -532,6 +532,19 @@ CASES: list[Case] = [
     ],
     Case("snapshot-of-s3", "spec.model", {"id": "s3://bucket/w/", "snapshot": True}, API, "spec.model"),
     Case("token-without-snapshot", "spec.model", {"id": "org/m", "tokenSecretRef": {"name": "hf"}}, API, "spec.model"),
+    # spec.model.networkIsolation: only where the weights come from S3 and nothing is pip-installed.
+    Case(
+        "isolated-snapshot", "spec.model", {"id": "org/m", "snapshot": True, "networkIsolation": True}, OK, "spec.model"
+    ),
+    Case("isolated-hub", "spec.model", {"id": "org/m", "networkIsolation": True}, API, "spec.model"),
+    Case("isolated-s3", "spec.model", {"id": "s3://bkt/w/", "networkIsolation": True}, API, "spec.model"),
+    Case(
+        "isolated-pip",
+        "spec.model",
+        {"id": "org/m", "snapshot": True, "networkIsolation": True, "requirements": ["numpy"]},
+        API,
+        "spec.model",
+    ),
 ]
 
 

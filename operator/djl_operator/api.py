@@ -54,6 +54,15 @@ IMAGE_URI_PATTERN = (
     r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
 KMS_KEY_PATTERN = r"^[a-zA-Z0-9:/_-]*$"
+# spec.model.networkIsolation's rules (the CRD's CEL carries the same messages).
+NETWORK_ISOLATION_NEEDS_SNAPSHOT = (
+    "networkIsolation needs snapshot: true (an isolated container can reach neither the Hub nor S3 itself; "
+    "SageMaker mounts the snapshot's weights before it starts)"
+)
+NETWORK_ISOLATION_NO_REQUIREMENTS = (
+    "networkIsolation cannot install requirements (pip cannot reach a package index from an isolated "
+    "container); remove spec.model.requirements or networkIsolation"
+)
 # A Secret's name (a DNS subdomain) and a key in its data (Kubernetes' IsConfigMapKey).
 SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
@@ -302,13 +311,20 @@ class ModelSpec(_Model):
     snapshot: bool = Field(
         default=False,
         description="Copy the Hub revision (resolved to a commit once per generation) into the artifact bucket "
-        "under <prefix>/<namespace>/<name>/<uid>/snapshots/<commit>/ and serve it from there "
-        "(option.model_id), so the endpoint never reaches the Hub. Needs a Hugging Face model id.",
+        "under <prefix>/<namespace>/<name>/<uid>/snapshots/<commit>/ and serve it from there (the Model's "
+        "'weights' AdditionalModelDataSources channel, which option.model_id names), so the endpoint never "
+        "reaches the Hub. Needs a Hugging Face model id.",
     )
     token_secret_ref: SecretKeyRef | None = Field(
         default=None,
         description="A Secret in this namespace holding the Hugging Face token for gated or private models "
         "(only with snapshot: the operator reads it; it never reaches SageMaker).",
+    )
+    network_isolation: bool = Field(
+        default=False,
+        description="CreateModel's EnableNetworkIsolation: the container makes no network calls at all. Only "
+        "with snapshot (SageMaker mounts the weights from S3 before the container starts) and without "
+        "requirements (pip could not reach a package index).",
     )
 
     @model_validator(mode="after")
@@ -318,6 +334,10 @@ class ModelSpec(_Model):
             raise ValueError("snapshot copies a Hugging Face model id; an s3:// model id is served as it is")
         if self.token_secret_ref is not None and not self.snapshot:
             raise ValueError("tokenSecretRef needs snapshot: true (the token is only ever used by the operator)")
+        if self.network_isolation and not self.snapshot:
+            raise ValueError(NETWORK_ISOLATION_NEEDS_SNAPSHOT)
+        if self.network_isolation and self.requirements:
+            raise ValueError(NETWORK_ISOLATION_NO_REQUIREMENTS)
         return self
 
 

@@ -8,10 +8,13 @@ checksummed, skipped when identical) is :func:`djl_operator.artifacts.upload.upl
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
 
+from djl_operator import model_data
 from djl_operator.api import DjlEndpointSpec
 from djl_operator.artifacts import package, upload
 from djl_operator.artifacts.package import Package
@@ -24,18 +27,41 @@ _DELETE_BATCH = 1000
 
 
 def folder_of(model_data_url: str, uid: str) -> ArtifactFolder | None:
-    """The folder ``<prefix>/<ns>/<name>/<uid>/`` an artifact URL of ours lives in, else None.
+    """The folder ``<prefix>/<ns>/<name>/<uid>/`` an S3 URL of ours lives in, else None.
 
-    Only a key of our layout, with this owner's uid as its folder, is ever deleted
-    through a model's data URL (a model someone pointed elsewhere names nothing of ours).
+    Only a URL of our layout, with this owner's uid as its folder, ever names something to delete:
+    ``<uid>/<sha256>/model.tar.gz`` (ModelDataUrl), ``<uid>/<sha256>/model/`` (a snapshot's
+    ModelDataSource prefix) or ``<uid>/snapshots/<commit>/`` (its weights channel). A model someone
+    pointed elsewhere names nothing of ours.
     """
     if not model_data_url.startswith("s3://"):
         return None
     bucket, _, key = model_data_url[len("s3://") :].partition("/")
     parts = key.split("/")
-    if len(parts) < 5 or parts[-1] != package.ARTIFACT_NAME or parts[-3] != uid or not bucket:
+    if key.endswith("/"):  # an S3Prefix: <uid>/<sha256>/model/ or <uid>/snapshots/<commit>/
+        parts = parts[:-1]
+        tail_ok = (parts[-1:] == [model_data.FILES_FOLDER] and _hex(parts[-2:-1], 64)) or (
+            parts[-2:-1] == [model_data.SNAPSHOTS_FOLDER] and _hex(parts[-1:], 40)
+        )
+    else:
+        tail_ok = parts[-1] == package.ARTIFACT_NAME
+    if len(parts) < 5 or not tail_ok or parts[-3] != uid or not bucket:
         return None
     return ArtifactFolder(bucket, "/".join(parts[:-2]) + "/")
+
+
+def folder_of_container(container: dict[str, Any], uid: str) -> ArtifactFolder | None:
+    """The folder of ours a model's container reads: through ModelDataUrl, ModelDataSource or an
+    additional channel (the operator puts all of one model's data in one resource folder)."""
+    for uri in model_data.uris_read(container):
+        folder = folder_of(uri, uid)
+        if folder is not None:
+            return folder
+    return None
+
+
+def _hex(parts: list[str], length: int) -> bool:
+    return len(parts) == 1 and len(parts[0]) == length and all(c in "0123456789abcdef" for c in parts[0])
 
 
 class ArtifactStore:
@@ -47,6 +73,24 @@ class ArtifactStore:
     ) -> upload.UploadResult:
         """Upload the package at its content-addressed key (nothing is sent when it is already there)."""
         return upload.upload_package(self.s3, spec, namespace=namespace, name=name, owner_uid=owner_uid, package=pkg)
+
+    def create_files(self, spec: DjlEndpointSpec, *, prefix: str, files: Mapping[str, bytes]) -> int:
+        """Upload the artifact's files uncompressed under ``prefix`` (a snapshot's ModelDataSource), each
+        skipped when an identical object is there; returns the bytes sent (0 on a re-apply)."""
+        sent = 0
+        for path, data in sorted(files.items()):
+            result = upload.upload_artifact(
+                self.s3,
+                bucket=spec.aws.artifact_bucket,
+                key=prefix + path,
+                data=data,
+                sha256=hashlib.sha256(data).hexdigest(),
+                kms_key_id=spec.aws.kms_key_id,
+                region=spec.aws.region,
+                content_type="application/octet-stream",
+            )
+            sent += len(data) if result.uploaded else 0
+        return sent
 
     def find(self, where: ArtifactFolder) -> tuple[str, ...]:
         """Every key under the folder (none when the bucket is gone)."""

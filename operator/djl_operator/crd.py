@@ -179,6 +179,17 @@ def _spec_schema(*, json_schema: bool) -> dict[str, Any]:
             "message": "tokenSecretRef needs snapshot: true (the token is only ever used by the operator)",
             "fieldPath": ".tokenSecretRef",
         },
+        {
+            "rule": "!has(self.networkIsolation) || !self.networkIsolation || (has(self.snapshot) && self.snapshot)",
+            "message": api.NETWORK_ISOLATION_NEEDS_SNAPSHOT,
+            "fieldPath": ".networkIsolation",
+        },
+        {
+            "rule": "!has(self.networkIsolation) || !self.networkIsolation || !has(self.requirements)"
+            " || size(self.requirements) == 0",
+            "message": api.NETWORK_ISOLATION_NO_REQUIREMENTS,
+            "fieldPath": ".requirements",
+        },
     ]
     extra_rules = {
         ("model", "properties"): [

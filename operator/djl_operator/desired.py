@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from djl_operator import bytecache, naming, pinning, policy, scaling
+from djl_operator import bytecache, model_data, naming, pinning, policy, scaling
 from djl_operator.api import DjlEndpointResource, DjlEndpointSpec
 from djl_operator.artifacts import images, package, requests
 from djl_operator.planner import Desired, ObservedEndpoint
@@ -58,6 +58,10 @@ class DesiredDeployment:
     image_notice: str | None = None
     # A newer image of the same family than the one kept (status only: nothing redeploys for it).
     newer_image_uri: str | None = None
+    # A served snapshot: the key prefix of the artifact's files, uncompressed (ModelDataSource), and
+    # the key prefix of the commit's files (the weights channel); artifact_key is then files_prefix.
+    files_prefix: str | None = None
+    weights_prefix: str | None = None
 
     def on_endpoint(self, endpoint_name: str) -> DesiredDeployment:
         """The same deployment, served by the endpoint ``endpoint_name``."""
@@ -71,11 +75,35 @@ class DesiredDeployment:
     def artifact_uri(self) -> str:
         return f"s3://{self.scope.bucket}/{self.artifact_key}"
 
+    @property
+    def artifact_keys(self) -> tuple[str, ...]:
+        """Every key the artifact is stored at: model.tar.gz, or a served snapshot's files."""
+        if self.files_prefix is None:
+            return (self.artifact_key,)
+        return tuple(self.files_prefix + path for path in sorted(self.package.files))
+
+    @property
+    def kept_prefixes(self) -> tuple[tuple[str, str], ...]:
+        """``(bucket, key prefix)`` the model reads besides ``artifact_key``: a served snapshot's files
+        and its commit (the marker ``<commit>.json`` included). Garbage collection keeps them."""
+        if self.files_prefix is None or self.weights_prefix is None:
+            return ()
+        bucket = self.scope.bucket
+        return (bucket, self.files_prefix), (bucket, self.weights_prefix.rstrip("/"))
+
 
 @bytecache.bounded_by_bytes(64 * 2**20, lambda built: len(built.data) + sum(map(len, built.files.values())))
 def _package_for(spec_json: str) -> package.Package:
     """Packages are pure functions of the spec; every poll and resync needs the sha256, so build each once."""
     return package.build_package(DjlEndpointSpec.model_validate_json(spec_json))
+
+
+@bytecache.bounded_by_bytes(16 * 2**20, lambda built: len(built.data) + sum(map(len, built.files.values())))
+def _snapshot_package_for(spec_json: str) -> package.Package:
+    """A served snapshot's files: option.model_id is where SageMaker mounts the weights channel."""
+    spec = DjlEndpointSpec.model_validate_json(spec_json)
+    model = spec.model.model_copy(update={"id": model_data.WEIGHTS_PATH})
+    return package.build_package(spec.model_copy(update={"model": model}))
 
 
 def desired_deployment(
@@ -90,15 +118,34 @@ def desired_deployment(
     policy.check(resource, rules if rules is not None else policy.Policy())  # the admin's policy, before anything
     spec = resource.spec
     scaling.check(spec)
-    built = package.build_package(spec, template) if template else _package_for(spec.model_dump_json())
+    scope = owned_scope(resource)
+    bucket = spec.aws.artifact_bucket
+    commit = model_data.served_commit(spec.model.id, bucket, scope.artifact_prefix)
+    if commit is not None:
+        # Validated again as the user's spec (networkIsolation stands without the snapshot flag here).
+        plain = spec.model_copy(update={"model": spec.model.model_copy(update={"network_isolation": False})})
+        built = _snapshot_package_for(plain.model_dump_json())
+    else:
+        built = package.build_package(spec, template) if template else _package_for(spec.model_dump_json())
     image_uri = images.pinned_image_uri(spec, live_image) or images.resolve_image_uri(spec)
     key = package.artifact_key(spec.aws.artifact_prefix, resource.namespace, resource.name, resource.uid, built.sha256)
-    bucket = spec.aws.artifact_bucket
     model_data_url = f"s3://{bucket}/{key}"
+    files_prefix = weights_prefix = None
+    container = None
+    hashed: list[Any] = [built.sha256, model_data_url, image_uri, spec.aws.execution_role_arn]
+    if commit is not None:
+        files_prefix = model_data.files_prefix(scope.artifact_prefix, built.sha256)
+        weights_prefix = f"{scope.artifact_prefix}{model_data.SNAPSHOTS_FOLDER}/{commit}/"
+        key = files_prefix
+        container = model_data.snapshot_container(
+            image_uri, f"s3://{bucket}/{files_prefix}", f"s3://{bucket}/{weights_prefix}"
+        )
+        # The files, the commit mounted beside them (option.model_id names the mount, not the commit).
+        hashed = [built.sha256, container, image_uri, spec.aws.execution_role_arn, spec.model.network_isolation]
 
     # A model is its artifact (where it lives, too), image and role; a config is its model and variant.
     # The names carry the owner's identity, so no two resources share one.
-    model_hash = naming.content_hash([built.sha256, model_data_url, image_uri, spec.aws.execution_role_arn])
+    model_hash = naming.content_hash(hashed)
     model_name = naming.versioned_name(resource.name, resource.uid, model_hash)
     variant = requests.production_variant(spec, model_name=model_name)
     config_hash = naming.content_hash([variant, spec.aws.kms_key_id])
@@ -117,10 +164,15 @@ def desired_deployment(
         ),
         package=built,
         artifact_key=key,
-        scope=owned_scope(resource),
+        scope=scope,
         image_uri=image_uri,
         model_request=requests.create_model_request(
-            spec, model_name=model_name, image_uri=image_uri, model_data_url=model_data_url, tags=tags
+            spec,
+            model_name=model_name,
+            image_uri=image_uri,
+            model_data_url=model_data_url,
+            tags=tags,
+            container=container,
         ),
         config_request=requests.create_endpoint_config_request(
             spec, config_name=config_name, model_name=model_name, tags=tags
@@ -129,6 +181,8 @@ def desired_deployment(
         instance_count=spec.instance.count,
         image_notice=images.deprecation_notice(spec),
         newer_image_uri=images.newer_image_uri(spec, image_uri),
+        files_prefix=files_prefix,
+        weights_prefix=weights_prefix,
     )
 
 

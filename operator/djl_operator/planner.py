@@ -131,16 +131,17 @@ def plan_collection(
     *,
     keep: frozenset[str] = frozenset(),
     keep_artifact: tuple[str, str] | None = None,
-    keep_prefix: tuple[str, str] | None = None,
+    keep_prefixes: tuple[tuple[str, str], ...] = (),
 ) -> Collection:
     """Decide what to delete of the owned world: everything but ``keep`` (the model and config that
-    serve), ``keep_artifact`` (``(bucket, key)`` the kept model reads) and every key starting with
-    ``keep_prefix`` (``(bucket, prefix)``: the snapshot the kept model reads). The finalizer keeps nothing."""
+    serve), ``keep_artifact`` (``(bucket, key)`` the kept model reads) and every key starting with one
+    of ``keep_prefixes`` (``(bucket, prefix)``: a served snapshot's files and commit). The finalizer
+    keeps nothing."""
 
     def kept(bucket: str, key: str) -> bool:
         if (bucket, key) == keep_artifact:
             return True
-        return keep_prefix is not None and bucket == keep_prefix[0] and key.startswith(keep_prefix[1])
+        return any(bucket == b and key.startswith(prefix) for b, prefix in keep_prefixes)
 
     looked_at = {folder for folder, _ in world.artifacts}
     models = tuple(m for m in world.models if m.name not in keep)
@@ -148,7 +149,7 @@ def plan_collection(
     for model in models:
         if model.reads is None or model.reads in looked_at or model.reads in folders:
             continue
-        if any(k is not None and _within(k, model.reads) for k in (keep_artifact, keep_prefix)):
+        if any(k is not None and _within(k, model.reads) for k in (keep_artifact, *keep_prefixes)):
             continue  # never empty the folder a kept artifact is in: decide its keys one by one
         folders.append(model.reads)
     keys = []

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from djl_operator import api, conditions, naming, rollout, scaling, snapshot
 from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
-from djl_operator.artifact_store import ArtifactStore, folder_of
+from djl_operator.artifact_store import ArtifactStore, folder_of_container
 from djl_operator.artifacts import requests
 from djl_operator.autoscaling_adapter import AutoScalingAdapter, activity_status
 from djl_operator.aws_clients import AwsClients, RegionClients
@@ -574,7 +574,16 @@ def _execute(
     status: _Status,
 ) -> tuple[str, str, str] | None:
     uid = resource.uid
-    if action is Action.UPLOAD_ARTIFACT:
+    if action is Action.UPLOAD_ARTIFACT and desired.files_prefix is not None:
+        files = desired.package.files
+        sent = ArtifactStore(clients.s3).create_files(resource.spec, prefix=desired.files_prefix, files=files)
+        if sent:
+            return (
+                "Normal",
+                "Packaging",
+                f"uploaded {len(files)} model files ({sent} bytes) to {desired.artifact_uri}",
+            )
+    elif action is Action.UPLOAD_ARTIFACT:
         uploaded = ArtifactStore(clients.s3).create(
             resource.spec, namespace=resource.namespace, name=resource.name, owner_uid=uid, pkg=desired.package
         )
@@ -617,8 +626,8 @@ def _execute(
             uid=uid,
             folders=[ArtifactFolder(desired.scope.bucket, desired.scope.artifact_prefix)],
             keep=frozenset({desired.target.model_name, desired.target.config_name}),
-            keep_artifact=(desired.scope.bucket, desired.artifact_key),
-            keep_prefix=_served_snapshot(resource, desired),
+            keep_artifact=None if desired.files_prefix else (desired.scope.bucket, desired.artifact_key),
+            keep_prefixes=desired.kept_prefixes,
         )
     elif action is Action.COLLECT_ROLLED_BACK:
         assert observed is not None and observed.owned
@@ -664,7 +673,7 @@ def _drop_unreferenced_artifact(sagemaker: SageMakerAdapter, store: ArtifactStor
     """
     try:
         if sagemaker.describe_model(desired.target.model_name) is None:
-            store.delete(desired.scope.bucket, (desired.artifact_key,))
+            store.delete(desired.scope.bucket, desired.artifact_keys)
     except (ClientError, BotoCoreError):
         log.debug("could not remove the unreferenced artifact %s", desired.artifact_uri, exc_info=True)
 
@@ -694,8 +703,7 @@ def _observe_owned(
     models = []
     for model in sagemaker.owned_models(name_part, uid, skip):
         described = sagemaker.describe_model(model) or {}
-        url = (described.get("PrimaryContainer") or {}).get("ModelDataUrl") or ""
-        models.append(ObservedModel(model, folder_of(url, uid)))
+        models.append(ObservedModel(model, folder_of_container(described.get("PrimaryContainer") or {}, uid)))
     artifacts = tuple((folder, store.find(folder)) for folder in dict.fromkeys(folders))
     return OwnedWorld(configs=configs, models=tuple(models), artifacts=artifacts)
 
@@ -722,24 +730,12 @@ def _collect_garbage(
     folders: list[ArtifactFolder],
     keep: frozenset[str] = frozenset(),
     keep_artifact: tuple[str, str] | None = None,
-    keep_prefix: tuple[str, str] | None = None,
+    keep_prefixes: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """Observe what we own besides endpoints, let the planner decide, delete that."""
     world = _observe_owned(sagemaker, store, uid=uid, folders=folders, skip=keep)
-    collection = plan_collection(world, keep=keep, keep_artifact=keep_artifact, keep_prefix=keep_prefix)
+    collection = plan_collection(world, keep=keep, keep_artifact=keep_artifact, keep_prefixes=keep_prefixes)
     _collect(sagemaker, store, collection)
-
-
-def _served_snapshot(resource: DjlEndpointResource, desired: DesiredDeployment) -> tuple[str, str] | None:
-    """``(bucket, key prefix)`` of the snapshot the desired model reads (its files and marker): kept."""
-    prefix = f"s3://{desired.scope.bucket}/{desired.scope.artifact_prefix}{snapshot.FOLDER}/"
-    model_id = resource.spec.model.id
-    if not model_id.startswith(prefix):
-        return None
-    commit = model_id[len(prefix) :].rstrip("/")
-    if not commit or "/" in commit:
-        return None
-    return desired.scope.bucket, snapshot.kept_prefix(desired.scope.artifact_prefix, commit)
 
 
 # -- finalize -----------------------------------------------------------------------

@@ -6,10 +6,12 @@ no two resources share an object and the finalizer finds it from the uid alone):
     <prefix>/<namespace>/<name>/<uid>/snapshots/<commit>/<file path>   the commit's files, uncompressed
     <prefix>/<namespace>/<name>/<uid>/snapshots/<commit>.json          written last: the copy is complete
 
-The model's serving.properties then reads ``option.model_id=s3://.../snapshots/<commit>/``, which LMI
-downloads before the model loads (DJL Serving's S3 model id), so the endpoint never reaches the Hub: a
-Hub outage, a rate limit or a moved branch cannot break a scale-out or a rollback, and the token stays
-with the operator.
+The Model then reads the commit as its ``weights`` channel (AdditionalModelDataSources, S3Prefix) beside
+the artifact's uncompressed files (ModelDataSource), and serving.properties names the channel's mount
+(``option.model_id=/opt/ml/additional-model-data-sources/weights``; see :mod:`djl_operator.model_data`).
+SageMaker puts both on the instance before the container starts, so the endpoint never reaches the
+Hub (nor S3 itself, which is what lets spec.model.networkIsolation isolate it): a Hub outage, a rate
+limit or a moved branch cannot break a scale-out or a rollback, and the token stays with the operator.
 
 The revision is resolved to a commit once per generation (status.snapshot.commit is that memory);
 a moved branch is picked up by the next spec change.
@@ -39,14 +41,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from djl_operator import kube_secrets
+from djl_operator import kube_secrets, model_data
 from djl_operator.api import DjlEndpointResource
 from djl_operator.artifacts import package, upload
 from djl_operator.conditions import Reason
 from djl_operator.hub import HubClient, HubError, HubErrorKind, HubFile, HubRevision, endpoint_from_env
 from djl_operator.planner import Next
 
-FOLDER = "snapshots"
+FOLDER = model_data.SNAPSHOTS_FOLDER
 META_ETAG = "hf-etag"
 META_COMMIT = "hf-commit"
 MIN_PART_BYTES = 5 * 2**20  # S3's smallest part (all but the last)
@@ -70,11 +72,6 @@ def snapshot_prefix(folder: str, commit: str) -> str:
 def marker_key(folder: str, commit: str) -> str:
     """Written after the last file: a complete copy. Outside the model prefix, so LMI never downloads it."""
     return f"{folder}{FOLDER}/{commit}.json"
-
-
-def kept_prefix(folder: str, commit: str) -> str:
-    """What the garbage collection keeps for the served commit: its files and its marker."""
-    return f"{folder}{FOLDER}/{commit}"
 
 
 def part_bytes_for(size: int, configured: int) -> int:

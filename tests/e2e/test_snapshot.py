@@ -7,9 +7,7 @@ of the run is searched for the token: it is never there.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,24 +56,23 @@ def _snapshot_keys(cluster: Cluster) -> list[str]:
     return sorted(o["Key"] for o in listing.get("Contents", []) if "/snapshots/" in o["Key"])
 
 
-def _uploaded_to_snapshots(cluster: Cluster, since: int = 0) -> int:
+def _served_from(cluster: Cluster, model_name: str) -> tuple[dict[str, Any], str]:
+    """The model's description and the option.model_id of the serving.properties it mounts."""
+    model = cluster.sagemaker.describe_model(ModelName=model_name)
+    source = model["PrimaryContainer"]["ModelDataSource"]["S3DataSource"]
+    bucket, _, prefix = source["S3Uri"].removeprefix("s3://").partition("/")
+    properties = cluster.s3.get_object(Bucket=bucket, Key=f"{prefix}serving.properties")["Body"].read().decode()
+    return model, javaprops.loads(properties)["option.model_id"]
+
+
+def _owned_keys(cluster: Cluster, uid: str) -> list[str]:
+    listing = cluster.s3.list_objects_v2(Bucket=BUCKET)
+    return sorted(o["Key"] for o in listing.get("Contents", []) if f"/{uid}/" in o["Key"])
+
+
+def _uploaded(cluster: Cluster, since: int = 0) -> int:
     ops = ("PutObject", "UploadPart")
-    return sum(
-        c.bytes
-        for c in cluster.emulator.calls()[since:]
-        if c.service == "s3" and c.operation in ops and "/snapshots/" in (c.resource or "")
-    )
-
-
-def _model_id_of(cluster: Cluster, model_name: str) -> str:
-    url = cluster.sagemaker.describe_model(ModelName=model_name)["PrimaryContainer"]["ModelDataUrl"]
-    bucket, _, key = url.removeprefix("s3://").partition("/")
-    data = cluster.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        member = tar.extractfile("serving.properties")
-        assert member is not None
-        properties = member.read().decode()
-    return javaprops.loads(properties)["option.model_id"]
+    return sum(c.bytes for c in cluster.emulator.calls()[since:] if c.service == "s3" and c.operation in ops)
 
 
 def _when(event: dict[str, Any]) -> str:
@@ -95,7 +92,7 @@ def _grep_token(cluster: Cluster, name: str) -> dict[str, int]:
     }
 
 
-def test_a_gated_model_stalls_without_the_token_then_snapshots_and_serves_from_s3(
+def test_a_gated_model_stalls_without_the_token_then_snapshots_and_serves_isolated_from_s3(
     cluster: Cluster, gated: str, tiny_model_dir: Callable[[str], Path]
 ) -> None:
     assert cluster.hub is not None
@@ -113,7 +110,7 @@ def test_a_gated_model_stalls_without_the_token_then_snapshots_and_serves_from_s
         "create", "secret", "generic", "hf-token", "-n", cluster.namespace, f"--from-literal=token={TOKEN}"
     )
     release = cluster.hub.hold(PADDING)
-    cluster.apply(_manifest("gated", token=True))
+    cluster.apply(_manifest("gated", token=True, model__networkIsolation=True))
     copying = wait_for(
         lambda: (s := cluster.status("gated").get("snapshot") or {}).get("filesDone", 0) >= 1 and s,
         timeout=60,
@@ -132,7 +129,19 @@ def test_a_gated_model_stalls_without_the_token_then_snapshots_and_serves_from_s
     files = _files(tiny_model_dir("feature-extraction"))
     assert ready["snapshot"]["filesDone"] == ready["snapshot"]["files"] == len(files)
     assert _snapshot_keys(cluster) == sorted([f"{prefix}.json", *(f"{prefix}/{path}" for path in files)])
-    assert _model_id_of(cluster, ready["modelName"]) == uri
+    # The Model mounts the commit as its weights channel beside the artifact's uncompressed files,
+    # and LMI loads the channel's directory: the container itself downloads nothing.
+    uid = cluster.get("gated")["metadata"]["uid"]
+    files_uri = f"s3://{BUCKET}/djl-operator/{cluster.namespace}/gated/{uid}/{ready['artifact']['sha256']}/model/"
+    model, model_id = _served_from(cluster, ready["modelName"])
+    assert model["EnableNetworkIsolation"] is True and "ModelDataUrl" not in model["PrimaryContainer"]
+    prefix_source = {"S3DataType": "S3Prefix", "CompressionType": "None"}
+    assert model["PrimaryContainer"]["ModelDataSource"] == {"S3DataSource": {"S3Uri": files_uri, **prefix_source}}
+    assert model["PrimaryContainer"]["AdditionalModelDataSources"] == [
+        {"ChannelName": "weights", "S3DataSource": {"S3Uri": uri, **prefix_source}}
+    ]
+    assert model_id == "/opt/ml/additional-model-data-sources/weights"
+    assert ready["artifact"]["uri"] == files_uri
     # Each attempt announces itself; the first met the Hub's 401 at its first file.
     ours = ("SnapshotStarted", "SnapshotCompleted", "HubAuthRequired")
     reasons = [e["reason"] for e in sorted(cluster.events("gated"), key=_when) if e["reason"] in ours]
@@ -140,19 +149,23 @@ def test_a_gated_model_stalls_without_the_token_then_snapshots_and_serves_from_s
     completed = next(e["message"] for e in cluster.events("gated") if e["reason"] == "SnapshotCompleted")
     assert "MiB in " in completed and "s (" in completed
 
-    # Served from the snapshot: the emulator's runtime downloads the S3 prefix, as LMI does.
+    # Served from S3 only: the emulator's runtime lays out /opt/ml/model and the weights channel as
+    # SageMaker does, and starts the model server isolated (no Hub address, Hub offline).
+    hub_calls = len(cluster.hub.calls)
     endpoint = naming.endpoint_name(cluster.namespace, "gated")
     runtime = cluster.emulator.client("sagemaker-runtime")
     answer = runtime.invoke_endpoint(
         EndpointName=endpoint, ContentType="application/json", Body=json.dumps({"inputs": "hello world"})
     )
     assert len(json.loads(answer["Body"].read())) == HIDDEN
+    assert len(cluster.hub.calls) == hub_calls
 
     # A new generation of the same commit: nothing is copied again, the snapshot is kept.
     mark, hub_files = len(cluster.emulator.calls()), len(cluster.hub.requests("GET", "/resolve/"))
-    cluster.apply(_manifest("gated", token=True, instance__count=2))
+    cluster.apply(_manifest("gated", token=True, model__networkIsolation=True, instance__count=2))
     cluster.wait_ready("gated", timeout=60)
-    assert _uploaded_to_snapshots(cluster, since=mark) == 0
+    assert _uploaded(cluster, since=mark) == 0  # neither the weights nor the model's files
+    assert cluster.status("gated")["modelName"] == ready["modelName"]
     assert len(cluster.hub.requests("GET", "/resolve/")) == hub_files
     assert f"{prefix}/{PADDING}" in _snapshot_keys(cluster)
 
@@ -160,7 +173,7 @@ def test_a_gated_model_stalls_without_the_token_then_snapshots_and_serves_from_s
     assert {c.user for c in cluster.hub.calls if "/resolve/" in c.path} == {None, "alice"}
 
     cluster.delete("gated")
-    assert _snapshot_keys(cluster) == [] and cluster.model_names() == []
+    assert _owned_keys(cluster, uid) == [] and cluster.model_names() == []
     assert cluster.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 

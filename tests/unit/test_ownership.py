@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from djl_operator.artifact_store import folder_of
+from djl_operator.artifact_store import folder_of, folder_of_container
 from djl_operator.planner import ArtifactFolder
 from djl_operator.sagemaker_adapter import OwnershipProofs
 
@@ -40,6 +42,7 @@ def test_proofs_are_bounded_and_forgotten_with_their_owner() -> None:
 
 
 SHA = "ab" * 32
+COMMIT = "c" * 40
 
 
 @pytest.mark.parametrize(
@@ -50,9 +53,45 @@ SHA = "ab" * 32
         (f"s3://b/ns/demo/another-uid/{SHA}/model.tar.gz", None),  # not this owner's folder
         (f"s3://b/{UID}/{SHA}/model.tar.gz", None),  # not our layout
         (f"s3://b/ns/demo/{UID}/{SHA}/weights.bin", None),
+        # A served snapshot: its files' ModelDataSource prefix and its weights channel (S3Prefix, '/').
+        (f"s3://b/p/ns/demo/{UID}/{SHA}/model/", ("b", f"p/ns/demo/{UID}/")),
+        (f"s3://b/p/ns/demo/{UID}/snapshots/{COMMIT}/", ("b", f"p/ns/demo/{UID}/")),
+        (f"s3://b/p/ns/demo/{UID}/snapshots/{COMMIT}", None),  # not a prefix
+        (f"s3://b/p/ns/demo/{UID}/snapshots/main/", None),  # not a commit
+        (f"s3://b/p/ns/demo/{UID}/{SHA}/other/", None),
+        (f"s3://b/p/ns/demo/another-uid/{SHA}/model/", None),
+        (f"s3://b/p/ns/demo/another-uid/snapshots/{COMMIT}/", None),
+        (f"s3://b/{UID}/snapshots/{COMMIT}/", None),  # not our layout
         ("https://example.com/model.tar.gz", None),
         ("", None),
     ],
 )
 def test_only_this_owners_artifact_folder_is_deleted_through_a_model(url: str, folder: tuple[str, str] | None) -> None:
     assert folder_of(url, UID) == (ArtifactFolder(*folder) if folder else None)
+
+
+@pytest.mark.parametrize(
+    ("container", "folder"),
+    [
+        ({"ModelDataUrl": f"s3://b/p/ns/demo/{UID}/{SHA}/model.tar.gz"}, ("b", f"p/ns/demo/{UID}/")),
+        (
+            {"ModelDataSource": {"S3DataSource": {"S3Uri": f"s3://b/p/ns/demo/{UID}/{SHA}/model/"}}},
+            ("b", f"p/ns/demo/{UID}/"),
+        ),
+        (
+            {
+                "ModelDataSource": {"S3DataSource": {"S3Uri": "s3://elsewhere/weights/"}},
+                "AdditionalModelDataSources": [
+                    {"ChannelName": "w", "S3DataSource": {"S3Uri": f"s3://b/p/ns/demo/{UID}/snapshots/{COMMIT}/"}}
+                ],
+            },
+            ("b", f"p/ns/demo/{UID}/"),
+        ),
+        ({"ModelDataSource": {"S3DataSource": {"S3Uri": "s3://elsewhere/weights/"}}}, None),
+        ({"Image": "i"}, None),
+    ],
+)
+def test_a_models_folder_is_read_from_every_data_source(
+    container: dict[str, Any], folder: tuple[str, str] | None
+) -> None:
+    assert folder_of_container(container, UID) == (ArtifactFolder(*folder) if folder else None)

@@ -80,32 +80,44 @@ def test_an_empty_collection_says_so() -> None:
 
 SNAP = "p/ns/demo/uid/snapshots/" + "c" * 40
 OLD_SNAP = "p/ns/demo/uid/snapshots/" + "d" * 40
+FILES = "p/ns/demo/uid/" + "e" * 64 + "/model/"
+OLD_FILES = "p/ns/demo/uid/" + "f" * 64 + "/model/"
+ALL_FILES = (f"{FILES}serving.properties", f"{FILES}requirements.txt", f"{OLD_FILES}serving.properties")
 
 
 @pytest.mark.parametrize(
-    ("keep_prefix", "stray"),
+    ("keep_prefixes", "stray"),
     [
         pytest.param(
-            ("bucket", SNAP),
-            (f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY),
+            (("bucket", SNAP),),
+            (f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY, *ALL_FILES),
             id="the served snapshot's files and marker stay; another commit's go",
         ),
         pytest.param(
-            ("old-bucket", SNAP),
-            (f"{SNAP}/config.json", f"{SNAP}.json", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY),
+            (("old-bucket", SNAP),),
+            (f"{SNAP}/config.json", f"{SNAP}.json", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY, *ALL_FILES),
             id="a keep prefix names its bucket",
         ),
         pytest.param(
-            None,
-            (f"{SNAP}/config.json", f"{SNAP}.json", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY),
+            (),
+            (f"{SNAP}/config.json", f"{SNAP}.json", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY, *ALL_FILES),
             id="no snapshot served: every snapshot is stray",
+        ),
+        pytest.param(
+            (("bucket", FILES), ("bucket", SNAP)),
+            (KEY, f"{OLD_FILES}serving.properties", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json", OLD_KEY),
+            id="a served snapshot's model files and commit stay; earlier files and the tarball go",
         ),
     ],
 )
-def test_the_served_snapshot_is_kept(keep_prefix: tuple[str, str] | None, stray: tuple[str, ...]) -> None:
+def test_the_served_snapshot_is_kept(keep_prefixes: tuple[tuple[str, str], ...], stray: tuple[str, ...]) -> None:
     found = (KEY, OLD_KEY, f"{SNAP}/config.json", f"{SNAP}.json", f"{OLD_SNAP}/config.json", f"{OLD_SNAP}.json")
+    found += (f"{FILES}serving.properties", f"{FILES}requirements.txt", f"{OLD_FILES}serving.properties")
+    keep_artifact = None if ("bucket", FILES) in keep_prefixes else ("bucket", KEY)
     world = OwnedWorld(models=(ObservedModel("m1", HERE),), artifacts=((HERE, found),))
-    collection = plan_collection(world, keep=frozenset({"m2"}), keep_artifact=("bucket", KEY), keep_prefix=keep_prefix)
+    collection = plan_collection(
+        world, keep=frozenset({"m2"}), keep_artifact=keep_artifact, keep_prefixes=keep_prefixes
+    )
     assert collection == Collection(
         models=(ObservedModel("m1", HERE),), keys=(("bucket", tuple(k for k in found if k in stray)),)
     )
@@ -113,6 +125,6 @@ def test_the_served_snapshot_is_kept(keep_prefix: tuple[str, str] | None, stray:
 
 def test_a_model_reading_the_kept_snapshots_folder_never_empties_it() -> None:
     world = OwnedWorld(models=(ObservedModel("m1", EARLIER),))
-    kept = plan_collection(world, keep_prefix=("old-bucket", SNAP))
+    kept = plan_collection(world, keep_prefixes=(("old-bucket", SNAP),))
     assert kept.folders_before_models == ()
     assert plan_collection(world).folders_before_models == (EARLIER,)

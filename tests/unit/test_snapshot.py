@@ -15,7 +15,6 @@ from djl_operator.desired import desired_deployment
 from djl_operator.hub import HubClient, HubError, HubErrorKind
 from djl_operator.kube_secrets import SecretUnavailable
 from djl_operator.planner import Next
-from djl_operator.reconcile import _served_snapshot
 
 TOKEN = "hf_unitTestTokenValue0123456789"
 
@@ -92,19 +91,64 @@ def test_only_plain_relative_paths_are_copied(path: str, safe: bool) -> None:
     assert snapshot._safe_path(path) is safe
 
 
-def test_the_deployment_reads_the_snapshot_prefix() -> None:
+FOLDER = "djl-operator/team/llm/uid-7/"
+COMMIT = "a" * 40
+
+
+def test_the_deployment_mounts_the_snapshot_beside_the_uncompressed_files() -> None:
     resource = _resource(revision="v1", tokenSecretRef={"name": "hf"})
-    uri = f"s3://bkt/djl-operator/team/llm/uid-7/snapshots/{'a' * 40}/"
+    uri = f"s3://bkt/{FOLDER}snapshots/{COMMIT}/"
     served = snapshot.served_from(resource, uri)
     model = served.spec.model
     assert (model.id, model.revision, model.snapshot, model.token_secret_ref) == (uri, None, False, None)
     assert resource.spec.model.id == "org/gated"  # the resource itself is untouched
     desired = desired_deployment(served)
     properties = javaprops.loads(desired.package.files["serving.properties"].decode())
-    assert properties["option.model_id"] == uri and "option.revision" not in properties
-    # The garbage collection keeps exactly that commit's files and marker.
-    assert _served_snapshot(served, desired) == ("bkt", f"djl-operator/team/llm/uid-7/snapshots/{'a' * 40}")
-    assert _served_snapshot(resource, desired_deployment(resource)) is None
+    # LMI loads the local directory SageMaker mounts the weights channel at.
+    assert properties["option.model_id"] == "/opt/ml/additional-model-data-sources/weights"
+    assert "option.revision" not in properties
+    files = f"{FOLDER}{desired.package.sha256}/model/"
+    assert desired.model_request["PrimaryContainer"] == {
+        "Image": desired.image_uri,
+        "ModelDataSource": {
+            "S3DataSource": {"S3Uri": f"s3://bkt/{files}", "S3DataType": "S3Prefix", "CompressionType": "None"}
+        },
+        "AdditionalModelDataSources": [
+            {
+                "ChannelName": "weights",
+                "S3DataSource": {"S3Uri": uri, "S3DataType": "S3Prefix", "CompressionType": "None"},
+            }
+        ],
+    }
+    assert "EnableNetworkIsolation" not in desired.model_request
+    assert desired.artifact_uri == f"s3://bkt/{files}"
+    assert desired.artifact_keys == tuple(files + path for path in sorted(desired.package.files))
+    # The garbage collection keeps exactly these files, and that commit's files and marker.
+    assert desired.kept_prefixes == (("bkt", files), ("bkt", f"{FOLDER}snapshots/{COMMIT}"))
+    assert desired_deployment(resource).kept_prefixes == ()
+    assert "ModelDataUrl" in desired_deployment(resource).model_request["PrimaryContainer"]
+
+
+def test_the_model_name_covers_the_commit_and_isolation() -> None:
+    first = desired_deployment(snapshot.served_from(_resource(), f"s3://bkt/{FOLDER}snapshots/{COMMIT}/"))
+    other = desired_deployment(snapshot.served_from(_resource(), f"s3://bkt/{FOLDER}snapshots/{'b' * 40}/"))
+    isolated = desired_deployment(
+        snapshot.served_from(_resource(networkIsolation=True), f"s3://bkt/{FOLDER}snapshots/{COMMIT}/")
+    )
+    # The files are the same bytes (option.model_id names the mount), the model is not.
+    assert first.package.sha256 == other.package.sha256 == isolated.package.sha256
+    names = {first.target.model_name, other.target.model_name, isolated.target.model_name}
+    assert len(names) == 3
+    assert isolated.model_request["EnableNetworkIsolation"] is True
+
+
+def test_an_s3_model_id_elsewhere_is_still_read_by_the_container() -> None:
+    # Another resource's snapshot, or any other prefix, is not ours to mount: ModelDataUrl as before.
+    for uri in (f"s3://bkt/djl-operator/team/llm/uid-8/snapshots/{COMMIT}/", "s3://bkt/weights/"):
+        desired = desired_deployment(snapshot.served_from(_resource(), uri))
+        assert set(desired.model_request["PrimaryContainer"]) == {"Image", "ModelDataUrl"}
+        properties = javaprops.loads(desired.package.files["serving.properties"].decode())
+        assert properties["option.model_id"] == uri
 
 
 def test_status_keys_are_the_api_fields() -> None:
@@ -118,6 +162,11 @@ def test_spec_rules() -> None:
     with pytest.raises(ValidationError, match="tokenSecretRef needs snapshot: true"):
         _resource(snapshot=False, tokenSecretRef={"name": "hf"})
     assert _resource(tokenSecretRef={"name": "hf"}).spec.model.token_secret_ref == api.SecretKeyRef(name="hf")
+    with pytest.raises(ValidationError, match="networkIsolation needs snapshot: true"):
+        _resource(snapshot=False, networkIsolation=True)
+    with pytest.raises(ValidationError, match="networkIsolation cannot install requirements"):
+        _resource(networkIsolation=True, requirements=["numpy==2.1.0"])
+    assert _resource(networkIsolation=True).spec.model.network_isolation is True
     # The token reference never reaches serving.properties.
     assert "tokenSecretRef" not in str(render.serving_properties(_resource(tokenSecretRef={"name": "hf"}).spec))
 

@@ -12,6 +12,16 @@ Like DJL Serving in the real container, an ``option.model_id`` that names an
 ``s3://`` prefix is downloaded (from the emulator's S3) before the model starts,
 and the served serving.properties points at the local copy: the model template
 itself refuses S3 ids, because in AWS the host, not the handler, fetches them.
+
+A container with ``ModelDataSource`` instead of ``ModelDataUrl`` gets its /opt/ml/model
+materialized the way the S3ModelDataSource reference describes (S3Prefix: every object under
+the prefix at its key less the prefix; S3Object: the object under its last key part, or
+untarred with Gzip), and each ``AdditionalModelDataSources`` channel likewise under
+``additional-model-data-sources/<ChannelName>/`` beside it. An ``option.model_id`` naming a
+container path (``/opt/ml/model...``, ``/opt/ml/additional-model-data-sources/...``) is mapped
+to the local directory. With ``EnableNetworkIsolation`` the server gets no way to the Hub
+(``HF_ENDPOINT`` removed, ``HF_HUB_OFFLINE=1``) and an ``s3://`` model id fails to load, as the
+isolated container could not download it.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from djl_operator_kit import processes
 from djl_operator_kit.serving.artifact import PROPERTIES_FILE, parse_properties
 
 from .errors import ApiError
-from .sagemaker import RuntimeTarget
+from .sagemaker import MODEL_CHANNEL, RuntimeTarget
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,11 @@ SERVE_MODULE = "djl_operator_kit.serving.server"
 INVOKE_TIMEOUT_S = 60.0  # AWS's InvokeEndpoint limit for real-time endpoints
 
 MODEL_ID_KEY = "option.model_id"
+CONTAINER_MODEL_DIR = "/opt/ml/model"
+CONTAINER_CHANNELS_DIR = "/opt/ml/additional-model-data-sources"
+# What an isolated container is left without: the Hub (the local Hub's address) and its downloads.
+ISOLATED_DROP = ("HF_ENDPOINT",)
+ISOLATED_SET = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 # (bucket, key, destination file) -> downloads the object
 Fetch = Callable[[str, str, Path], None]
@@ -140,6 +155,20 @@ def with_property(text: str, key: str, value: str) -> str:
     if not replaced:
         lines.append(f"{key}={value}")
     return "\n".join(lines) + "\n"
+
+
+def local_path(container_path: str, model_dir: Path, channels_dir: Path) -> Path | None:
+    """Where a container path (/opt/ml/model..., /opt/ml/additional-model-data-sources/<channel>...)
+    is materialized locally; None for anything else or a path that would leave those folders."""
+    for root, local in ((CONTAINER_MODEL_DIR, model_dir), (CONTAINER_CHANNELS_DIR, channels_dir)):
+        if container_path.rstrip("/") == root:
+            return local
+        if container_path.startswith(root + "/"):
+            parts = [p for p in container_path[len(root) + 1 :].split("/") if p]
+            if any(p in (".", "..") for p in parts):
+                return None
+            return local.joinpath(*parts)
+    return None
 
 
 def _properties_file(model_dir: Path) -> Path | None:
@@ -300,10 +329,10 @@ class ModelServers:
             self._pending = {k for k in self._pending if k[0] != endpoint_name.lower()}
 
     def _server_for(self, target: RuntimeTarget, retire: bool = True) -> _ModelServer:
-        if target.model_data_url is None:
+        if target.model_data_url is None and MODEL_CHANNEL not in target.data_sources:
             raise _internal_dependency(
-                f"Model {target.model_name!r} of endpoint {target.endpoint_name!r} has no ModelDataUrl: "
-                "the emulator runtime can only serve model.tar.gz artifacts."
+                f"Model {target.model_name!r} of endpoint {target.endpoint_name!r} has neither ModelDataUrl nor "
+                "ModelDataSource: the emulator runtime serves model artifacts only."
             )
         key = self._key(target)
         with self._lock:
@@ -334,7 +363,10 @@ class ModelServers:
     def _key(target: RuntimeTarget) -> tuple[str, str]:
         # One server per model *deployment*: two models may share an artifact but not an Environment.
         environment = "\0".join(f"{k}={v}" for k, v in sorted(target.environment.items()))
-        return target.endpoint_name.lower(), f"{target.model_name}\0{target.model_data_url}\0{environment}"
+        sources = "\0".join(f"{k}={sorted(v.items())}" for k, v in sorted(target.data_sources.items()))
+        return target.endpoint_name.lower(), (
+            f"{target.model_name}\0{target.model_data_url}\0{environment}\0{sources}\0{target.network_isolation}"
+        )
 
     def _start(self, target: RuntimeTarget) -> _ModelServer:
         if importlib.util.find_spec(SERVE_MODULE) is None:
@@ -342,27 +374,26 @@ class ModelServers:
                 f"The emulator runtime needs {SERVE_MODULE} (the `djl-operator-kit serve` command, SageMaker "
                 "container contract) to run model artifacts, and it is not importable."
             )
-        assert target.model_data_url is not None
-        bucket, _, key = target.model_data_url.removeprefix("s3://").partition("/")
-        if not target.model_data_url.startswith("s3://") or not key:
-            raise _internal_dependency(f"ModelDataUrl {target.model_data_url!r} is not an s3:// object URL.")
         workdir = Path(tempfile.mkdtemp(prefix=f"djl-emulator-{target.endpoint_name}-"))
         server: _ModelServer | None = None
         try:
-            archive = workdir / "model.tar.gz"
-            try:
-                self._fetch(bucket, key, archive)
-            except Exception as exc:
-                raise _internal_dependency(f"Could not fetch {target.model_data_url}: {exc}") from exc
             model_dir = workdir / "model"
-            try:
-                _extract(archive, model_dir)
-            except (tarfile.TarError, OSError) as exc:
-                raise _internal_dependency(f"{target.model_data_url} is not a valid tar.gz: {exc}") from exc
+            channels_dir = workdir / "additional-model-data-sources"
+            if target.model_data_url is not None:
+                self._materialize(
+                    {"S3Uri": target.model_data_url, "S3DataType": "S3Object", "CompressionType": "Gzip"},
+                    model_dir,
+                    workdir,
+                )
+            for channel, source in target.data_sources.items():
+                self._materialize(source, model_dir if channel == MODEL_CHANNEL else channels_dir / channel, workdir)
+            self._map_container_paths(model_dir, channels_dir)
             self._download_model_id(target, model_dir, workdir / "model_id")
             port = _free_port()
             log_path = workdir / "serve.log"
             env = {**os.environ, **target.environment}
+            if target.network_isolation:
+                env = {k: v for k, v in env.items() if k not in ISOLATED_DROP} | ISOLATED_SET
             with open(log_path, "wb") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "djl_operator_kit.cli", "serve", str(model_dir), "--port", str(port)],
@@ -383,6 +414,55 @@ class ModelServers:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
 
+    def _materialize(self, source: dict[str, str], dest: Path, workdir: Path) -> None:
+        """One S3ModelDataSource into ``dest``, as SageMaker lays it out before the container starts."""
+        uri = source.get("S3Uri") or ""
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if not uri.startswith("s3://") or not bucket:
+            raise _internal_dependency(f"S3Uri {uri!r} is not an s3:// URL.")
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            if source.get("S3DataType") == "S3Prefix":
+                for found in self._keys(bucket, key):
+                    relative = relative_key(found, key)
+                    if relative is not None:
+                        (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+                        self._fetch(bucket, found, dest / relative)
+            elif source.get("CompressionType") == "Gzip":
+                archive = workdir / "model.tar.gz"
+                self._fetch(bucket, key, archive)
+                try:
+                    _extract(archive, dest)
+                except (tarfile.TarError, OSError) as exc:
+                    raise _internal_dependency(f"{uri} is not a valid tar.gz: {exc}") from exc
+                archive.unlink()
+            else:
+                self._fetch(bucket, key, dest / key.rsplit("/", 1)[-1])
+        except ApiError:
+            raise
+        except Exception as exc:
+            raise _internal_dependency(f"Could not fetch {uri}: {exc}") from exc
+
+    def _keys(self, bucket: str, prefix: str) -> list[str]:
+        if self._list_keys is None:
+            raise _internal_dependency("An S3Prefix model data source needs S3 listing, which this runtime lacks.")
+        return self._list_keys(bucket, prefix)
+
+    @staticmethod
+    def _map_container_paths(model_dir: Path, channels_dir: Path) -> None:
+        """An ``option.model_id`` naming where the container finds its data points at the local copy."""
+        properties_path = _properties_file(model_dir)
+        if properties_path is None:
+            return
+        text = properties_path.read_text(encoding="utf-8", errors="replace")
+        try:
+            model_id = parse_properties(text).get(MODEL_ID_KEY, "")
+        except ValueError:
+            return
+        local = local_path(model_id, model_dir, channels_dir)
+        if local is not None:
+            properties_path.write_text(with_property(text, MODEL_ID_KEY, str(local)), encoding="utf-8")
+
     def _download_model_id(self, target: RuntimeTarget, model_dir: Path, dest: Path) -> None:
         """Fetch an ``s3://`` option.model_id into ``dest`` and point serving.properties at it."""
         properties_path = _properties_file(model_dir)
@@ -396,6 +476,8 @@ class ModelServers:
         if not model_id.startswith("s3://"):
             return
         fail = functools.partial(model_error, target.endpoint_name, self._region, self._account_id, 500)
+        if target.network_isolation:
+            raise fail(f"could not download {MODEL_ID_KEY} {model_id}: the container is network isolated")
         if self._list_keys is None:
             raise _internal_dependency(f"{MODEL_ID_KEY}={model_id} needs S3 listing, which this runtime lacks.")
         try:

@@ -136,6 +136,9 @@ class RuntimeTarget:
     model_name: str
     model_data_url: str | None
     environment: dict[str, str]
+    # ModelDataSource (channel MODEL_CHANNEL) and AdditionalModelDataSources' S3DataSources by channel.
+    data_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    network_isolation: bool = False
     # False while a deployment is under way: both fleets may answer, neither is stale yet.
     settled: bool = True
 
@@ -150,6 +153,53 @@ def _containers(model_request: dict[str, Any]) -> list[dict[str, Any]]:
     if model_request.get("PrimaryContainer"):
         return [model_request["PrimaryContainer"]]
     return list(model_request.get("Containers") or [])
+
+
+# The channel of ModelDataSource in model_data_sources(): /opt/ml/model itself.
+MODEL_CHANNEL = ""
+
+
+def model_data_sources(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A container's S3DataSources by channel: ModelDataSource as MODEL_CHANNEL, then
+    AdditionalModelDataSources by ChannelName (mounted at /opt/ml/additional-model-data-sources/<name>/)."""
+    found: dict[str, dict[str, Any]] = {}
+    source = (container.get("ModelDataSource") or {}).get("S3DataSource")
+    if source:
+        found[MODEL_CHANNEL] = source
+    for channel in container.get("AdditionalModelDataSources") or []:
+        found[channel.get("ChannelName") or ""] = channel.get("S3DataSource") or {}
+    return found
+
+
+def _check_model_data(container: dict[str, Any]) -> None:
+    """What CreateModel refuses about where a container's model data is, beyond the shapes botocore's
+    model already checks (the ChannelName pattern [A-Za-z0-9\\.\\-_]+ of 1..64, at most 5 additional
+    sources, the S3DataType and CompressionType enums: validation.py). Modelled on the API reference
+    (ContainerDefinition, S3ModelDataSource, AdditionalModelDataSource):
+
+    * ModelDataUrl and ModelDataSource both name "the location of ML model data": one or the other.
+    * S3Prefix: "A valid key name prefix identified by S3Uri always ends with a forward slash (/)".
+    * CompressionType Gzip is defined only with S3Object (a single tar.gz); with S3Prefix, None.
+
+    Nothing else is refused here (the reference says nothing of, say, repeated channel names).
+    """
+    source = (container.get("ModelDataSource") or {}).get("S3DataSource")
+    if container.get("ModelDataUrl") and source:
+        raise errors.validation("ModelDataUrl and ModelDataSource cannot both be specified for a container.")
+    checked = [("ModelDataSource", source)]
+    for channel in container.get("AdditionalModelDataSources") or []:
+        checked.append(
+            (f"AdditionalModelDataSources channel {channel.get('ChannelName')}", channel.get("S3DataSource"))
+        )
+    for what, s3 in checked:
+        if not s3:
+            continue
+        uri = s3.get("S3Uri") or ""
+        if s3.get("S3DataType") == "S3Prefix":
+            if not uri.endswith("/"):
+                raise errors.validation(f"S3Uri {uri!r} of {what} must end with '/' when S3DataType is S3Prefix.")
+            if s3.get("CompressionType") != "None":
+                raise errors.validation(f"{what}: CompressionType must be None when S3DataType is S3Prefix.")
 
 
 def _s3_location(url: str) -> tuple[str, str] | None:
@@ -391,6 +441,8 @@ class SageMaker:
         name = p["ModelName"]
         if not p.get("PrimaryContainer") and not p.get("Containers"):
             raise errors.validation("Either PrimaryContainer or Containers must be specified for the model.")
+        for container in _containers(p):
+            _check_model_data(container)
         with self._lock:
             self._advance()
             arn = self.arn("model", name)
@@ -545,21 +597,24 @@ class SageMaker:
         return None
 
     def _missing_model_data(self, container: dict[str, Any]) -> str | None:
-        url, prefix = container.get("ModelDataUrl"), False
-        source = (container.get("ModelDataSource") or {}).get("S3DataSource")
-        if not url and source:
-            url, prefix = source.get("S3Uri"), source.get("S3DataType") == "S3Prefix"
-        location = _s3_location(url) if url else None
-        if location is None:
-            return None  # no model data, or an https URL we cannot check
-        bucket, key = location
-        if self._s3_probe(bucket, key, prefix):
-            return None
-        what = f"prefix: {key}" if prefix else f"key: {key}"
-        return (
-            f"Failed to download model data(bucket: {bucket}, {what}). Please ensure that there is an object "
-            "located at the URL and that the role passed to CreateModel has permissions to download the model."
-        )
+        """The first data source (ModelDataUrl, ModelDataSource, then each additional channel) with
+        nothing to download: SageMaker fails the deployment when one of them is empty or missing."""
+        sources: list[tuple[str | None, bool]] = [(container.get("ModelDataUrl"), False)]
+        for source in model_data_sources(container).values():
+            sources.append((source.get("S3Uri"), source.get("S3DataType") == "S3Prefix"))
+        for url, prefix in sources:
+            location = _s3_location(url) if url else None
+            if location is None:
+                continue  # no model data, or an https URL we cannot check
+            bucket, key = location
+            if self._s3_probe(bucket, key, prefix):
+                continue
+            what = f"prefix: {key}" if prefix else f"key: {key}"
+            return (
+                f"Failed to download model data(bucket: {bucket}, {what}). Please ensure that there is an object "
+                "located at the URL and that the role passed to CreateModel has permissions to download the model."
+            )
+        return None
 
     def _live_variants(
         self,
@@ -979,6 +1034,8 @@ def _target(
         model_name=variant.get("ModelName") or "",
         model_data_url=container.get("ModelDataUrl"),
         environment=dict(container.get("Environment") or {}),
+        data_sources=copy.deepcopy(model_data_sources(container)),
+        network_isolation=bool(model.request.get("EnableNetworkIsolation")) if model else False,
         settled=settled,
     )
 

@@ -46,14 +46,23 @@ def sagemaker_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
 
 
 def create_model_request(
-    spec: DjlEndpointSpec, *, model_name: str, image_uri: str, model_data_url: str, tags: Mapping[str, str]
+    spec: DjlEndpointSpec,
+    *,
+    model_name: str,
+    image_uri: str,
+    model_data_url: str,
+    tags: Mapping[str, str],
+    container: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """CreateModel: the DJL container with the artifact as its model data."""
+    """CreateModel: the DJL container with the artifact as its model data (``container``: a served
+    snapshot's, reading ModelDataSource and the weights channel instead, see :mod:`djl_operator.model_data`)."""
     request: dict[str, Any] = {
         "ModelName": model_name,
         "ExecutionRoleArn": spec.aws.execution_role_arn,
-        "PrimaryContainer": {"Image": image_uri, "ModelDataUrl": model_data_url},
+        "PrimaryContainer": container or {"Image": image_uri, "ModelDataUrl": model_data_url},
     }
+    if spec.model.network_isolation:
+        request["EnableNetworkIsolation"] = True
     if tags:
         request["Tags"] = sagemaker_tags(tags)
     return request

@@ -199,6 +199,7 @@ def upload_artifact(
     sha256: str,
     kms_key_id: str | None = None,
     region: str | None = None,
+    content_type: str = "application/gzip",
 ) -> UploadResult:
     """Put ``data`` at ``s3://bucket/key`` unless an identical object is already there.
 
@@ -231,7 +232,7 @@ def upload_artifact(
             Bucket=bucket,
             Key=key,
             Body=data,
-            ContentType="application/gzip",
+            ContentType=content_type,
             ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode("ascii"),
             Metadata={SHA256_METADATA_KEY: sha256},
             **extra,
