@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from djl_operator import api, conditions, naming, rollout, scaling, snapshot
+from djl_operator import api, conditions, model_data, naming, rollout, scaling, snapshot
 from djl_operator.api import DjlEndpointResource, DjlEndpointStatus, Phase
 from djl_operator.artifact_store import ArtifactStore, folder_of_container
 from djl_operator.artifacts import requests
@@ -648,12 +648,21 @@ def _collect_rolled_back(
         return  # the live config's model is unknown: nothing can be proven unused
     folders = [ArtifactFolder(desired.scope.bucket, desired.scope.artifact_prefix)]
     keep_artifact = None
-    url = ((sagemaker.describe_model(live_model) or {}).get("PrimaryContainer") or {}).get("ModelDataUrl") or ""
-    live_folder = folder_of(url, uid)
+    keep_prefixes: tuple[tuple[str, str], ...] = ()
+    container = (sagemaker.describe_model(live_model) or {}).get("PrimaryContainer") or {}
+    live_folder = folder_of_container(container, uid)
     if live_folder is not None:
-        # The live artifact's folder is looked at too: its other keys go, the live artifact stays.
+        # The live artifact's folder is looked at too: its other keys go, what the live model reads
+        # stays (its model.tar.gz, or a snapshot's files and commit, the marker beside it included).
         folders.append(live_folder)
-        keep_artifact = (live_folder.bucket, url.removeprefix("s3://").partition("/")[2])
+        url = container.get("ModelDataUrl") or ""
+        if url:
+            keep_artifact = (live_folder.bucket, url.removeprefix("s3://").partition("/")[2])
+        keep_prefixes = tuple(
+            (bucket, key.rstrip("/"))
+            for bucket, _, key in (uri.removeprefix("s3://").partition("/") for uri in model_data.uris_read(container))
+            if key.endswith("/") and bucket == live_folder.bucket and key.startswith(live_folder.folder)
+        )
     _collect_garbage(
         sagemaker,
         store,
@@ -661,6 +670,7 @@ def _collect_rolled_back(
         folders=folders,
         keep=frozenset({live_config, live_model}),
         keep_artifact=keep_artifact,
+        keep_prefixes=keep_prefixes,
     )
 
 
