@@ -74,3 +74,14 @@ def uris_read(container: dict[str, Any]) -> list[str]:
     for channel in container.get("AdditionalModelDataSources") or []:
         uris.append((channel.get("S3DataSource") or {}).get("S3Uri") or "")
     return [uri for uri in uris if uri]
+
+
+def kept_prefixes(container: dict[str, Any], bucket: str, folder: str) -> tuple[tuple[str, str], ...]:
+    """``(bucket, key prefix)`` of each S3Prefix source a container reads inside ``folder``, without its
+    trailing '/' so a snapshot's marker (``<commit>.json``) is kept with its files."""
+    kept = []
+    for uri in uris_read(container):
+        found_bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if uri.startswith("s3://") and key.endswith("/") and found_bucket == bucket and key.startswith(folder):
+            kept.append((bucket, key.rstrip("/")))
+    return tuple(kept)

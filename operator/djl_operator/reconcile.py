@@ -658,11 +658,7 @@ def _collect_rolled_back(
         url = container.get("ModelDataUrl") or ""
         if url:
             keep_artifact = (live_folder.bucket, url.removeprefix("s3://").partition("/")[2])
-        keep_prefixes = tuple(
-            (bucket, key.rstrip("/"))
-            for bucket, _, key in (uri.removeprefix("s3://").partition("/") for uri in model_data.uris_read(container))
-            if key.endswith("/") and bucket == live_folder.bucket and key.startswith(live_folder.folder)
-        )
+        keep_prefixes = model_data.kept_prefixes(container, live_folder.bucket, live_folder.folder)
     _collect_garbage(
         sagemaker,
         store,

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from djl_operator import model_data
 from djl_operator.artifact_store import folder_of, folder_of_container
 from djl_operator.planner import ArtifactFolder
 from djl_operator.sagemaker_adapter import OwnershipProofs
@@ -95,3 +96,20 @@ def test_a_models_folder_is_read_from_every_data_source(
     container: dict[str, Any], folder: tuple[str, str] | None
 ) -> None:
     assert folder_of_container(container, UID) == (ArtifactFolder(*folder) if folder else None)
+
+
+def test_a_live_snapshot_model_keeps_its_files_and_its_commit_with_the_marker() -> None:
+    folder = f"p/ns/demo/{UID}/"
+    container = {
+        "ModelDataSource": {"S3DataSource": {"S3Uri": f"s3://b/{folder}{SHA}/model/"}},
+        "AdditionalModelDataSources": [
+            {"ChannelName": "weights", "S3DataSource": {"S3Uri": f"s3://b/{folder}snapshots/{COMMIT}/"}},
+            {"ChannelName": "other", "S3DataSource": {"S3Uri": "s3://b/someone-else/w/"}},  # not in the folder
+        ],
+    }
+    assert model_data.kept_prefixes(container, "b", folder) == (
+        ("b", f"{folder}{SHA}/model"),
+        ("b", f"{folder}snapshots/{COMMIT}"),
+    )
+    assert model_data.kept_prefixes(container, "other-bucket", folder) == ()
+    assert model_data.kept_prefixes({"ModelDataUrl": f"s3://b/{folder}{SHA}/model.tar.gz"}, "b", folder) == ()
