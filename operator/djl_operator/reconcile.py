@@ -450,7 +450,9 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
                 raise
             events += [event] if event else []
             phase = result.phase
-        if result.ready and observed is not None:
+        # After a rollback the old config serves on (Stalled): an instance type change deregistered
+        # the target before the update, so the spec's autoscaling goes back on what serves.
+        if observed is not None and (result.ready or result.phase is Phase.ROLLED_BACK):
             events += _reconcile_scaling(resource, observed, autoscaler, status)
         ctx.set_cleanup_pending(resource.uid, result.cleanup_pending)
     except Exception as exc:  # mapped to the error vocabulary; nothing is lost
@@ -506,7 +508,8 @@ def _instances(observed: ObservedEndpoint) -> dict[str, Any] | None:
 def _reconcile_scaling(
     resource: DjlEndpointResource, observed: ObservedEndpoint, autoscaler: AutoScalingAdapter, status: _Status
 ) -> list[tuple[str, str, str]]:
-    """Make the endpoint's scalable target what spec.autoscaling says (the endpoint is ours and serves the spec).
+    """Make the endpoint's scalable target what spec.autoscaling says (the endpoint is ours and serves the
+    spec, or the config an update rolled back to).
 
     No Application Auto Scaling call at all for a resource that never had autoscaling (the
     status only says whether to look: a target left behind goes with the endpoint or the finalizer).

@@ -303,3 +303,20 @@ def test_removing_autoscaling_after_a_half_applied_spec_still_deregisters(cluste
     status = cluster.wait_ready("half")
     assert not status.get("autoscaling")
     assert "AutoscalingRemoved" in [e["reason"] for e in cluster.events("half")]
+
+
+def test_a_rolled_back_instance_type_change_puts_the_target_back_on_what_serves(cluster: Cluster) -> None:
+    """The type change deregistered the target first; the update rolls back, the old config serves
+    on (Stalled UpdateRolledBack): the spec's autoscaling is registered again on it."""
+    cluster.apply(endpoint_manifest("rback", autoscaling=SCALING))
+    endpoint = _ready_with_autoscaling(cluster, "rback")["endpointName"]
+    rid = f"endpoint/{endpoint}/variant/{VARIANT}"
+    cluster.emulator.faults.fail_model_start(image="*")  # the new fleet never passes /ping
+    cluster.apply(endpoint_manifest("rback", autoscaling=SCALING, instance__type="ml.g5.2xlarge"))
+    cluster.wait_condition("rback", "Stalled", "UpdateRolledBack", timeout=90)
+    wait_for(lambda: _targets(cluster) == [(rid, 1, 3)], timeout=20, what="the target registered again")
+    (policy,) = _aas(cluster).describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    assert policy["ResourceId"] == rid
+    live = cluster.sagemaker.describe_endpoint(EndpointName=endpoint)
+    config = cluster.sagemaker.describe_endpoint_config(EndpointConfigName=live["EndpointConfigName"])
+    assert config["ProductionVariants"][0]["InstanceType"] != "ml.g5.2xlarge"  # the old config serves
