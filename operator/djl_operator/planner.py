@@ -532,7 +532,19 @@ def plan(
         in_service.actions = [Action.COLLECT_GARBAGE]
         return in_service
 
-    rolled_back = observed.failure_reason and previous.desired_endpoint_config_name == desired.config_name
+    # A rollback reported to an earlier generation is history: the spec changed since (even if only
+    # its rollout or alarms), and Stalled holds only until the spec changes, so the update is tried again.
+    reported_earlier = (
+        previous.phase == Phase.ROLLED_BACK
+        and generation is not None
+        and previous.observed_generation is not None
+        and previous.observed_generation < generation
+    )
+    rolled_back = (
+        observed.failure_reason
+        and previous.desired_endpoint_config_name == desired.config_name
+        and not reported_earlier
+    )
     if rolled_back:
         alarms = rollout.fired_alarms(observed.failure_reason, desired.rollback_alarms)
         if alarms:

@@ -332,6 +332,11 @@ def accept(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     message = f"creating endpoint {name}" if first else f"updating endpoint {name} to generation {resource.generation}"
     status.conditions(_failure("progress", reason, message))
     status.set(phase=phase.value, endpointName=desired.target.endpoint_name, modelName=desired.target.model_name)
+    if resource.status.phase == Phase.ROLLED_BACK:
+        # Stalled means "until the spec changes": any change after a rollback tries the update again,
+        # even one that leaves the config alone (a rollout strategy or alarm edit). The rolled-back
+        # request is history, so this generation has asked for no config yet.
+        status.set(desiredEndpointConfigName=None)
     # Deprecated families and engines still deploy: one Warning per generation says so.
     events = [("Warning", "DeprecatedImage", desired.image_notice)] if desired.image_notice else []
     return Outcome(status.build(), Next.POLL, delay=0.0, message=message, events=events)

@@ -323,3 +323,11 @@ def test_an_alarm_while_baking_rolls_back_stalls_naming_it_and_leaks_nothing(
     assert live == f"s3://{BUCKET}/{artifact}"
     events = [e for e in cluster.events("guarded") if e["reason"] == "RolledBackByAlarm"]
     assert len(events) == 1 and ALARM in events[0]["message"]
+
+    # Stalled until the spec changes, and any change counts: dropping the alarm guard (the config
+    # itself is unchanged) tries the update again, and this time it goes through.
+    cluster.emulator.client("cloudwatch").set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="fixed")
+    rollout_world("guarded", "cls", {"strategy": "AllAtOnce"})
+    retried = cluster.wait_ready("guarded", timeout=120)
+    assert retried["endpointConfigName"] == status["desiredEndpointConfigName"] != live_config
+    assert len(_operator_calls(cluster, "UpdateEndpoint", endpoint)) == 2

@@ -72,3 +72,21 @@ def test_an_invalid_spec_stalls_at_acceptance() -> None:
     outcome = accept(_resource(1, model__properties={"engine": "Nope"}), _context())
     assert outcome.next is Next.STALLED
     assert _conditions(outcome.status)["Stalled"]["reason"] in ("InvalidSpec", "PolicyViolation")
+
+
+def test_any_spec_change_after_a_rollback_asks_again() -> None:
+    """The planner reads a rollback as 'already reported' only while status still names the
+    rolled-back request; a new generation clears it, so a rollout-only edit retries the update."""
+    rolled_back = {
+        "observedGeneration": 2,
+        "phase": "RolledBack",
+        "endpointName": "ml-demo-1234abcd",
+        "endpointConfigName": "demo-old",
+        "desiredEndpointConfigName": "demo-new",
+    }
+    outcome = accept(_resource(3, rolled_back), _context())
+    assert outcome.status["phase"] == "Updating"
+    assert "desiredEndpointConfigName" in outcome.status and outcome.status["desiredEndpointConfigName"] is None
+    # Any other phase keeps what it asked for (an update in flight is still that request).
+    updating = {**rolled_back, "phase": "Updating"}
+    assert "desiredEndpointConfigName" not in accept(_resource(3, updating), _context()).status

@@ -293,6 +293,34 @@ def test_a_rolled_back_update_reads_as_what_serves() -> None:
     assert result.serving_config == "demo-old"
 
 
+@pytest.mark.parametrize(
+    ("generation", "reported_at", "retried"),
+    [(2, 2, False), (3, 2, True), (None, 2, False)],
+    ids=["the same generation stays stalled", "a later generation tries again", "generation unknown: stays"],
+)
+def test_a_spec_change_after_a_rollback_tries_the_update_again(
+    generation: int | None, reported_at: int, retried: bool
+) -> None:
+    """Even when the config is unchanged (only spec.rollout or its alarms changed), and even when
+    the status read is the one reported before the change."""
+    result = plan(
+        DESIRED,
+        _endpoint("InService", config="demo-old", failure="rolled back by alarm"),
+        _status(
+            phase="RolledBack",
+            observedGeneration=reported_at,
+            endpointConfigName="demo-old",
+            desiredEndpointConfigName="demo-new",
+        ),
+        now=NOW,
+        capacity_backoff=600,
+        generation=generation,
+    )
+    assert (Action.UPDATE_ENDPOINT in result.actions) is retried
+    assert result.phase is (Phase.UPDATING if retried else Phase.ROLLED_BACK)
+    assert result.next is (Next.POLL if retried else Next.STALLED)
+
+
 def test_out_of_band_change_is_reported_as_drift() -> None:
     result = plan(
         DESIRED,
