@@ -195,6 +195,11 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
         _record(uid, outcome)
         if outcome.seen is not None:
             memo["readers"].sweep.saw(uid, Seen(*outcome.seen))
+    endpoint = outcome.status.get("endpointName")
+    if endpoint and not isinstance(parsed, Outcome):
+        # Index the name as soon as it is known (accepting a generation names it), so an event for an
+        # endpoint created moments later finds its resource without waiting for the tick to read status.
+        memo["readers"].index.observe(uid, parsed.spec.aws.region, endpoint)
     wait = scheduler.record(uid, generation, outcome.next, outcome.delay)
     requested = _reconcile_requested_at(meta)
     if requested is not None and not new_generation:

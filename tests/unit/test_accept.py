@@ -90,3 +90,25 @@ def test_any_spec_change_after_a_rollback_asks_again() -> None:
     # Any other phase keeps what it asked for (an update in flight is still that request).
     updating = {**rolled_back, "phase": "Updating"}
     assert "desiredEndpointConfigName" not in accept(_resource(3, updating), _context()).status
+
+
+def test_accepting_a_generation_indexes_its_endpoint_name_for_events() -> None:
+    """An endpoint's state-change event finds its resource from the moment the name is known,
+    not only after the tick has read the status back (under load that lags by far)."""
+    import kopf
+
+    from djl_operator import handlers
+    from djl_operator.events import EndpointIndex
+    from djl_operator.schedule import Scheduler
+
+    class Readers:
+        index = EndpointIndex()
+
+    ctx = _context()
+    memo = kopf.Memo(ctx=ctx, scheduler=Scheduler(ctx.settings), readers=Readers(), events=handlers.EventFilter())
+    body = endpoint_manifest("demo", image={"framework": "djl-lmi"}, endpointName="ml-demo-events")
+    body["metadata"].update(namespace="ml", uid="6f1c-index", generation=1)
+    patch = kopf.Patch()
+    handlers._reconcile_once(kopf.Body(body), patch, memo, new_generation=True)
+    assert patch["status"]["endpointName"] == "ml-demo-events"
+    assert Readers.index.lookup("us-east-1", "ml-demo-events") == "6f1c-index"
