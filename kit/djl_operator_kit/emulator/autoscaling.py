@@ -81,6 +81,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import errors
 from .errors import ApiError
 from .sagemaker import SageMaker
 
@@ -175,9 +176,7 @@ class AutoScaling:
         return frozenset(self._ops)
 
     def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        op = self._ops.get(operation)
-        if op is None:
-            raise ApiError("UnknownOperationException", f"The emulator does not implement {TARGET_PREFIX}.{operation}.")
+        op = errors.operation(self._ops, TARGET_PREFIX, operation)
         with self._lock:
             self.tick()
             return op(params)

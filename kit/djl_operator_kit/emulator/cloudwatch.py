@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import errors
 from .cbor import Timestamp
 from .errors import ApiError
 
@@ -131,10 +132,7 @@ class CloudWatch:
         return frozenset(self._ops)
 
     def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        op = self._ops.get(operation)
-        if op is None:
-            raise ApiError("UnknownOperationException", f"The emulator does not implement CloudWatch.{operation}.")
-        return op(params)
+        return errors.operation(self._ops, "CloudWatch", operation)(params)
 
     def reset(self) -> None:
         with self._lock:

@@ -8,8 +8,11 @@ builders below keep those prefixes byte-for-byte what AWS sends.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+F = TypeVar("F")
 
 
 @dataclass
@@ -24,6 +27,14 @@ class ApiError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+def operation(table: Mapping[str, F], service: str, name: str) -> F:
+    """The handler of operation ``name`` of one back end, or the error an unknown operation gets."""
+    handler = table.get(name)
+    if handler is None:
+        raise ApiError("UnknownOperationException", f"The emulator does not implement {service}.{name}.")
+    return handler
 
 
 def validation(message: str) -> ApiError:

@@ -277,10 +277,7 @@ class SageMaker:
         return frozenset(self._ops)
 
     def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        op = self._ops.get(operation)
-        if op is None:
-            raise ApiError("UnknownOperationException", f"The emulator does not implement SageMaker.{operation}.")
-        return op(params)
+        return errors.operation(self._ops, "SageMaker", operation)(params)
 
     def arn(self, kind: str, name: str) -> str:
         return sagemaker_arn(self.region, self.account_id, kind, name)

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import errors
 from .errors import ApiError
 from .sagemaker import SageMaker, TaggedResource
 
@@ -92,10 +93,7 @@ class TaggingApi:
         return frozenset(self._ops)
 
     def handle(self, operation: str, params: dict[str, Any], region: str) -> dict[str, Any]:
-        op = self._ops.get(operation)
-        if op is None:
-            raise ApiError("UnknownOperationException", f"The emulator does not implement {TARGET_PREFIX}.{operation}.")
-        return op(params, region)
+        return errors.operation(self._ops, TARGET_PREFIX, operation)(params, region)
 
     # -- tokens: the last ARN served and when the token was issued --
 
