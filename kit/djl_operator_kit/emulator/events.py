@@ -37,12 +37,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.server import ThreadedMotoServer
-
 from .calls import CallLog, access_key_id
 from .faults import Faults
-from .s3 import _QuietHandler, _TrackingWSGIServer
+from .s3 import AccountedMotoServer
 
 DETAIL_TYPE = "SageMaker Endpoint State Change"
 SOURCE = "aws.sagemaker"
@@ -385,34 +382,10 @@ class _QueueAccounting:
         return [body]
 
 
-class QueueServer(ThreadedMotoServer):
+class QueueServer(AccountedMotoServer):
     """moto's server for SQS and EventBridge on loopback, with call accounting and a clean stop."""
 
-    def __init__(
-        self, account_id: str, calls: CallLog, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None
-    ) -> None:
-        super().__init__(ip_address=host, port=port, verbose=False)
-        self.account_id, self.calls, self.faults = account_id, calls, faults
-        self._tracking: _TrackingWSGIServer | None = None
-
-    def _server_entry(self) -> None:  # overrides ThreadedMotoServer's to wrap the app
-        app = _QueueAccounting(
-            DomainDispatcherApplication(create_backend_app), self.account_id, self.calls, self.faults
-        )
-        self._tracking = _TrackingWSGIServer(self._ip_address, self._port, app, handler=_QuietHandler)
-        self._server = self._tracking
-        self._server_ready_event.set()
-        self._tracking.serve_forever(poll_interval=0.05)
-
-    @property
-    def url(self) -> str:
-        host, port = self.get_host_and_port()
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._tracking is not None:
-            self._tracking.close_connections()
-        super().stop()
+    middleware = _QueueAccounting
 
     def wipe(self) -> None:
         """Forget this account's queues and rules (moto's state is per process)."""

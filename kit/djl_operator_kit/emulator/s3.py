@@ -160,26 +160,22 @@ class AccountingMiddleware:
         return [body]
 
 
-class S3Server(ThreadedMotoServer):
-    """moto's ThreadedMotoServer on loopback with accounting, account scoping and a clean stop."""
+class AccountedMotoServer(ThreadedMotoServer):
+    """moto's ThreadedMotoServer on loopback, its app wrapped in ``middleware`` (call accounting,
+    account scoping, faults), with a stop that cuts open connections. S3 and the SQS/EventBridge
+    side port are both one of these."""
+
+    middleware: Callable[..., Any]  # (moto app, account_id, calls, faults) -> WSGI app
 
     def __init__(
-        self,
-        account_id: str,
-        region: str,
-        calls: CallLog,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        faults: Faults | None = None,
-    ):
+        self, account_id: str, calls: CallLog, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None
+    ) -> None:
         super().__init__(ip_address=host, port=port, verbose=False)
-        self.account_id, self.region, self.calls, self.faults = account_id, region, calls, faults
+        self.account_id, self.calls, self.faults = account_id, calls, faults
         self._tracking: _TrackingWSGIServer | None = None
-        self._internal: Any = None
-        self._internal_lock = threading.Lock()
 
     def _server_entry(self) -> None:  # overrides ThreadedMotoServer's to wrap the app
-        app = AccountingMiddleware(
+        app = type(self).middleware(
             DomainDispatcherApplication(create_backend_app), self.account_id, self.calls, self.faults
         )
         self._tracking = _TrackingWSGIServer(self._ip_address, self._port, app, handler=_QuietHandler)
@@ -193,12 +189,35 @@ class S3Server(ThreadedMotoServer):
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
+        if self._tracking is not None:
+            self._tracking.close_connections()
+        super().stop()
+
+
+class S3Server(AccountedMotoServer):
+    """The emulator's S3: moto's, with accounting, account scoping and a clean stop."""
+
+    middleware = AccountingMiddleware
+
+    def __init__(
+        self,
+        account_id: str,
+        region: str,
+        calls: CallLog,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Faults | None = None,
+    ):
+        super().__init__(account_id, calls, host, port, faults)
+        self.region = region
+        self._internal: Any = None
+        self._internal_lock = threading.Lock()
+
+    def stop(self) -> None:
         with self._internal_lock:
             if self._internal is not None:
                 self._internal.close()
                 self._internal = None
-        if self._tracking is not None:
-            self._tracking.close_connections()
         super().stop()
         self.wipe()
 
