@@ -44,7 +44,8 @@ OPERATOR_CALLS = OperatorCalls()
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
     funcargs = getattr(item, "funcargs", None) or {}
-    emulator = funcargs.get("emulator")
+    # The e2e ``cluster`` fixture shares one emulator per module, reset before each test.
+    emulator = funcargs.get("emulator") or getattr(funcargs.get("cluster"), "emulator", None)
     try:
         return (yield)
     finally:

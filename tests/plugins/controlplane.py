@@ -49,16 +49,22 @@ def kubectl(control_plane: ControlPlane) -> Kubectl:
     return Kubectl(control_plane)
 
 
-@pytest.fixture
-def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards (without waiting)."""
+def make_namespace(kubectl: Kubectl, request: pytest.FixtureRequest, prefix: str = "t") -> str:
+    """Creates a namespace named after the test: ``<prefix>-<test name>-<hash>``."""
     name = (
-        "t-"
+        f"{prefix}-"
         + request.node.name.lower().replace("_", "-")[:40].strip("-")
         + "-"
         + str(abs(hash(request.node.nodeid)) % 10000)
     )
     name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
     kubectl.run("create", "namespace", name)
+    return name
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (without waiting)."""
+    name = make_namespace(kubectl, request)
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,13 +17,15 @@ import yaml
 
 from djl_operator_kit import processes
 from djl_operator_kit.controlplane import ControlPlane
+from djl_operator_kit.emulator import Emulator, EmulatorConfig
 from djl_operator_kit.hub import LocalHub
-from tests.plugins.controlplane import Kubectl
+from tests.plugins.controlplane import Kubectl, make_namespace
 
 T = TypeVar("T")
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 BUCKET = "djl-test-artifacts"
+RESOURCES = "/apis/serving.djl-operator.io/v1alpha1"  # the DjlEndpoint API group and version
 
 
 def wait_for(check: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.3, what: str = "") -> T:
@@ -74,6 +76,7 @@ class OperatorProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self._log_from = 0
         self.extra_args: list[str] = []
         # Which resources it serves, and how; tests/e2e/test_rbac.py runs it as deployed instead
         # (cluster-wide, peering).
@@ -102,8 +105,14 @@ class OperatorProcess:
     def stop(self) -> None:
         processes.stop(self.proc, timeout=15)
 
+    def mark_log(self) -> None:
+        """From now on :meth:`log` shows only what follows (the next test's part of a shared log)."""
+        self._log_from = self.log_path.stat().st_size if self.log_path.exists() else 0
+
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_from)
+            return log.read().decode(errors="replace")
 
 
 class Cluster:
@@ -124,8 +133,12 @@ class Cluster:
         self.kubectl.run("apply", "-n", self.namespace, "-f", "-", input=yaml.safe_dump(manifest))
 
     def get(self, name: str) -> dict[str, Any] | None:
-        result = self.kubectl.run("get", "djlendpoint", name, "-n", self.namespace, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
+        """The resource as the API server has it (None once it is gone); tests poll this, so it is an
+        API GET over a kept-alive connection, not a kubectl process (tests of kubectl's own output call it)."""
+        body: dict[str, Any] | None = self.kubectl.cp.api_get(
+            f"{RESOURCES}/namespaces/{self.namespace}/djlendpoints/{name}"
+        )
+        return body
 
     def status(self, name: str) -> dict[str, Any]:
         body = self.get(name) or {}
@@ -169,7 +182,7 @@ class Cluster:
             wait_for(lambda: self.get(name) is None, timeout=timeout, what=f"{name} deleted")
 
     def events(self, name: str) -> list[dict[str, Any]]:
-        items = json.loads(self.kubectl.run("get", "events", "-n", self.namespace, "-o", "json").stdout)["items"]
+        items = self.kubectl.cp.api_get(f"/api/v1/namespaces/{self.namespace}/events")["items"]
         return [e for e in items if e["involvedObject"].get("name") == name]
 
     def endpoint(self, name: str) -> dict[str, Any] | None:
@@ -250,18 +263,60 @@ OPERATOR_ENV = {
 }
 
 
-@pytest.fixture
-def cluster(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
-) -> Iterator[Cluster]:
-    emulator.client("s3").create_bucket(Bucket=BUCKET)
+@dataclass
+class ModuleWorld:
+    """What the tests of one module share: an emulator, a hub and one operator serving every
+    namespace named ``e-*`` (each test gets its own). Starting an operator costs about two seconds
+    of CPU; once per module instead of per test keeps the e2e tier within two cores."""
+
+    emulator: Emulator
+    hub: LocalHub
+    operator: OperatorProcess
+    baseline: tuple[dict[str, str], list[str], list[str]]
+
+    def fresh(self) -> None:
+        """A clean slate for the next test: the operator as started (restarted only if a test stopped
+        or reconfigured it) and an empty emulator and hub at the same URLs."""
+        op = self.operator
+        env, scope, extra = self.baseline
+        running = op.proc is not None and op.proc.poll() is None
+        if not running or (op.env, op.scope_args, op.extra_args) != (env, scope, extra):
+            op.stop()
+            op.env, op.scope_args, op.extra_args = dict(env), list(scope), list(extra)
+            op.start()
+        self.emulator.reset()
+        self.hub.reset()
+        self.emulator.client("s3").create_bucket(Bucket=BUCKET)
+        op.mark_log()
+
+
+MODULE_NAMESPACES = "e-*"
+
+
+@pytest.fixture(scope="module")
+def module_world(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleWorld]:
+    emulator = Emulator(EmulatorConfig()).start()
     hub = LocalHub().start()
     env = {**emulator.env, **OPERATOR_ENV, "HF_ENDPOINT": hub.url}
-    operator = OperatorProcess(control_plane, env, namespace, tmp_path / "operator.log")
+    operator = OperatorProcess(control_plane, env, MODULE_NAMESPACES, tmp_path_factory.mktemp("e2e") / "operator.log")
+    world = ModuleWorld(emulator, hub, operator, (dict(operator.env), list(operator.scope_args), []))
     operator.start()
     try:
-        yield Cluster(kubectl, namespace, emulator, operator, hub)
+        yield world
     finally:
-        # Let the finalizers run while the operator is still up, so namespaces can go.
-        clean_up(kubectl, namespace, operator)
+        operator.stop()
         hub.stop()
+        emulator.stop()
+
+
+@pytest.fixture
+def cluster(module_world: ModuleWorld, kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A namespace of this test's own, served by the module's operator, with a clean emulator and hub."""
+    module_world.fresh()
+    namespace = make_namespace(kubectl, request, prefix="e")
+    try:
+        yield Cluster(kubectl, namespace, module_world.emulator, module_world.operator, module_world.hub)
+    finally:
+        # Let the finalizers run while the operator is still up (it stays up for the next test).
+        clean_up(kubectl, namespace, module_world.operator, stop=False)
+        kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)

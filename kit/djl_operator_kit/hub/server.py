@@ -220,6 +220,18 @@ class LocalHub:
 
     # -- lifecycle --
 
+    def reset(self) -> None:
+        """Forget every repo, user, failure and call, and release held downloads (a fresh hub at the same URL)."""
+        with self._lock:
+            holds = list(self._holds.values())
+            self._repos.clear()
+            self._users.clear()
+            self._holds.clear()
+            self._failures.clear()
+            self.calls.clear()
+        for event in holds:
+            event.set()
+
     def start(self) -> LocalHub:
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-hub", daemon=True)
         self._thread.start()
