@@ -2,8 +2,11 @@
 
 One trigger path: every reconcile runs in the per-resource ``tick``, when the
 :class:`Scheduler` says the resource is due (poll, retry, backoff, resync, a lost
-change event). A change (create, a spec update) only accepts the new generation,
-writing Reconciling before any AWS call, and makes the resource due at once; a
+change event). Between looks the tick sleeps until the resource is due or is poked
+(:class:`~djl_operator.schedule.Wakeups`: every watch event of the resource, an endpoint
+event, a changed entry of the batched status read), so an idle resource costs no CPU.
+A change (create, a spec update) only accepts the new generation, writing Reconciling
+before any AWS call, and makes the resource due once that write is read back; a
 restart's resume makes it due at once. No handler raises to make kopf retry it:
 waiting is not an error, and the scheduling policy lives in
 :mod:`djl_operator.schedule` alone. Only the finalizer lets kopf call it again (it
@@ -37,7 +40,7 @@ from djl_operator.artifacts import package
 from djl_operator.aws_clients import AwsClients, default_region
 from djl_operator.events import Seen, StatusReaders
 from djl_operator.reconcile import Context, Next, Outcome
-from djl_operator.schedule import Scheduler
+from djl_operator.schedule import Scheduler, Wakeups
 from djl_operator.settings import Settings
 from djl_operator.sharding import shard_of
 
@@ -46,10 +49,12 @@ ANNOTATION_PREFIX = "djl-operator.io"
 # Each new value asks for one reconcile at once (Crossplane's and Flux's convention); the value
 # handled last is written to status.lastHandledReconcileAt.
 RECONCILE_REQUESTED_AT = f"{ANNOTATION_PREFIX}/reconcile-requested-at"
-# How often each resource's tick asks the scheduler: fine enough for the shortest wait it can name.
-# A new generation is reconciled on the first tick after its acceptance, so this is also the
-# latency a change adds before its first AWS call.
-TICK_SECONDS = min(SETTINGS.poll_interval, SETTINGS.transient_backoff / 2, 1.0)
+# kopf calls the tick again this long after it returns (it returns after each reconcile, or after
+# IDLE_SECONDS of sleeping with nothing due).
+TICK_SECONDS = 0.1
+# The longest a tick sleeps without asking the scheduler: only a lost poke would need it, and it
+# bounds the cost of an idle resource to one kopf timer call per minute.
+IDLE_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +74,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     if "ctx" not in memo:  # tests may inject a context of their own
         memo["ctx"] = Context(settings=SETTINGS, clients=AwsClients())
     memo.setdefault("scheduler", Scheduler(memo["ctx"].settings))
+    memo.setdefault("wakeups", Wakeups())
     if "readers" not in memo:
-        memo["readers"] = StatusReaders(memo["ctx"].settings, memo["ctx"].clients, memo["scheduler"].request)
+        memo["readers"] = StatusReaders(memo["ctx"].settings, memo["ctx"].clients, _requester(memo))
         memo["readers"].start()
     memo.setdefault("events", EventFilter())
     memo.setdefault("pool", concurrent.futures.ThreadPoolExecutor(SETTINGS.workers, thread_name_prefix="reconcile"))
@@ -95,6 +101,20 @@ def stop_copies(memo: kopf.Memo, **_: Any) -> None:
 def stop_readers(memo: kopf.Memo, **_: Any) -> None:
     if "readers" in memo:
         memo["readers"].close()
+
+
+def _requester(memo: kopf.Memo) -> Any:
+    """What endpoint events and the batched read call: make the resource due and wake its tick."""
+    scheduler: Scheduler = memo["scheduler"]
+    wakeups: Wakeups = memo["wakeups"]
+
+    def request(uid: str) -> bool:
+        if not scheduler.request(uid):
+            return False
+        wakeups.poke(uid)
+        return True
+
+    return request
 
 
 def finalizer_name(settings: Settings) -> str:
@@ -200,7 +220,7 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
         # Index the name as soon as it is known (accepting a generation names it), so an event for an
         # endpoint created moments later finds its resource without waiting for the tick to read status.
         memo["readers"].index.observe(uid, parsed.spec.aws.region, endpoint)
-    wait = scheduler.record(uid, generation, outcome.next, outcome.delay)
+    wait = scheduler.record(uid, generation, outcome.next, outcome.delay, accepted=new_generation)
     requested = _reconcile_requested_at(meta)
     if requested is not None and not new_generation:
         outcome.status["lastHandledReconcileAt"] = requested
@@ -232,27 +252,45 @@ def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_:
     if scheduler.stalled(meta["uid"], generation, status):
         return
     if status.get("observedGeneration") == generation:
-        scheduler.record(meta["uid"], generation, Next.POLL, 0.0)  # a restart: the next tick looks at once
+        scheduler.record(meta["uid"], generation, Next.POLL, 0.0)  # a restart: the tick looks at once
+        memo["wakeups"].poke(meta["uid"])
         return
     _reconcile_once(body, patch, memo, new_generation=True)
 
 
+@kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
+def wake(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Every watch event of a resource wakes its tick to ask the scheduler again: the read-back of
+    an acceptance's write, a new reconcile-requested-at value, a status someone else changed."""
+    memo["wakeups"].poke(body["metadata"]["uid"])
+
+
 @kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=TICK_SECONDS, initial_delay=TICK_SECONDS, when=in_shard)
-async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """Polling, retries, backoff, drift resync and lost change events: whatever the scheduler says is due."""
-    meta = body["metadata"]
-    if meta.get("deletionTimestamp"):
-        return
-    # Which endpoint this resource's status names, so its events find it (a hint, never a proof).
-    status_now = body.get("status") or {}
-    spec_aws = (body.get("spec") or {}).get("aws") or {}
-    memo["readers"].index.observe(
-        meta["uid"], spec_aws.get("region") or default_region(), status_now.get("endpointName")
-    )
+async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Polling, retries, backoff, drift resync and lost change events: whatever the scheduler says is
+    due. Sleeps until then (or until poked; at most IDLE_SECONDS), reconciles once, and returns so that
+    kopf writes the status; kopf calls it again TICK_SECONDS later. The body is kopf's live view."""
     scheduler: Scheduler = memo["scheduler"]
-    requested = _reconcile_requested_at(meta)
-    if not scheduler.due(meta["uid"], int(meta.get("generation") or 0), dict(body.get("status") or {}), requested):
-        return
+    wakeups: Wakeups = memo["wakeups"]
+    stopped = kwargs["stopped"]  # kopf's flag for a timer it stops (deletion, exit)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + IDLE_SECONDS
+    while True:
+        meta = body["metadata"]
+        if stopped or meta.get("deletionTimestamp"):
+            return
+        uid, generation = meta["uid"], int(meta.get("generation") or 0)
+        # Which endpoint this resource's status names, so its events find it (a hint, never a proof).
+        status_now = dict(body.get("status") or {})
+        spec_aws = (body.get("spec") or {}).get("aws") or {}
+        memo["readers"].index.observe(uid, spec_aws.get("region") or default_region(), status_now.get("endpointName"))
+        wakeups.clear(uid)  # before asking: a poke from here on ends the sleep below
+        if scheduler.due(uid, generation, status_now, _reconcile_requested_at(meta)):
+            break
+        sleep = min(scheduler.seconds_until_due(uid, generation, status_now), give_up - loop.time())
+        if sleep <= 0:
+            return
+        await wakeups.sleep(uid, sleep, stopped.wait())
     # In kopf's context (kopf.event reads its settings from context variables), off the event loop.
     context = contextvars.copy_context()
     await asyncio.get_running_loop().run_in_executor(memo["pool"], context.run, _reconcile_once, body, patch, memo)
@@ -310,6 +348,7 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
     if outcome.next is Next.DONE:
         ctx.forget(uid)
         memo["scheduler"].forget(uid)
+        memo["wakeups"].forget(uid)
         memo["events"].forget(uid)
         memo["readers"].index.forget(uid)
         memo["readers"].sweep.forget(uid)

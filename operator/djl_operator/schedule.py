@@ -1,9 +1,11 @@
 """When to reconcile a resource next: the operator's one scheduling policy.
 
-The change handlers (a spec change, a restart) reconcile at once; the per-resource
+The change handlers (a spec change, a restart) make a resource due at once; its
 tick asks :meth:`Scheduler.due` and reconciles only when the last outcome's wait
-is over. Waiting is not an error: nothing here raises, and kopf never retries a
-handler of ours. The policy:
+is over. Between looks the tick sleeps (:class:`Wakeups`) until the resource is
+due or something pokes it (a watch event, an endpoint event, a request), so an idle
+resource costs nothing. Waiting is not an error: nothing here raises, and kopf never
+retries a handler of ours. The policy:
 
 - ``Next.POLL``: look again after the poll interval (an AWS transition is in progress);
 - ``Next.RETRY``: after the delay the outcome names (a capacity backoff, a denial);
@@ -18,10 +20,11 @@ handler of ours. The policy:
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from djl_operator.planner import Next
@@ -34,6 +37,8 @@ class _Entry:
     generation: int  # the generation the last reconcile saw
     next: Next
     failures: int = 0  # consecutive BACKOFF/UNEXPECTED outcomes
+    # Accepted, its Reconciling status not yet read back: the first AWS call waits for that write.
+    awaiting_write: bool = False
 
 
 def backoff_delay(settings: Settings, failures: int, rand: Callable[[], float] = random.random) -> float:
@@ -69,10 +74,18 @@ class Scheduler:
         self._poked: set[str] = set()
         self._guard = threading.Lock()
 
-    def record(self, uid: str, generation: int, next_step: Next, delay: float | None = None) -> float:
-        """Remember a reconcile's outcome; the seconds until the resource is due again (inf: stalled)."""
+    def record(
+        self, uid: str, generation: int, next_step: Next, delay: float | None = None, *, accepted: bool = False
+    ) -> float:
+        """Remember a reconcile's outcome; the seconds until the resource is due again (inf: stalled).
+
+        ``accepted``: the outcome of accepting a new generation, whose status write (Reconciling,
+        observedGeneration) must be read back before the first AWS call for it."""
         with self._guard:
             previous = self._entries.get(uid)
+            if previous is not None and previous.generation > generation:
+                # A reconcile of an older generation finished after the new one was accepted: stale.
+                return max(0.0, previous.due - self.clock())
             failures = previous.failures if previous is not None and previous.generation == generation else 0
             if next_step in (Next.BACKOFF, Next.UNEXPECTED):
                 failures += 1
@@ -88,7 +101,7 @@ class Scheduler:
             if uid in self._poked and next_step is not Next.STALLED:
                 self._poked.discard(uid)
                 wait = 0.0  # an event came during this reconcile: look again at once
-            self._entries[uid] = _Entry(self.clock() + wait, generation, next_step, failures)
+            self._entries[uid] = _Entry(self.clock() + wait, generation, next_step, failures, accepted)
             return wait
 
     def request(self, uid: str) -> bool:
@@ -123,6 +136,10 @@ class Scheduler:
                 return True
             entry = self._entries.get(uid)
             if entry is not None and entry.generation == generation:
+                if entry.awaiting_write:
+                    if status.get("observedGeneration") != generation:
+                        return False  # the watch event of the acceptance's write wakes the tick
+                    entry.awaiting_write = False
                 return now >= entry.due
             if _stalled_at(status, generation):
                 return False  # stalled before this process started: only a spec change moves it
@@ -131,6 +148,26 @@ class Scheduler:
                 return _in_progress(status) or self._waited(uid, generation, now, self.settings.resync_interval)
             # A generation no change handler of this process reconciled: its event may have been lost.
             return self._waited(uid, generation, now, 2 * self.settings.poll_interval)
+
+    def seconds_until_due(self, uid: str, generation: int, status: dict[str, object]) -> float:
+        """How long the tick may sleep before asking :meth:`due` again, if nothing pokes it first
+        (inf: only a poke can make it due: stalled, or waiting for its acceptance to be read back)."""
+        now = self.clock()
+        with self._guard:
+            entry = self._entries.get(uid)
+            if entry is not None and entry.generation == generation:
+                if entry.awaiting_write and status.get("observedGeneration") != generation:
+                    return float("inf")
+                return max(0.0, entry.due - now)
+            if _stalled_at(status, generation):
+                return float("inf")
+            period = (
+                self.settings.resync_interval
+                if entry is None and status.get("observedGeneration") == generation
+                else 2 * self.settings.poll_interval
+            )
+            first = self._first_seen.get((uid, generation), now)
+            return max(0.0, first + period - now)
 
     def stalled(self, uid: str, generation: int, status: dict[str, object]) -> bool:
         """Whether this generation is stalled: nothing changes, no AWS call is made, until the spec does."""
@@ -151,6 +188,53 @@ class Scheduler:
             self._poked.discard(uid)
             for key in [k for k in self._first_seen if k[0] == uid]:
                 del self._first_seen[key]
+
+
+class Wakeups:
+    """What an idle tick sleeps on: :meth:`poke` (from any thread) ends a resource's sleep at once.
+
+    A tick clears its resource's flag, asks :meth:`Scheduler.due`, and only then sleeps: a poke
+    that lands in between is never lost (both run on the event loop; pokes from other threads
+    are handed to it)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flags: dict[str, asyncio.Event] = {}
+
+    def clear(self, uid: str) -> None:
+        self._loop = self._loop or asyncio.get_running_loop()
+        self._flags.setdefault(uid, asyncio.Event()).clear()
+
+    def poke(self, uid: str) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # no tick has slept yet: each looks on its first run anyway
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._set(uid)
+        else:
+            loop.call_soon_threadsafe(self._set, uid)
+
+    def _set(self, uid: str) -> None:
+        flag = self._flags.get(uid)
+        if flag is not None:
+            flag.set()
+
+    async def sleep(self, uid: str, timeout: float, stopped: Awaitable[object]) -> None:
+        """Until poked, ``stopped`` completes (kopf stops the resource's tick), or ``timeout`` passes."""
+        flag = self._flags.setdefault(uid, asyncio.Event())
+        waits = {asyncio.ensure_future(flag.wait()), asyncio.ensure_future(stopped)}
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    def forget(self, uid: str) -> None:
+        self._flags.pop(uid, None)
 
 
 def _conditions(status: dict[str, object]) -> list[dict[str, object]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from djl_operator.planner import Next
-from djl_operator.schedule import Scheduler, backoff_delay
+from djl_operator.schedule import Scheduler, Wakeups, backoff_delay
 from djl_operator.settings import Settings
 
 SETTINGS = Settings(poll_interval=30, resync_interval=300, transient_backoff=5, backoff_cap=120)
@@ -184,3 +186,77 @@ def test_an_event_during_a_reconcile_is_not_pushed_back_by_its_outcome() -> None
     s.request("u")
     assert s.due("u", 1, {})  # an event before the reconcile starts is answered by that reconcile
     assert s.record("u", 1, Next.DONE) == 300
+
+
+def test_an_accepted_generation_waits_for_its_status_write_to_be_read_back() -> None:
+    """Reconciling is written before the first AWS call: the tick that the acceptance made due
+    reconciles only once the body it sees says observedGeneration is this generation."""
+    s, _ = scheduler()
+    assert s.record("u", 2, Next.POLL, 0.0, accepted=True) == 0.0
+    before_write = {"observedGeneration": 1}
+    assert not s.due("u", 2, before_write)
+    assert s.seconds_until_due("u", 2, before_write) == float("inf")  # only the watch event's poke
+    after_write = {"observedGeneration": 2}
+    assert s.seconds_until_due("u", 2, after_write) == 0.0
+    assert s.due("u", 2, after_write)
+    assert s.due("u", 2, before_write)  # read back once is enough (a later body may lag)
+
+
+@pytest.mark.parametrize(
+    ("setup", "status", "expected"),
+    [
+        ("poll", {}, 30.0),  # an AWS transition: the poll interval
+        ("stalled", {}, float("inf")),  # only the spec (a poke) moves it
+        ("none", stalled_status(1), float("inf")),  # stalled before this process started
+        ("none", {"observedGeneration": 1}, 300.0),  # settled by an earlier process: the resync
+        ("none", {"observedGeneration": 0}, 60.0),  # a generation whose change event was lost: two polls
+    ],
+)
+def test_how_long_an_idle_tick_may_sleep(setup: str, status: dict[str, object], expected: float) -> None:
+    s, clock = scheduler()
+    if setup == "poll":
+        s.record("u", 1, Next.POLL)
+    elif setup == "stalled":
+        s.record("u", 1, Next.STALLED)
+    assert not s.due("u", 1, status)
+    assert s.seconds_until_due("u", 1, status) == expected
+    clock.now += 10  # the wait counts down (inf stays inf)
+    assert s.seconds_until_due("u", 1, status) == expected - 10
+
+
+def test_a_poke_ends_a_ticks_sleep_and_a_poke_before_the_sleep_is_not_lost() -> None:
+    async def scenario() -> list[str]:
+        wakeups, happened = Wakeups(), []
+        never = asyncio.get_running_loop().create_future()
+
+        async def tick(label: str, poke_first: bool) -> None:
+            wakeups.clear("u")
+            if poke_first:
+                wakeups.poke("u")  # lands between the scheduler's answer and the sleep
+            start = asyncio.get_running_loop().time()
+            await wakeups.sleep("u", 30.0, never)
+            happened.append(f"{label} {asyncio.get_running_loop().time() - start < 5}")
+
+        await tick("early poke", poke_first=True)
+        sleeper = asyncio.ensure_future(tick("poked from a thread", poke_first=False))
+        await asyncio.sleep(0.01)
+        await asyncio.get_running_loop().run_in_executor(None, wakeups.poke, "u")
+        await sleeper
+        stopper = asyncio.get_running_loop().create_future()
+        stopping = asyncio.ensure_future(wakeups.sleep("u", 30.0, stopper))
+        wakeups.clear("u")
+        stopper.set_result(None)  # kopf stops the timer: the sleep ends too
+        await asyncio.wait_for(stopping, 5)
+        happened.append("stopped")
+        return happened
+
+    assert asyncio.run(scenario()) == ["early poke True", "poked from a thread True", "stopped"]
+
+
+def test_an_older_generations_outcome_never_replaces_a_newer_acceptance() -> None:
+    """A spec change accepted while the tick still reconciled the old generation: the old outcome
+    landing afterwards must not push the new generation back to the lost-event wait."""
+    s, _ = scheduler()
+    s.record("u", 2, Next.POLL, 0.0, accepted=True)
+    s.record("u", 1, Next.DONE)  # the in-flight reconcile of generation 1 ends
+    assert s.due("u", 2, {"observedGeneration": 2})
