@@ -4,14 +4,19 @@ stock boto3, the envelope as documented, and the delivery faults (drop, reorder,
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from djl_operator_kit.emulator import Emulator
 from djl_operator_kit.emulator.events import DETAIL_TYPE, event_status
 from tests.plugins.emulator import config, model, upload, wait_status
 from tests.plugins.events import route_endpoint_events
+from tests.plugins.operator import wait_for
 
 
 def route_events(emu: Emulator, *, allow: bool = True) -> str:
@@ -146,3 +151,61 @@ def test_dropped_events_and_the_endpoint_glob(make_emulator: Any) -> None:
 def test_bad_fault_values_are_refused(emulator: Emulator) -> None:
     with pytest.raises(ValueError, match=r"drop must be within 0\.\.1"):
         emulator.events.set_faults(drop=2)
+
+
+def _long_poll(emu: Emulator, url: str, wait: int) -> tuple[threading.Thread, dict[str, Any]]:
+    """ReceiveMessage(WaitTimeSeconds=wait) in a thread of its own, once it reached the queue server."""
+    tracking = emu._queues._tracking  # moto's server answers one request per connection
+    assert tracking is not None
+    wait_for(lambda: not tracking._conns, timeout=10, what="earlier connections closed")
+    sqs, result = emu.client("sqs", config=Config(retries={"total_max_attempts": 1})), {}
+
+    def poll() -> None:
+        started = time.monotonic()
+        try:
+            result["messages"] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=wait).get("Messages", [])
+        except Exception as exc:  # the stop cuts the connection
+            result["error"] = type(exc).__name__
+        result["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    wait_for(lambda: tracking._conns, timeout=10, what="the long poll's connection")
+    return thread, result
+
+
+def test_a_long_poll_returns_when_a_message_arrives_or_at_its_wait(emulator: Emulator) -> None:
+    sqs = emulator.client("sqs")
+    url = sqs.create_queue(QueueName="polled")["QueueUrl"]
+    thread, result = _long_poll(emulator, url, 20)
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    thread.join(timeout=15)
+    assert [m["Body"] for m in result["messages"]] == ["hello"] and result["seconds"] < 15
+    # Nothing comes: an empty answer once WaitTimeSeconds is over, not before.
+    started = time.monotonic()
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
+    assert time.monotonic() - started >= 1
+    # Without WaitTimeSeconds the queue's ReceiveMessageWaitTimeSeconds applies.
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"ReceiveMessageWaitTimeSeconds": "1"})
+    started = time.monotonic()
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    assert time.monotonic() - started >= 1
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=21)
+    assert [c.operation for c in emulator.calls("sqs")].count("ReceiveMessage") == 4
+
+
+def test_a_reset_or_a_stop_does_not_wait_for_a_long_poll(make_emulator: Any) -> None:
+    emu = make_emulator()
+    url = emu.client("sqs").create_queue(QueueName="polled")["QueueUrl"]
+    thread, result = _long_poll(emu, url, 20)
+    emu.reset()  # the queue is gone, as after DeleteQueue
+    thread.join(timeout=15)
+    assert result["error"] == "QueueDoesNotExist" and result["seconds"] < 15
+    url = emu.client("sqs").create_queue(QueueName="polled")["QueueUrl"]
+    thread, result = _long_poll(emu, url, 20)
+    started = time.monotonic()
+    emu.stop()
+    assert time.monotonic() - started < 10  # not the 20 s the poll asked for
+    thread.join(timeout=15)
+    assert "error" in result

@@ -228,8 +228,11 @@ def clean_up(
     With no operator running, nothing can finalize: it is only released. ``stop=False`` leaves the
     operators running (they serve another namespace cleaned up next).
     """
-    kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, "--wait=true", f"--timeout={timeout}s", check=False)
-    stuck = _remaining(kubectl, namespace) if any(o.proc and o.proc.poll() is None for o in operators) else []
+    running = any(o.proc and o.proc.poll() is None for o in operators)
+    # Waiting for finalizers nobody runs would only sit out the timeout.
+    wait = f"--wait={str(running).lower()}"
+    kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, wait, f"--timeout={timeout}s", check=False)
+    stuck = _remaining(kubectl, namespace) if running else []
     for operator in operators if stop else ():
         operator.stop()
     no_finalizers = '{"metadata":{"finalizers":null}}'

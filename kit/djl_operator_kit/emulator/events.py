@@ -32,6 +32,7 @@ import queue
 import random
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -321,11 +322,32 @@ StartResponse = Callable[..., Any]
 _SERVICES = {"AmazonSQS": "sqs", "AWSEvents": "events"}
 
 
+# A long poll waits in slices this long, so a stop or a wipe never waits for one to run out.
+LONG_POLL_SLICE = 0.25
+_REGION = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
+
+
 class _QueueAccounting:
-    """Pins requests to the emulator's account and records each SQS/EventBridge call (JSON protocols)."""
+    """Pins requests to the emulator's account and records each SQS/EventBridge call (JSON protocols).
+
+    ReceiveMessage's long poll is served here rather than by moto's own loop, which ignores a stop
+    and holds its handler thread (and so the server's stop) for the whole WaitTimeSeconds. What is
+    modelled (SQS API reference, ReceiveMessage): "If a message is available, the call returns
+    sooner than WaitTimeSeconds. If no messages are available and the wait time expires, the call
+    returns successfully with an empty list of messages"; without WaitTimeSeconds the queue's
+    ReceiveMessageWaitTimeSeconds applies. Each look is moto's own receive with no wait.
+    """
 
     def __init__(self, app: Any, account_id: str, calls: CallLog, faults: Faults | None) -> None:
         self.app, self.account_id, self.calls, self.faults = app, account_id, calls, faults
+        self.closed = threading.Event()
+        self.generation = 0  # bumped by a wipe: a poll on a wiped queue ends (the queue is gone)
+
+    def close(self) -> None:
+        self.closed.set()
+
+    def wiped(self) -> None:
+        self.generation += 1
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.account_id
@@ -335,7 +357,6 @@ class _QueueAccounting:
         principal = access_key_id(environ.get("HTTP_AUTHORIZATION"))
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(raw)
         try:
             params = json.loads(raw or b"{}")
         except ValueError:
@@ -357,6 +378,23 @@ class _QueueAccounting:
             )
             self.calls.record(service, operation, resource, injected.code, len(raw), len(reply), principal)
             return [reply]
+        if service == "sqs" and operation == "ReceiveMessage" and isinstance(params, dict):
+            status_line, headers, exc_info, body = self._receive(environ, raw, params)
+        else:
+            status_line, headers, exc_info, body = self._forward(environ, raw)
+        start_response(status_line, headers, exc_info)
+        error = None
+        if int(status_line.split(" ", 1)[0]) >= 300:
+            try:
+                error = str(json.loads(body).get("__type", "")).rpartition("#")[2] or status_line
+            except ValueError:
+                error = status_line
+        self.calls.record(service, operation or "?", resource, error, len(raw), len(body), principal)
+        return [body]
+
+    def _forward(self, environ: dict[str, Any], raw: bytes) -> tuple[str, list[tuple[str, str]], Any, bytes]:
+        """moto's answer to the request with body ``raw``."""
+        environ = {**environ, "wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))}
         started: list[tuple[str, list[tuple[str, str]], Any]] = []
 
         def capture(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -371,15 +409,48 @@ class _QueueAccounting:
             if close:
                 close()
         status_line, headers, exc_info = started[0] if started else ("500 Internal Server Error", [], None)
-        start_response(status_line, headers, exc_info)
-        error = None
-        if int(status_line.split(" ", 1)[0]) >= 300:
-            try:
-                error = str(json.loads(body).get("__type", "")).rpartition("#")[2] or status_line
-            except ValueError:
-                error = status_line
-        self.calls.record(service, operation or "?", resource, error, len(raw), len(body), principal)
-        return [body]
+        return status_line, headers, exc_info, body
+
+    def _queue(self, environ: dict[str, Any], url: Any) -> Any:
+        """moto's queue a QueueUrl names, in the region the request was signed for; None if there is none."""
+        from moto.sqs.models import sqs_backends
+
+        region = _REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not isinstance(url, str) or region is None or self.account_id not in sqs_backends:
+            return None
+        try:
+            return sqs_backends[self.account_id][region.group(1)].get_queue(url.rstrip("/").rpartition("/")[2])
+        except Exception:  # no such queue: moto's own answer says so
+            return None
+
+    def _receive(
+        self, environ: dict[str, Any], raw: bytes, params: dict[str, Any]
+    ) -> tuple[str, list[tuple[str, str]], Any, bytes]:
+        queue_ = self._queue(environ, params.get("QueueUrl"))
+        wait = params.get("WaitTimeSeconds")
+        if wait is None and queue_ is not None:
+            wait = int(queue_.receive_message_wait_time_seconds or 0)
+        if queue_ is None or not isinstance(wait, int) or not 0 < wait <= 20:
+            return self._forward(environ, raw)  # no wait, or moto's error for the queue or the value
+        deadline = time.monotonic() + wait
+        generation = self.generation
+        look = json.dumps({**params, "WaitTimeSeconds": 0}).encode()
+        while True:
+            answer = self._forward(environ, look)
+            ended = time.monotonic() >= deadline or self.closed.is_set() or generation != self.generation
+            if ended or not answer[0].startswith("200") or json.loads(answer[3] or b"{}").get("Messages"):
+                return answer
+            # Visible messages that moto did not hand out (a FIFO group in flight): look again a
+            # slice later. Otherwise until one arrives (moto's queue condition) or the wait ends.
+            pending = bool(queue_.messages)
+            while time.monotonic() < deadline and not self.closed.is_set() and generation == self.generation:
+                remaining = min(LONG_POLL_SLICE, deadline - time.monotonic())
+                if pending:
+                    self.closed.wait(max(remaining, 0.0))
+                    break
+                queue_.wait_for_messages(max(remaining, 0.0))
+                if queue_.messages:
+                    break
 
 
 class QueueServer(AccountedMotoServer):
@@ -396,3 +467,10 @@ class QueueServer(AccountedMotoServer):
             if self.account_id in backends:
                 for backend in list(backends[self.account_id].values()):
                     backend.reset()
+        if isinstance(self.app, _QueueAccounting):
+            self.app.wiped()  # long polls on the wiped queues end
+
+    def stop(self) -> None:
+        if isinstance(self.app, _QueueAccounting):
+            self.app.close()  # long polls end at once instead of holding the server's stop
+        super().stop()

@@ -173,11 +173,13 @@ class AccountedMotoServer(ThreadedMotoServer):
         super().__init__(ip_address=host, port=port, verbose=False)
         self.account_id, self.calls, self.faults = account_id, calls, faults
         self._tracking: _TrackingWSGIServer | None = None
+        self.app: Any = None  # the middleware, once the server runs
 
     def _server_entry(self) -> None:  # overrides ThreadedMotoServer's to wrap the app
         app = type(self).middleware(
             DomainDispatcherApplication(create_backend_app), self.account_id, self.calls, self.faults
         )
+        self.app = app
         self._tracking = _TrackingWSGIServer(self._ip_address, self._port, app, handler=_QuietHandler)
         self._server = self._tracking
         self._server_ready_event.set()
