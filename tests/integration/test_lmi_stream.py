@@ -4,7 +4,7 @@ emulator; stock boto3 reads InvokeEndpointWithResponseStream's event stream."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,16 @@ from tests.plugins.emulator import config, model, upload
 pytest.importorskip("torch")
 
 
-@pytest.fixture
-def llm(emulator: Emulator, tiny_model_dir: Callable[[str], Path]) -> Any:
+@pytest.fixture(scope="module")
+def llm_emulator() -> Iterator[Emulator]:
+    """One emulator (and so one model server: starting one costs seconds of CPU) for the module."""
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def llm(llm_emulator: Emulator, tiny_model_dir: Callable[[str], Path]) -> Any:
+    emulator = llm_emulator
     weights = tiny_model_dir("text-generation")
     files = {
         "serving.properties": b"engine=Python\noption.model_id=weights\noption.task=text-generation\n"
@@ -42,7 +50,8 @@ def _stream(runtime: Any, body: dict[str, Any]) -> tuple[dict[str, Any], list[by
     return answer, [event["PayloadPart"]["Bytes"] for event in answer["Body"]]
 
 
-def test_chat_streams_chunks_through_boto3(emulator: Emulator, llm: Any) -> None:
+def test_chat_streams_chunks_through_boto3(llm_emulator: Emulator, llm: Any) -> None:
+    before = len(llm_emulator.calls(service="sagemaker-runtime"))
     answer, parts = _stream(
         llm, {"messages": [{"role": "user", "content": "hello world"}], "max_tokens": 6, "stream": True}
     )
@@ -54,7 +63,7 @@ def test_chat_streams_chunks_through_boto3(emulator: Emulator, llm: Any) -> None
     assert {line["object"] for line in lines} == {"chat.completion.chunk"}
     assert lines[0]["choices"][0]["delta"]["role"] == "assistant"
     assert [line["choices"][0]["finish_reason"] for line in lines] == [None] * 5 + ["length"]
-    calls = emulator.calls(service="sagemaker-runtime")
+    calls = llm_emulator.calls(service="sagemaker-runtime")[before:]
     assert [(c.operation, c.error_code) for c in calls] == [("InvokeEndpointWithResponseStream", None)]
     assert calls[0].bytes_out == len(b"".join(parts))
 
