@@ -10,8 +10,10 @@ KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(scripts/build-control-plane.sh)}"
 export KUBEBUILDER_ASSETS HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # With no arguments (make test, CI) the suite runs on PYTEST_WORKERS xdist workers, each with
 # its own control plane: the tests mostly wait on real processes, so three fit on two cores.
+# loadgroup, in collection order: tests/conftest.py puts the slow tests and the end-to-end modules
+# (one unit each: one operator per module) first and lets the short tests fill in.
 if [[ $# -eq 0 ]]; then
-  set -- -n "${PYTEST_WORKERS:-3}" --dist worksteal  # idle workers take the slow e2e tests left over
+  set -- -n "${PYTEST_WORKERS:-3}" --dist loadgroup --no-loadscope-reorder
 fi
 set +e
 "$VENV/bin/pytest" "$@"

@@ -124,6 +124,7 @@ def _check_startup(lines: list[str]) -> None:
     assert related > 0.5 > unrelated  # real embeddings: the paraphrase is close, the other text is not
 
 
+@pytest.mark.slow
 def test_demo_runs_non_interactively() -> None:
     demo = Demo("--exit-after-invoke")
     code = demo.wait()
@@ -142,6 +143,7 @@ def test_demo_runs_non_interactively() -> None:
     assert not workdir.exists()  # its own temp dir is removed
 
 
+@pytest.mark.slow
 def test_demo_keeps_running_until_ctrl_c(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     demo = Demo("--workdir", str(workdir))
