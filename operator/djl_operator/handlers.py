@@ -15,7 +15,9 @@ tick's reconcile still in flight when the delete came.
 
 What makes a settled or waiting resource due early comes from :mod:`djl_operator.events`
 (endpoint state-change events, the batched status read), again through the scheduler. With
-``--shard-count n`` every handler serves only the resources of this replica's shard.
+``--shard-count n`` every handler serves only the resources of this replica's shard (but for
+keeping this replica's finalizer on a resource that a reshard moved away until its new shard's is
+on: :mod:`djl_operator.sharding`).
 
 Handlers are synchronous or hand the blocking boto3 calls to a thread pool, so
 they never block the event loop.
@@ -26,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import datetime
+import functools
 import logging
 import threading
 from typing import Any
@@ -34,7 +38,7 @@ import kopf
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from djl_operator import api, kube_secrets, metrics, naming, reconcile
+from djl_operator import api, kube_secrets, metrics, naming, reconcile, sharding
 from djl_operator.api import DjlEndpointResource
 from djl_operator.artifacts import package
 from djl_operator.aws_clients import AwsClients, default_region
@@ -42,7 +46,6 @@ from djl_operator.events import Seen, StatusReaders
 from djl_operator.reconcile import Context, Next, Outcome
 from djl_operator.schedule import Scheduler, Wakeups
 from djl_operator.settings import Settings
-from djl_operator.sharding import shard_of
 
 SETTINGS = Settings.from_env()  # the tick interval must be known when the module is imported
 ANNOTATION_PREFIX = "djl-operator.io"
@@ -121,13 +124,33 @@ def finalizer_name(settings: Settings) -> str:
     """Each shard its own finalizer: kopf removes its finalizer from every resource none of its
     delete handlers serves, so with a shared name each shard would strip the others' and let their
     resources go without cleanup."""
-    base = f"{api.GROUP}/finalizer"
-    return base if settings.shard_count == 1 else f"{base}-shard-{settings.shard_index}"
+    return sharding.finalizer_name(settings.shard_index, settings.shard_count)
 
 
 def in_shard(body: kopf.Body, **_: Any) -> bool:
     """Whether this replica serves the resource (always, with one shard)."""
-    return SETTINGS.shard_count == 1 or shard_of(body["metadata"]["uid"], SETTINGS.shard_count) == SETTINGS.shard_index
+    return (
+        SETTINGS.shard_count == 1
+        or sharding.shard_of(body["metadata"]["uid"], SETTINGS.shard_count) == SETTINGS.shard_index
+    )
+
+
+def _adoption(body: kopf.Body) -> sharding.Adoption:
+    meta = body["metadata"]
+    shard = sharding.shard_of(meta["uid"], SETTINGS.shard_count)
+    return sharding.adoption(meta.get("finalizers") or [], shard, SETTINGS.shard_index, SETTINGS.shard_count)
+
+
+def _drop_stale(body: Any, *, orphaned: bool = False) -> None:
+    sharding.drop_stale(body, SETTINGS.shard_index, SETTINGS.shard_count, orphaned=orphaned)
+
+
+def _adopt(body: kopf.Body, patch: kopf.Patch) -> None:
+    """After a reshard: remove the previous shards' finalizers of ours from a resource this replica
+    serves, now that its own is on (kopf applies the function to the freshest body, after its own
+    finalizer changes, tested against the resourceVersion)."""
+    if _adoption(body).remove:
+        patch.fns.append(_drop_stale)
 
 
 def _field_path(error: ErrorDetails) -> str:
@@ -259,10 +282,13 @@ def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_:
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
-def wake(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def wake(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Every watch event of a resource wakes its tick to ask the scheduler again: the read-back of
     an acceptance's write, a new reconcile-requested-at value, a status someone else changed."""
     memo["wakeups"].poke(body["metadata"]["uid"])
+    # And adopts it after a reshard, at the event that brings this replica's finalizer or (during a
+    # rollout) an old replica's back: no handler but this one sees a change of finalizers alone.
+    _adopt(body, patch)
 
 
 @kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=TICK_SECONDS, initial_delay=TICK_SECONDS, when=in_shard)
@@ -333,8 +359,9 @@ def _lenient_target(body: kopf.Body) -> reconcile.DeletionTarget:
     )
 
 
-@kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
-def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def _finalize_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Outcome:
+    """One look at deleting the AWS side (from the uid alone if the spec no longer parses), status
+    and events written; once all is gone, this process forgets the resource."""
     ctx: Context = memo["ctx"]
     uid = body["metadata"].get("uid", "")
     parsed = _parse(body, ctx)
@@ -353,10 +380,70 @@ def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
         memo["readers"].index.forget(uid)
         memo["readers"].sweep.forget(uid)
         metrics.PHASES.set(uid, None)
-        return
-    # The finalizer runs until the AWS side is gone (finalize() never stalls): kopf calls it again.
-    delay = {
+    return outcome
+
+
+def _finalize_delay(outcome: Outcome, ctx: Context) -> float:
+    return {
         Next.POLL: outcome.delay or ctx.settings.poll_interval,
         Next.RETRY: outcome.delay or ctx.settings.access_denied_backoff,
     }.get(outcome.next, ctx.settings.transient_backoff)
-    raise kopf.TemporaryError(outcome.message, delay=delay)
+
+
+@kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
+def delete_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    _adopt(body, patch)
+    outcome = _finalize_once(body, patch, memo)
+    if outcome.next is Next.DONE:
+        return
+    # The finalizer runs until the AWS side is gone (finalize() never stalls): kopf calls it again.
+    raise kopf.TemporaryError(outcome.message, delay=_finalize_delay(outcome, memo["ctx"]))
+
+
+# -- resharding: see djl_operator.sharding ---------------------------------------------------------
+
+ORPHAN_RETRY_ANNOTATION = f"{ANNOTATION_PREFIX}/finalizing-orphan-at"
+
+
+def holds_for_owner(body: kopf.Body, **_: Any) -> bool:
+    return SETTINGS.shard_count > 1 and _adoption(body).hold
+
+
+@kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, when=holds_for_owner)
+def wait_for_owner(body: kopf.Body, **_: Any) -> None:
+    """Another shard's resource, deleted while it still carries this replica's finalizer (from before
+    a reshard) and not yet its owner's: the owner finalizes it and removes this finalizer; until then
+    this one stays (kopf would drop it as unserved and let the resource go without cleanup)."""
+    owner = sharding.shard_of(body["metadata"]["uid"], SETTINGS.shard_count)
+    raise kopf.TemporaryError(f"shard {owner} finalizes this resource", delay=SETTINGS.poll_interval)
+
+
+def orphaned_deletion(body: kopf.Body, type: str | None = None, **_: Any) -> bool:
+    meta = body.get("metadata") or {}
+    if not in_shard(body):
+        return False
+    return type == "DELETED" or bool(meta.get("deletionTimestamp") and _adoption(body).orphaned)
+
+
+@kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, when=orphaned_deletion)
+async def finalize_orphan(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    """A resource of this shard deleted before this replica's finalizer got on (deleted around a
+    reshard): only an older shard's finalizer of ours holds it, so kopf calls no delete handler here.
+    Finalize it all the same and, once the AWS side is gone, remove those finalizers; until then look
+    again after the finalizer's delay (the annotation written then brings the next event)."""
+    done: set[str] = memo.setdefault("orphans_finalized", set())
+    uid = body["metadata"]["uid"]
+    if type == "DELETED":
+        done.discard(uid)
+        return
+    if uid not in done:  # events queued meanwhile must not finalize (and post Deleted) again
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(memo["pool"], context.run, _finalize_once, body, patch, memo)
+        if outcome.next is not Next.DONE:
+            await asyncio.sleep(_finalize_delay(outcome, memo["ctx"]))
+            patch.meta.annotations[ORPHAN_RETRY_ANNOTATION] = datetime.datetime.now(datetime.UTC).isoformat()
+            return
+        done.add(uid)
+    # kopf keeps a function it could not apply (a newer resourceVersion) for its next look at the resource.
+    patch.fns.append(functools.partial(_drop_stale, orphaned=True))

@@ -111,12 +111,14 @@ class RoutineKopfLines(logging.Filter):
     """Waiting is not an error, and a tick that found nothing due is not news.
 
     The operator raises ``kopf.TemporaryError`` only to have its finalizer called again while
-    AWS deletes (kopf logs that at ERROR: here it is INFO), and its per-resource tick succeeds
-    every few seconds (kopf logs each at INFO: here it is DEBUG). Real failures keep their level.
+    AWS deletes, or its new shard does after a reshard (kopf logs that at ERROR: here it is INFO),
+    and its per-resource tick succeeds every few seconds, like the watch for resources deleted
+    around a reshard on each event (kopf logs each at INFO: here it is DEBUG). Real failures keep
+    their level.
     """
 
-    _TICK = re.compile(r"^Timer '[\w.]*tick' succeeded\.$")
-    _WAIT = re.compile(r"^Handler '[\w.]*delete_endpoint' failed temporarily: ")
+    _TICK = re.compile(r"^(Timer '[\w.]*tick'|Handler '[\w.]*finalize_orphan') succeeded\.$")
+    _WAIT = re.compile(r"^Handler '[\w.]*(delete_endpoint|wait_for_owner)' failed temporarily: ")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("kopf"):

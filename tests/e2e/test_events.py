@@ -273,3 +273,99 @@ def test_three_shards_reconcile_every_resource_exactly_once(
         clean_up(kubectl, namespace, *shards, timeout=60)
     # Every shard ran its finalizers: nothing is left billing.
     assert cluster.endpoint_names() == [] and cluster.model_names() == [] and cluster.config_names() == []
+
+
+def _start_shards(
+    control_plane: ControlPlane, emulator: Any, namespace: str, tmp_path: Path, count: int, phase: str
+) -> list[OperatorProcess]:
+    """``count`` shard processes, each signing its AWS calls with its own key (<phase>-shard-<i>)."""
+    shards = []
+    for index in range(count):
+        key = f"{OPERATOR_ACCESS_KEY}-{phase}-shard-{index}"
+        env = {**emulator.env, **OPERATOR_ENV, "AWS_ACCESS_KEY_ID": key}
+        shard = OperatorProcess(control_plane, env, namespace, tmp_path / f"{phase}-shard-{index}.log")
+        shard.extra_args = ["--shard-index", str(index), "--shard-count", str(count)]
+        shards.append(shard.start())
+    return shards
+
+
+@pytest.mark.parametrize(("before", "after"), [(2, 3), (3, 2)])
+def test_resharding_moves_every_finalizer_to_the_new_shard(
+    control_plane: ControlPlane,
+    kubectl: Kubectl,
+    namespace: str,
+    emulator: Any,
+    tmp_path: Path,
+    before: int,
+    after: int,
+) -> None:
+    """Changing the shard count: each resource ends with its new shard's finalizer alone, with no
+    manual step; one deleted while no replica ran is finalized by its new shard; every delete finishes."""
+    emulator.client("s3").create_bucket(Bucket=BUCKET)
+    old = _start_shards(control_plane, emulator, namespace, tmp_path, before, "old")
+    cluster = Cluster(kubectl, namespace, emulator, old[0])
+    new: list[OperatorProcess] = []
+    try:
+        # Enough resources that some move to another shard (the API server picks the uids: keep creating).
+        uids: dict[str, str] = {}
+        while len(uids) < 12 and (
+            len(uids) < 4 or sum(shard_of(u, before) != shard_of(u, after) for u in uids.values()) < 2
+        ):
+            name = f"r{len(uids)}"
+            cluster.apply(endpoint_manifest(name))
+            uids[name] = cluster.get(name)["metadata"]["uid"]  # type: ignore[index]
+        moved = [n for n, u in uids.items() if shard_of(u, before) != shard_of(u, after)]
+        assert len(moved) >= 2, uids
+        statuses = {name: cluster.wait_ready(name, timeout=90) for name in uids}
+        endpoints = {name: statuses[name]["endpointName"] for name in uids}
+        for old_shard in old:
+            old_shard.stop()
+
+        # Deleted while no replica runs: only its old shard's finalizer holds it.
+        lost = moved[0]
+        cluster.delete(lost, wait=False)
+        assert cluster.get(lost)["metadata"]["finalizers"] == [  # type: ignore[index]
+            f"serving.djl-operator.io/finalizer-shard-{shard_of(uids[lost], before)}"
+        ]
+
+        new = _start_shards(control_plane, emulator, namespace, tmp_path, after, "new")
+        cluster.operator = new[0]
+        owner = {n: f"{OPERATOR_ACCESS_KEY}-new-shard-{shard_of(u, after)}" for n, u in uids.items()}
+        kept = [n for n in uids if n != lost]
+
+        def adopted() -> bool:
+            return all(
+                (cluster.get(n) or {}).get("metadata", {}).get("finalizers")
+                == [f"serving.djl-operator.io/finalizer-shard-{shard_of(uids[n], after)}"]
+                for n in kept
+            )
+
+        wait_for(adopted, timeout=30, what="every resource carrying its new shard's finalizer alone")
+        wait_for(lambda: cluster.get(lost) is None, timeout=30, what=f"{lost} finalized by its new shard")
+        assert cluster.endpoint(endpoints[lost]) is None
+        assert [c.principal for c in emulator.calls("sagemaker", "DeleteEndpoint") if c.ok] == [owner[lost]]
+
+        def deleted_events() -> list[dict[str, Any]]:
+            return [e for e in cluster.events(lost) if e["reason"] == "Deleted"]
+
+        wait_for(deleted_events, timeout=10, what=f"{lost}'s Deleted event")
+
+        # Nothing was created twice, and since the reshard only each resource's new shard looked at it.
+        for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
+            creates = [c.resource for c in emulator.calls("sagemaker", operation) if c.ok]
+            assert len(creates) == len(set(creates)) == len(uids), (operation, creates)
+        by_endpoint = {endpoints[n]: n for n in uids}
+        for call in emulator.calls("sagemaker"):
+            if call.resource in by_endpoint and (call.principal or "").startswith(f"{OPERATOR_ACCESS_KEY}-new-"):
+                assert call.principal == owner[by_endpoint[call.resource]], call
+        for name in kept:  # the generation reconciled before the reshard, not accepted again
+            assert cluster.status(name)["observedGeneration"] == 1
+
+        clean_up(kubectl, namespace, *new, timeout=60)  # fails the test if any finalizer stays
+        # Posted once (events on transitions only), though more events came while the resource went.
+        assert [e.get("count", 1) for e in deleted_events()] == [1], deleted_events()
+    finally:
+        for shard in old:
+            shard.stop()
+        clean_up(kubectl, namespace, *new, timeout=30)
+    assert cluster.endpoint_names() == [] and cluster.model_names() == [] and cluster.config_names() == []
