@@ -112,12 +112,13 @@ class RoutineKopfLines(logging.Filter):
 
     The operator raises ``kopf.TemporaryError`` only to have its finalizer called again while
     AWS deletes, or its new shard does after a reshard (kopf logs that at ERROR: here it is INFO),
-    and its per-resource tick succeeds every few seconds, like the watch for resources deleted
-    around a reshard on each event (kopf logs each at INFO: here it is DEBUG). Real failures keep
+    and its per-resource tick succeeds after each look, like the wake-up of the tick and the watch
+    for resources deleted around a reshard on each watch event (kopf logs each at INFO: here it is
+    DEBUG). Real failures keep
     their level.
     """
 
-    _TICK = re.compile(r"^(Timer '[\w.]*tick'|Handler '[\w.]*finalize_orphan') succeeded\.$")
+    _TICK = re.compile(r"^(Timer '[\w.]*tick'|Handler '[\w.]*(finalize_orphan|wake)') succeeded\.$")
     _WAIT = re.compile(r"^Handler '[\w.]*(delete_endpoint|wait_for_owner)' failed temporarily: ")
 
     def filter(self, record: logging.LogRecord) -> bool:

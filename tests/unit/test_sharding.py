@@ -97,6 +97,8 @@ def test_drop_stale(finalizers: list[str] | None, index: int, count: int, orphan
         (logging.ERROR, "Handler 'wait_for_owner' failed temporarily: shard 2 finalizes this resource", "INFO"),
         (logging.ERROR, "Handler 'delete_endpoint' failed temporarily: deleting endpoint e", "INFO"),
         (logging.INFO, "Handler 'finalize_orphan' succeeded.", "DEBUG"),
+        (logging.INFO, "Handler 'wake' succeeded.", "DEBUG"),  # every watch event wakes a tick
+        (logging.ERROR, "Handler 'wake' failed with an exception. Will ignore.", "ERROR"),
         (logging.ERROR, "Handler 'finalize_orphan' failed with an exception. Will ignore.", "ERROR"),
         (logging.ERROR, "Handler 'wait_for_owner' failed with an exception. Will retry.", "ERROR"),
     ],
