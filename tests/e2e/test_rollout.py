@@ -94,12 +94,18 @@ class StageWatcher:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
+    error: BaseException | None = None
+
     def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            pending = self.sagemaker.describe_endpoint(EndpointName=self.endpoint).get("PendingDeploymentSummary")
-            for status in (pending or {}).get("ProductionVariants", [{}])[0].get("VariantStatus", []):
-                key = f"{status['Status']}: {status.get('StatusMessage', '')}"
-                self.seen.setdefault(key, status["StartTime"].timestamp())
+        try:
+            while not self._stop.wait(0.1):
+                pending = self.sagemaker.describe_endpoint(EndpointName=self.endpoint).get("PendingDeploymentSummary")
+                for status in (pending or {}).get("ProductionVariants", [{}])[0].get("VariantStatus", []):
+                    key = f"{status['Status']}: {status.get('StatusMessage', '')}"
+                    self.seen.setdefault(key, status["StartTime"].timestamp())
+        except BaseException as exc:  # a dead watcher must fail the wait on it, not time it out
+            self.error = exc
+            raise
 
     def start(self) -> StageWatcher:
         self._thread = threading.Thread(target=self._run, name="stage-watcher", daemon=True)
@@ -112,6 +118,8 @@ class StageWatcher:
             self._thread.join(timeout=10)
 
     def started(self, stage: str, percent: int) -> float | None:
+        if self.error is not None:
+            raise AssertionError(f"the stage watcher stopped: {self.error!r}")
         wanted = f"{stage}: " if stage != "Baking" else "Baking: Baking for"
         return next(
             (t for key, t in self.seen.items() if key.startswith(wanted) and key.endswith(f"on {percent}% capacity")),
@@ -179,8 +187,21 @@ def _operator_calls(cluster: Cluster, operation: str, endpoint: str, after: int 
     ]
 
 
+# The share is measured over at least this many calls during the canary's bake.
+CANARY_CALLS = 400
+
+
+def _bake_scale(invoker: Invoker, bake_seconds: float) -> float:
+    """The guardrail time scale that makes a ``bake_seconds`` bake last long enough for about 1.6 x
+    CANARY_CALLS at the rate the invokers reach now (as the 60 s bake did at 11-17 calls/s on two
+    busy cores), so the floor holds on a loaded machine and an idle one does not wait a minute."""
+    start, calls = time.monotonic(), len(invoker.snapshot())
+    wait_for(lambda: len(invoker.snapshot()) >= calls + 60, timeout=60, interval=0.1, what="calls to time")
+    rate = (len(invoker.snapshot()) - calls) / (time.monotonic() - start)
+    return min(1.0, max(0.1, 1.6 * CANARY_CALLS / rate / bake_seconds))
+
+
 def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, rollout_world: Any) -> None:
-    # 60 s of baking: at least 400 calls at the 11-17 calls/s three invokers reach on 2 busy cores.
     canary = {"strategy": "Canary", "canaryPercent": 10, "waitIntervalSeconds": 60, "rollbackAlarms": [ALARM]}
     rollout_world("canary", "mean", canary)
     cluster.wait_ready("canary", timeout=120)
@@ -188,6 +209,9 @@ def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, r
     invoker = rollout_world.invoker("canary")
     old = _first_vector(invoker)
     watcher = rollout_world.watcher("canary")
+    # The 60 s bake lasts only as long as CANARY_CALLS need (DescribeEndpoint still says 60 s).
+    scale = _bake_scale(invoker, 60)
+    cluster.emulator.faults.set(guardrail_time_scale=scale)
 
     rollout_world("canary", "cls", canary)
     # The status shows the canary baking at 10 % (the operator's poll, not the emulator's word).
@@ -199,8 +223,10 @@ def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, r
     assert baking["stage"] == "Baking" and baking["strategy"] == "Canary" and baking["summary"] == "Canary 10% Baking"
     assert baking["nextStepTime"]
     bake_start = wait_for(lambda: watcher.started("Baking", 10), what="the 10% bake's StartTime")
+    # The final bake (a phase started from now on) need not last: nothing is measured during it.
+    cluster.emulator.faults.set(guardrail_time_scale=0.05)
     # Then the rest of the traffic moves (traffic is activated and the final bake starts in one instant).
-    full_start = wait_for(lambda: watcher.started("Baking", 100), timeout=60, what="the 100% step")
+    full_start = wait_for(lambda: watcher.started("Baking", 100), timeout=60 * scale + 60, what="the 100% step")
     status = cluster.wait_ready("canary", timeout=120)
     assert "rollout" not in status
     after_ready = len(invoker.snapshot())
@@ -211,7 +237,7 @@ def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, r
     assert [a.error for a in answers if a.error] == []  # zero failed invocations
     during = [a for a in answers if bake_start <= a.started and a.ended <= full_start]
     new = [a for a in during if a.vector != old]
-    assert len(during) >= 400
+    assert len(during) >= CANARY_CALLS
     share = 100 * len(new) / len(during)
     assert 5 <= share <= 15, f"{len(new)} of {len(during)} calls answered by the new model while baking"
     assert len({a.vector for a in new}) == 1  # one new model

@@ -320,3 +320,45 @@ def test_rolling_is_refused_for_multi_variant_configs(sm: SageMaker) -> None:
     }
     with pytest.raises(ApiError, match="single instance-based production variant"):
         sm.handle("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "two", "DeploymentConfig": policy})
+
+
+def test_the_guardrail_time_scale_shortens_the_waits_not_what_describe_says(sm: SageMaker, clock: Clock) -> None:
+    sm.faults.set(guardrail_time_scale=0.1)
+    canary = {"CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+    sm.handle(
+        "UpdateEndpoint",
+        {"EndpointName": "ep", "EndpointConfigName": "c2", "DeploymentConfig": _blue_green("CANARY", 30, 15, **canary)},
+    )
+    clock.now += 20  # provisioning is not a guardrail wait: not scaled
+    assert _stage(sm)[2] == "Baking for 30 seconds (WaitIntervalInSeconds) with traffic enabled on 10% capacity"
+    clock.now += 2.9
+    assert _stage(sm)[2] == "Baking for 30 seconds (WaitIntervalInSeconds) with traffic enabled on 10% capacity"
+    clock.now += 0.1
+    assert _stage(sm)[2] == "Baking for 30 seconds (WaitIntervalInSeconds) with traffic enabled on 100% capacity"
+    # A phase started from now on takes the scale in force when it starts.
+    sm.faults.set(guardrail_time_scale=0.5)
+    clock.now += 3
+    assert _stage(sm)[2] == "Waiting 15 seconds (TerminationWaitInSeconds) before terminating the old fleet"
+    clock.now += 7.5
+    ep = sm.handle("DescribeEndpoint", {"EndpointName": "ep"})
+    assert (ep["EndpointStatus"], ep["EndpointConfigName"]) == ("InService", "c2")
+    assert (
+        ep["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["WaitIntervalInSeconds"]
+        == 30
+    )
+    with pytest.raises(ValueError, match="guardrail_time_scale"):
+        sm.faults.set(guardrail_time_scale=0)
+
+
+def test_the_execution_timeout_is_scaled_too(sm: SageMaker, clock: Clock) -> None:
+    sm.faults.set(guardrail_time_scale=0.01)
+    sm.deploy_hook = lambda endpoint, targets: lambda: False  # the new fleet never turns healthy
+    policy = _blue_green("ALL_AT_ONCE", 0)
+    policy["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] = 600
+    sm.handle("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2", "DeploymentConfig": policy})
+    clock.now += 5.9
+    assert _stage(sm)[:2] == ("Updating", "Creating")
+    clock.now += 0.1
+    assert _stage(sm)[0] == "RollingBack"
+    clock.now += 7
+    assert sm.handle("DescribeEndpoint", {"EndpointName": "ep"})["FailureReason"] == rollout.timeout_reason(600)

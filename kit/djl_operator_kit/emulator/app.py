@@ -48,6 +48,7 @@ class Emulator:
                 update=self.config.update_delay,
                 delete=self.config.delete_delay,
                 rollback=self.config.rollback_delay,
+                guardrail_time_scale=self.config.guardrail_time_scale,
             )
         )
         self.call_log = CallLog()
@@ -215,6 +216,10 @@ class Emulator:
 
     def force_endpoint_failed(self, name: str, reason: str) -> None:
         self.sagemaker.force_failed(name, reason)
+
+    def put_objects(self, bucket: str, keys: list[str], body: bytes = b"") -> None:
+        """Seed S3 objects in an existing bucket without a request each (uncounted, like the emulator's own reads)."""
+        self._s3.put_objects(bucket, keys, body)
 
     def set_invocation_rate(self, endpoint: str, variant: str, per_minute: float) -> None:
         """The load Application Auto Scaling's target tracking sees on a variant (invocations per minute)."""

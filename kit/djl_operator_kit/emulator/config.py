@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .faults import check_time_scale
+
 
 @dataclass
 class EmulatorConfig:
@@ -16,6 +18,11 @@ class EmulatorConfig:
     update_delay: float = 0.0
     delete_delay: float = 0.0
     rollback_delay: float = 0.0
+    # Deployment guardrails' waits (WaitIntervalInSeconds, TerminationWaitInSeconds,
+    # MaximumExecutionTimeoutInSeconds) last this many wall seconds per second asked for, so a test
+    # can run a minute's bake in seconds. Only the duration is scaled: DescribeEndpoint still says
+    # "Baking for 60 seconds" and LastDeploymentConfig echoes the request, as AWS does at 1.0.
+    guardrail_time_scale: float = 1.0
     host: str = "127.0.0.1"
     port: int = 0  # SageMaker + runtime + admin; 0 picks a free port
     s3_port: int = 0
@@ -27,6 +34,7 @@ class EmulatorConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"EmulatorConfig.{name} must be a number >= 0, got {value!r}")
+        check_time_scale(self.guardrail_time_scale)
         if self.account_id is not None and not (len(self.account_id) == 12 and self.account_id.isdigit()):
             raise ValueError(f"EmulatorConfig.account_id must be 12 digits, got {self.account_id!r}")
         if self.host not in ("127.0.0.1", "localhost", "::1"):

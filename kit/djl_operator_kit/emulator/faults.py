@@ -32,6 +32,9 @@ class Delays:
     update: float = 0.0
     delete: float = 0.0
     rollback: float = 0.0
+    # Wall seconds per second of a deployment guardrail wait (WaitIntervalInSeconds,
+    # TerminationWaitInSeconds, MaximumExecutionTimeoutInSeconds); see EmulatorConfig.
+    guardrail_time_scale: float = 1.0
 
 
 @dataclass
@@ -69,6 +72,11 @@ class _State:
     quotas: dict[str, int] = field(default_factory=dict)
 
 
+def check_time_scale(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"guardrail_time_scale must be a number in (0, 1], got {value!r}")
+
+
 def _glob(pattern: str | None, value: str | None) -> bool:
     return pattern is None or (value is not None and fnmatch.fnmatchcase(value, pattern))
 
@@ -89,16 +97,22 @@ class Faults:
         update_delay: float | None = None,
         delete_delay: float | None = None,
         rollback_delay: float | None = None,
+        guardrail_time_scale: float | None = None,
     ) -> None:
-        """Change lifecycle delays (seconds) for operations started from now on."""
+        """Change lifecycle delays (seconds) for operations started from now on; the guardrail time
+        scale for deployment phases (bakes, termination waits) and deployments started from now on."""
         new = {"create": create_delay, "update": update_delay, "delete": delete_delay, "rollback": rollback_delay}
         for name, value in new.items():
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
                 raise ValueError(f"{name}_delay must be a number >= 0, got {value!r}")
+        if guardrail_time_scale is not None:
+            check_time_scale(guardrail_time_scale)
         with self._lock:
             for name, value in new.items():
                 if value is not None:
                     setattr(self._state.delays, name, float(value))
+            if guardrail_time_scale is not None:
+                self._state.delays.guardrail_time_scale = float(guardrail_time_scale)
 
     def fail_model_start(
         self, model_name: str | None = None, image: str | None = None, reason: str | None = None

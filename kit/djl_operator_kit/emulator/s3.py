@@ -265,6 +265,15 @@ class S3Server(AccountedMotoServer):
     def download(self, bucket: str, key: str, dest: Path) -> None:
         self._client().download_file(bucket, key, str(dest))
 
+    def put_objects(self, bucket: str, keys: Iterable[str], body: bytes) -> None:
+        """Write objects straight into moto's backend (a test's setup, not counted): a signed PUT
+        each costs ~10 ms of CPU, which a test seeding a thousand keys has no reason to pay."""
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[self.account_id]["aws"]
+        for key in keys:
+            backend.put_object(bucket, key, body)
+
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         """Every key under ``prefix`` (an s3:// model id names a folder of weights)."""
         pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

@@ -25,7 +25,8 @@ silent):
   ``AutoRollbackConfiguration`` in ALARM (read from the emulator's CloudWatch) after the first
   shift, or ``MaximumExecutionTimeoutInSeconds`` passing, rolls back: ``RollingBack``, then
   ``InService`` on the old config with the reason in ``FailureReason``. DescribeEndpoint reports
-  ``LastDeploymentConfig``; ``RetainDeploymentConfig`` reuses it;
+  ``LastDeploymentConfig``; ``RetainDeploymentConfig`` reuses it. ``guardrail_time_scale`` (a test
+  knob, 1.0 is AWS) shortens the waits in wall time, never what DescribeEndpoint says of them;
 * ``DeleteEndpoint`` on an in-progress endpoint (Creating, Updating, RollingBack,
   Deleting) is refused with AWS's "Cannot update in-progress endpoint"; otherwise
   ``Deleting`` for ``delete_delay`` seconds, then gone;
@@ -97,6 +98,7 @@ class _Rollout:
     monitoring_since: float | None = None  # alarms are watched from the first traffic shift on
     new_variants: list[dict[str, Any]] | None = None
     credit: float = 0.0  # routing: invocations owed to the new fleet
+    time_scale: float = 1.0  # Delays.guardrail_time_scale when accepted (for the execution timeout)
 
 
 @dataclass
@@ -338,8 +340,9 @@ class SageMaker:
                 when = max(min(fired.values()), ro.monitoring_since)
                 self._roll_back(ep, round(when, 3), rollout.alarm_reason(sorted(fired)))
                 return True
-        if ro.plan.timeout is not None and at >= ro.started + ro.plan.timeout:
-            self._roll_back(ep, round(ro.started + ro.plan.timeout, 3), rollout.timeout_reason(ro.plan.timeout))
+        if ro.plan.timeout is not None and at >= ro.started + ro.plan.timeout * ro.time_scale:
+            timed_out = round(ro.started + ro.plan.timeout * ro.time_scale, 3)
+            self._roll_back(ep, timed_out, rollout.timeout_reason(ro.plan.timeout))
             return True
         return False
 
@@ -391,7 +394,9 @@ class SageMaker:
                         math.ceil(count * phase.percent / 100.0 - 1e-9) if ro.plan.kind == "ROLLING" else count
                     )
                 v["VariantStatus"] = [{"Status": phase.status, "StatusMessage": phase.message, "StartTime": at}]
-        self._schedule(ep, _Step(round(at + phase.seconds, 3), self._next_phase))
+        # Only the guardrail waits (bakes, the termination wait) are scaled, not provisioning a batch.
+        seconds = phase.seconds * (self.faults.delays().guardrail_time_scale if phase.status == "Baking" else 1.0)
+        self._schedule(ep, _Step(round(at + seconds, 3), self._next_phase))
 
     def tick(self) -> None:
         """Apply the lifecycle steps that are due now, so their events leave on time (not on the next read)."""
@@ -793,7 +798,13 @@ class SageMaker:
                     gate = self.deploy_hook(ep.name, targets)
                 variants = config.request["ProductionVariants"]
                 ep.rollout = _Rollout(
-                    config, models, rollout.plan(deployment, variants, delays.update), now, retain, exclude
+                    config,
+                    models,
+                    rollout.plan(deployment, variants, delays.update),
+                    now,
+                    retain,
+                    exclude,
+                    time_scale=delays.guardrail_time_scale,
                 )
                 self._schedule(ep, _Step(now + delays.update, self._next_phase, gate))
         return {"EndpointArn": ep.arn}
