@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from djl_operator_kit.emulator import Emulator
 from tests.plugins.emulator import config, echo_artifact, model, upload, wait_status
+from tests.plugins.operator import wait_for
 
 
 @pytest.fixture
@@ -92,3 +95,38 @@ def test_an_endpoint_nobody_invokes_updates_on_time(emulator: Emulator) -> None:
     sm.update_endpoint(EndpointName="quiet", EndpointConfigName="c-2")
     assert sm.describe_endpoint(EndpointName="quiet")["EndpointConfigName"] == "c-2"
     assert emulator.runtime.running() == 0
+
+
+def test_the_old_fleet_answers_its_calls_in_flight_before_it_stops(emulator: Emulator, tmp_path: Path) -> None:
+    # After the switch the old fleet is terminated, not the requests it was answering.
+    sm, gate = emulator.client("sagemaker"), tmp_path / "gate"
+    runtime = emulator.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))
+    url = upload(emulator.client("s3"), "models", "echo/model.tar.gz", echo_artifact())
+    model(sm, "v1", url, env={"ECHO_PREFIX": "v1:", "ECHO_GATE": str(gate)})
+    model(sm, "v2", url, env={"ECHO_PREFIX": "v2:"})
+    config(sm, "v1", "v1")
+    config(sm, "v2", "v2")
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="v1")
+    wait_status(sm, "ep", "InService", timeout=30)
+    assert runtime.invoke_endpoint(EndpointName="ep", Body=b"a")["Body"].read() == b"v1:application/octet-stream|a"
+    held: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            held["body"] = runtime.invoke_endpoint(EndpointName="ep", Body=b"gate")["Body"].read()
+        except ClientError as exc:
+            held["error"] = exc.response["Error"]
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    wait_for(lambda: emulator.runtime.answering() == 1, timeout=10, what="the held call on the old fleet")
+    sm.update_endpoint(EndpointName="ep", EndpointConfigName="v2")
+    wait_status(sm, "ep", "InService", timeout=60)
+    # The first settled call retires the old fleet, which still answers the held one.
+    assert runtime.invoke_endpoint(EndpointName="ep", Body=b"c")["Body"].read() == b"v2:application/octet-stream|c"
+    assert (emulator.runtime.running(), emulator.runtime.retiring()) == (1, 1) and caller.is_alive()
+    gate.touch()
+    caller.join(timeout=30)
+    assert held == {"body": b"v1:application/octet-stream|gate"}
+    wait_for(lambda: emulator.runtime.retiring() == 0, timeout=30, what="the old fleet stopped")
+    assert emulator.runtime.answering() == 0

@@ -91,6 +91,7 @@ class _ModelServer:
     port: int
     workdir: Path
     log_path: Path
+    inflight: int = 0  # invocations being answered now
 
     def log_tail(self, limit: int = 2000) -> str:
         try:
@@ -218,6 +219,8 @@ class ModelServers:
         self._servers: dict[tuple[str, str], _ModelServer] = {}
         self._starting: dict[tuple[str, str], threading.Lock] = {}
         self._pending: set[tuple[str, str]] = set()  # warmed for an update, not yet invoked
+        self._retiring: list[_ModelServer] = []  # an old fleet answering its last invocations
+        self._idle = threading.Condition(self._lock)
         self._closing = threading.Event()
 
     def invoke(
@@ -228,7 +231,7 @@ class ModelServers:
         accept: str | None,
         custom_attributes: str | None = None,
     ) -> Invocation:
-        server = self._server_for(target)
+        server = self._server_for(target, use=True)
         headers = _container_headers(content_type, accept, custom_attributes)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=INVOKE_TIMEOUT_S)
         try:
@@ -248,6 +251,7 @@ class ModelServers:
             ) from exc
         finally:
             conn.close()
+            self._done(server)
         if not 200 <= result.status < 300:
             raise model_error(
                 target.endpoint_name,
@@ -269,7 +273,7 @@ class ModelServers:
         """InvokeEndpointWithResponseStream's half: the container's content type and its body's
         bytes as they arrive (SageMaker forwards each read as one PayloadPart). A non-2xx
         answer before the stream begins is a ModelError, as for InvokeEndpoint."""
-        server = self._server_for(target)
+        server = self._server_for(target, use=True)
         headers = _container_headers(content_type, accept, custom_attributes)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=INVOKE_TIMEOUT_S)
         try:
@@ -277,12 +281,14 @@ class ModelServers:
             response = conn.getresponse()
         except OSError as exc:
             conn.close()
+            self._done(server)
             raise model_error(
                 target.endpoint_name, self._region, self._account_id, 500, f"model server unreachable: {exc}"
             ) from exc
         if not 200 <= response.status < 300:
             payload = response.read()
             conn.close()
+            self._done(server)
             raise model_error(
                 target.endpoint_name,
                 self._region,
@@ -300,6 +306,7 @@ class ModelServers:
                     yield data
             finally:
                 conn.close()
+                self._done(server)
 
         return response.getheader("Content-Type") or "application/octet-stream", chunks()
 
@@ -328,7 +335,30 @@ class ModelServers:
         with self._lock:
             self._pending = {k for k in self._pending if k[0] != endpoint_name.lower()}
 
-    def _server_for(self, target: RuntimeTarget, retire: bool = True) -> _ModelServer:
+    def _done(self, server: _ModelServer) -> None:
+        with self._idle:
+            server.inflight -= 1
+            self._idle.notify_all()
+
+    def _retire(self, server: _ModelServer) -> None:
+        """Stop an old fleet once its invocations are answered: after a blue/green deployment the
+        old fleet is terminated, not the requests it was serving (and the caller does not wait)."""
+        with self._lock:
+            self._retiring.append(server)
+
+        def drain() -> None:
+            with self._idle:
+                self._idle.wait_for(lambda: server.inflight <= 0, timeout=INVOKE_TIMEOUT_S)
+            self._stop(server)
+            with self._lock:
+                if server in self._retiring:
+                    self._retiring.remove(server)
+
+        threading.Thread(target=drain, name="djl-emulator-retire", daemon=True).start()
+
+    def _server_for(self, target: RuntimeTarget, retire: bool = True, use: bool = False) -> _ModelServer:
+        """The running server for ``target``, started if need be; ``use``: counted as answering an
+        invocation (until :meth:`_done`), so retiring it waits for the answer."""
         if target.model_data_url is None and MODEL_CHANNEL not in target.data_sources:
             raise _internal_dependency(
                 f"Model {target.model_name!r} of endpoint {target.endpoint_name!r} has neither ModelDataUrl nor "
@@ -350,13 +380,22 @@ class ModelServers:
                 retired = [self._servers.pop(k) for k in stale]
                 if retire:
                     self._pending.discard(key)
+                if use and server is not None and server.process.poll() is None:
+                    server.inflight += 1
+                    found: _ModelServer | None = server
+                else:
+                    found = None
             for old in retired:  # the endpoint moved to another artifact
-                self._stop(old)
+                self._retire(old)
+            if found is not None:
+                return found
             if server is not None and server.process.poll() is None:
                 return server
             server = self._start(target)
             with self._lock:
                 self._servers[key] = server
+                if use:
+                    server.inflight += 1
             return server
 
     @staticmethod
@@ -536,6 +575,16 @@ class ModelServers:
         processes.stop(server.process, timeout=5)
         shutil.rmtree(server.workdir, ignore_errors=True)
 
+    def answering(self) -> int:
+        """Invocations being answered now, by current and retiring servers alike."""
+        with self._lock:
+            return sum(s.inflight for s in [*self._servers.values(), *self._retiring])
+
+    def retiring(self) -> int:
+        """Old fleets waiting for their last answers before they stop."""
+        with self._lock:
+            return len(self._retiring)
+
     def running(self) -> int:
         with self._lock:
             return sum(1 for s in self._servers.values() if s.process.poll() is None)
@@ -547,9 +596,10 @@ class ModelServers:
 
     def stop_all(self) -> None:
         with self._lock:
-            servers = list(self._servers.values())
+            servers = list(self._servers.values()) + self._retiring
             self._servers.clear()
             self._pending.clear()
+            self._retiring = []
         for server in servers:
             with contextlib.suppress(Exception):
                 self._stop(server)
