@@ -405,6 +405,7 @@ def test_a_new_resource_reads_reconciling_before_any_aws_call_in_a_full_storm(cl
     cluster.wait_ready("storm", timeout=120)
 
 
+@pytest.mark.slow  # a unit of its own under make test's xdist (tests/conftest.py)
 def test_throttling_storm_still_converges(cluster: Cluster) -> None:
     cluster.emulator.faults.throttle(rate=0.5, seed=7)
     for i in range(3):

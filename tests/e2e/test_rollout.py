@@ -201,6 +201,7 @@ def _bake_scale(invoker: Invoker, bake_seconds: float) -> float:
     return min(1.0, max(0.1, 1.6 * CANARY_CALLS / rate / bake_seconds))
 
 
+@pytest.mark.slow  # a unit of its own under make test's xdist (tests/conftest.py)
 def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, rollout_world: Any) -> None:
     canary = {"strategy": "Canary", "canaryPercent": 10, "waitIntervalSeconds": 60, "rollbackAlarms": [ALARM]}
     rollout_world("canary", "mean", canary)
@@ -253,6 +254,7 @@ def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, r
     assert any("100% of the traffic" in m for m in messages)
 
 
+@pytest.mark.slow  # a unit of its own under make test's xdist (tests/conftest.py)
 def test_linear_steps_through_its_percentages_in_kubectl_get_wide_watch(
     control_plane: ControlPlane, cluster: Cluster, rollout_world: Any
 ) -> None:
@@ -298,6 +300,7 @@ def test_linear_steps_through_its_percentages_in_kubectl_get_wide_watch(
     assert [a.error for a in invoker.snapshot() if a.error] == []
 
 
+@pytest.mark.slow  # a unit of its own under make test's xdist (tests/conftest.py)
 def test_an_alarm_while_baking_rolls_back_stalls_naming_it_and_leaks_nothing(
     cluster: Cluster, rollout_world: Any
 ) -> None:
