@@ -130,16 +130,20 @@ class Scheduler:
         a stalled resource's included (a user asks to look again, e.g. after removing a name conflict)."""
         now = self.clock()
         with self._guard:
+            entry = self._entries.get(uid)
+            current = entry is not None and entry.generation == generation
+            if entry is not None and current and entry.awaiting_write:
+                if status.get("observedGeneration") != generation:
+                    return False  # the watch event of the acceptance's write wakes the tick
+                entry.awaiting_write = False
             handled = self._requested.get(uid, status.get("lastHandledReconcileAt"))
-            if requested is not None and handled != requested:
+            # A request asks to look again, never to skip the generation's acceptance (Reconciling
+            # written and read back before its first AWS call): until then it waits, unanswered.
+            accepted = status.get("observedGeneration") == generation or current
+            if requested is not None and handled != requested and accepted:
                 self._requested[uid] = requested
                 return True
-            entry = self._entries.get(uid)
-            if entry is not None and entry.generation == generation:
-                if entry.awaiting_write:
-                    if status.get("observedGeneration") != generation:
-                        return False  # the watch event of the acceptance's write wakes the tick
-                    entry.awaiting_write = False
+            if entry is not None and current:
                 return now >= entry.due
             if _stalled_at(status, generation):
                 return False  # stalled before this process started: only a spec change moves it

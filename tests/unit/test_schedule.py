@@ -260,3 +260,29 @@ def test_an_older_generations_outcome_never_replaces_a_newer_acceptance() -> Non
     s.record("u", 2, Next.POLL, 0.0, accepted=True)
     s.record("u", 1, Next.DONE)  # the in-flight reconcile of generation 1 ends
     assert s.due("u", 2, {"observedGeneration": 2})
+
+
+@pytest.mark.parametrize(
+    ("accepted", "before_write"),
+    [
+        (False, {}),  # created with the annotation: the create handler has not accepted it yet
+        (True, {"observedGeneration": 1, "lastHandledReconcileAt": "a"}),  # a spec edit and a new value at once
+    ],
+)
+def test_a_reconcile_request_waits_for_the_generations_acceptance(
+    accepted: bool, before_write: dict[str, object]
+) -> None:
+    """The annotation asks to look again, not to skip Reconciling: the first AWS call for a
+    generation still follows its acceptance's status write, read back."""
+    s, _ = scheduler()
+    generation = 2 if accepted else 1
+    if accepted:
+        s.record("u", generation, Next.POLL, 0.0, accepted=True)
+    assert not s.due("u", generation, before_write, requested="b")
+    if not accepted:
+        s.record("u", generation, Next.POLL, 0.0, accepted=True)  # the create handler runs
+        assert not s.due("u", generation, before_write, requested="b")
+    after_write = {**before_write, "observedGeneration": generation}
+    assert s.due("u", generation, after_write, requested="b")  # one reconcile answers both
+    s.record("u", generation, Next.POLL, 30.0)
+    assert not s.due("u", generation, after_write, requested="b")  # handled once
