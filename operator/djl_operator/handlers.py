@@ -32,7 +32,7 @@ import datetime
 import functools
 import logging
 import threading
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
@@ -317,9 +317,16 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: An
         if sleep <= 0:
             return
         await wakeups.sleep(uid, sleep, stopped.wait())
+    # The generation found due, as it is now: kopf replaces the live body at each watch event, also
+    # while the reconcile waits for a pool thread (a spec edit must not be reconciled unaccepted).
+    due_body = kopf.Body(cast(kopf.RawBody, dict(body)))
     # In kopf's context (kopf.event reads its settings from context variables), off the event loop.
     context = contextvars.copy_context()
-    await asyncio.get_running_loop().run_in_executor(memo["pool"], context.run, _reconcile_once, body, patch, memo)
+    await asyncio.get_running_loop().run_in_executor(memo["pool"], context.run, _reconcile_once, due_body, patch, memo)
+    if int(body["metadata"].get("generation") or 0) != generation:
+        # A newer generation came meanwhile and is (or is about to be) accepted: this older status
+        # must not overwrite its observedGeneration and Reconciling, which its reconcile waits to read.
+        patch.pop("status", None)
 
 
 def _lenient_target(body: kopf.Body) -> reconcile.DeletionTarget:
