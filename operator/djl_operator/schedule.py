@@ -65,7 +65,8 @@ class Scheduler:
         self.clock = clock
         self.rand = rand
         self._entries: dict[str, _Entry] = {}
-        self._first_seen: dict[tuple[str, int], float] = {}
+        # When this process first saw the newest generation no reconcile recorded (one per resource).
+        self._first_seen: dict[str, tuple[int, float]] = {}
         # The last reconcile-requested-at value each resource was reconciled for (after a restart,
         # status.lastHandledReconcileAt says it).
         self._requested: dict[str, str] = {}
@@ -170,7 +171,8 @@ class Scheduler:
                 if entry is None and status.get("observedGeneration") == generation
                 else 2 * self.settings.poll_interval
             )
-            first = self._first_seen.get((uid, generation), now)
+            seen_generation, first = self._first_seen.get(uid, (generation, now))
+            first = first if seen_generation == generation else now
             return max(0.0, first + period - now)
 
     def stalled(self, uid: str, generation: int, status: dict[str, object]) -> bool:
@@ -182,7 +184,10 @@ class Scheduler:
         return _stalled_at(status, generation)
 
     def _waited(self, uid: str, generation: int, now: float, period: float) -> bool:
-        first = self._first_seen.setdefault((uid, generation), now)
+        seen_generation, first = self._first_seen.get(uid, (generation, now))
+        if seen_generation != generation:
+            first = now
+        self._first_seen[uid] = (generation, first)
         return now - first >= period
 
     def forget(self, uid: str) -> None:
@@ -190,8 +195,7 @@ class Scheduler:
             self._entries.pop(uid, None)
             self._requested.pop(uid, None)
             self._poked.discard(uid)
-            for key in [k for k in self._first_seen if k[0] == uid]:
-                del self._first_seen[key]
+            self._first_seen.pop(uid, None)
 
 
 class Wakeups:

@@ -286,3 +286,17 @@ def test_a_reconcile_request_waits_for_the_generations_acceptance(
     assert s.due("u", generation, after_write, requested="b")  # one reconcile answers both
     s.record("u", generation, Next.POLL, 30.0)
     assert not s.due("u", generation, after_write, requested="b")  # handled once
+
+
+def test_what_the_scheduler_keeps_per_resource_does_not_grow_with_its_generations() -> None:
+    """Each spec edit is first seen by the tick before its acceptance is recorded (the lost-event
+    wait starts then): a resource edited thousands of times keeps one such start, not thousands."""
+    s, clock = scheduler()
+    for generation in range(1, 1001):
+        assert not s.due("u", generation, {"observedGeneration": generation - 1})  # the watch event's look
+        s.record("u", generation, Next.POLL, 0.0, accepted=True)
+        clock.now += 1
+    assert len(s._first_seen) == 1
+    assert s.seconds_until_due("u", 1001, {"observedGeneration": 1000}) == 60.0
+    s.forget("u")
+    assert not s._first_seen
