@@ -380,14 +380,18 @@ def _finalize_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Outco
     _record(uid, outcome)
     _apply(outcome, body, patch, memo)
     if outcome.next is Next.DONE:
-        ctx.forget(uid)
-        memo["scheduler"].forget(uid)
-        memo["wakeups"].forget(uid)
-        memo["events"].forget(uid)
-        memo["readers"].index.forget(uid)
-        memo["readers"].sweep.forget(uid)
-        metrics.PHASES.set(uid, None)
+        _forget(uid, memo)
     return outcome
+
+
+def _forget(uid: str, memo: kopf.Memo) -> None:
+    memo["ctx"].forget(uid)
+    memo["scheduler"].forget(uid)
+    memo["wakeups"].forget(uid)
+    memo["events"].forget(uid)
+    memo["readers"].index.forget(uid)
+    memo["readers"].sweep.forget(uid)
+    metrics.PHASES.set(uid, None)
 
 
 def _finalize_delay(outcome: Outcome, ctx: Context) -> float:
@@ -442,6 +446,9 @@ async def finalize_orphan(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, t
     uid = body["metadata"]["uid"]
     if type == "DELETED":
         done.discard(uid)
+        # Gone, also when our finalizer's last call never came (removed by hand, a forced delete):
+        # nothing of it stays in memory or in the phase gauge.
+        _forget(uid, memo)
         return
     if uid not in done:  # events queued meanwhile must not finalize (and post Deleted) again
         context = contextvars.copy_context()
