@@ -320,9 +320,13 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: An
     # The generation found due, as it is now: kopf replaces the live body at each watch event, also
     # while the reconcile waits for a pool thread (a spec edit must not be reconciled unaccepted).
     due_body = kopf.Body(cast(kopf.RawBody, dict(body)))
+    # A generation no change handler of this process accepted (its event lost, or late): accept it
+    # here first, as that handler would, so that Reconciling is written before any AWS call.
+    unaccepted = status_now.get("observedGeneration") != generation and not scheduler.recorded(uid, generation)
+    once = functools.partial(_reconcile_once, due_body, patch, memo, new_generation=unaccepted)
     # In kopf's context (kopf.event reads its settings from context variables), off the event loop.
     context = contextvars.copy_context()
-    await asyncio.get_running_loop().run_in_executor(memo["pool"], context.run, _reconcile_once, due_body, patch, memo)
+    await asyncio.get_running_loop().run_in_executor(memo["pool"], context.run, once)
     if int(body["metadata"].get("generation") or 0) != generation:
         # A newer generation came meanwhile and is (or is about to be) accepted: this older status
         # must not overwrite its observedGeneration and Reconciling, which its reconcile waits to read.

@@ -175,6 +175,12 @@ class Scheduler:
             first = first if seen_generation == generation else now
             return max(0.0, first + period - now)
 
+    def recorded(self, uid: str, generation: int) -> bool:
+        """Whether this process recorded an outcome (an acceptance included) for this generation."""
+        with self._guard:
+            entry = self._entries.get(uid)
+            return entry is not None and entry.generation == generation
+
     def stalled(self, uid: str, generation: int, status: dict[str, object]) -> bool:
         """Whether this generation is stalled: nothing changes, no AWS call is made, until the spec does."""
         with self._guard:

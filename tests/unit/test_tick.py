@@ -113,3 +113,47 @@ def test_a_spec_edit_during_a_ticks_reconcile_neither_runs_early_nor_undoes_its_
     assert patch.get("status", {}).get("observedGeneration") in (None, 2)
     accepted = {"observedGeneration": 2}  # the acceptance's write, read back
     assert scheduler.due(UID, 2, {**accepted, **patch.get("status", {})})
+
+
+def test_a_generation_whose_change_event_never_came_is_accepted_before_any_aws_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tick's safety net for a lost (or very late) change event writes the generation's
+    acceptance first, like the update handler would: Reconciling precedes the first AWS call."""
+
+    def no_aws(resource: Any, ctx: Context) -> Outcome:
+        raise AssertionError(f"reconciled generation {resource.generation} before accepting it")
+
+    monkeypatch.setattr(reconcile, "reconcile", no_aws)
+    settings = Settings(poll_interval=30)
+    now = [1000.0]
+    scheduler = Scheduler(settings, clock=lambda: now[0])
+    scheduler.record(UID, 1, Next.DONE)  # generation 1 settled
+    raw = _raw(2)
+    raw["spec"]["image"] = {"framework": "djl-lmi"}  # no deprecation notice to post
+    body = kopf.Body(raw)
+    stale = {"observedGeneration": 1}
+    assert not scheduler.due(UID, 2, stale)  # the tick's look at the edit's watch event
+    now[0] += 60  # two polls and the update handler never came
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    memo = kopf.Memo(
+        ctx=Context(settings=settings, clients=None),  # type: ignore[arg-type]
+        scheduler=scheduler,
+        wakeups=Wakeups(),
+        readers=Readers(),
+        events=EventFilter(),
+        pool=pool,
+    )
+    patch = kopf.Patch()
+
+    async def run() -> None:
+        await asyncio.wait_for(handlers.tick(body=body, patch=patch, memo=memo, stopped=NeverStopped()), 10)
+
+    try:
+        asyncio.run(run())
+    finally:
+        pool.shutdown()
+    assert patch["status"]["observedGeneration"] == 2
+    assert {c["type"]: c["status"] for c in patch["status"]["conditions"]}["Reconciling"] == "True"
+    assert not scheduler.due(UID, 2, stale)  # and the reconcile waits for that write to be read back
+    assert scheduler.due(UID, 2, {"observedGeneration": 2})
