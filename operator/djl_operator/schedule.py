@@ -12,7 +12,8 @@ retries a handler of ours. The policy:
 - ``Next.BACKOFF`` / ``Next.UNEXPECTED``: exponential per resource, with jitter, capped;
 - ``Next.DONE``: after the resync interval (hours: the batched status read looks for drift in between);
 - ``Next.STALLED``: never, until the generation changes: a stalled resource makes no AWS call;
-- a generation the process never reconciled (its change event was lost) after two poll intervals;
+- a generation the process never reconciled (its change event was lost) after two poll intervals
+  (the tick then accepts it first, as the change handler would);
 - at once, whatever the above says, for a new value of the reconcile-requested-at annotation
   (:meth:`Scheduler.due`'s ``requested``) and, unless stalled, for :meth:`Scheduler.request`
   (an endpoint state-change event, a changed entry in the batched status read).
