@@ -32,8 +32,10 @@ import datetime
 import functools
 import logging
 import threading
+import warnings
 from typing import Any, cast
 
+import aiohttp
 import kopf
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -86,11 +88,32 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """kopf's own logins (in a pod, else the kubeconfig); the Secret reader (tokenSecretRef) uses the same."""
+async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """kopf's own logins (in a pod, else the kubeconfig); the Secret reader (tokenSecretRef) uses the same.
+
+    kopf's own session opens as many connections as requests in flight (a thousand new resources:
+    a thousand TLS connections at once); this one is kopf's, with at most ``api_connections``."""
     connection = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    if connection is None:
+        return None
     kube_secrets.use(connection)
-    return connection
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # as kopf itself does for this call
+        auth = connection.as_aiohttp_basic_auth()
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=SETTINGS.api_connections, ssl=connection.as_ssl_context()),
+        headers=connection.as_http_headers(),
+        auth=auth,
+        proxy=connection.proxy_url,
+        trust_env=connection.trust_env,
+    )
+    return kopf.AiohttpSession(
+        server=connection.server,
+        default_namespace=connection.default_namespace,
+        priority=connection.priority,
+        expiration=connection.expiration,
+        aiohttp_session=session,
+    )
 
 
 @kopf.on.cleanup()
@@ -282,7 +305,7 @@ def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_:
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
-def wake(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+async def wake(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Every watch event of a resource wakes its tick to ask the scheduler again: the read-back of
     an acceptance's write, a new reconcile-requested-at value, a status someone else changed."""
     memo["wakeups"].poke(body["metadata"]["uid"])

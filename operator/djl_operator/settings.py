@@ -58,6 +58,10 @@ class Settings:
     backoff_cap: float = 600.0
     # Threads for blocking boto3 calls.
     workers: int = 16
+    # Connections to the Kubernetes API at most: a burst of new resources (every one patched at once)
+    # would otherwise open one each (kopf's default is unlimited; each TLS connection costs ~200 KB).
+    # Each watch stream holds one for good: keep it well above the number of watched namespaces.
+    api_connections: int = 128
     # spec.model.snapshot: copies running at once (each on its own thread), and the multipart part size.
     snapshot_workers: int = 2
     snapshot_part_bytes: int = 8 * 2**20
@@ -91,6 +95,7 @@ class Settings:
             transient_backoff=_seconds("DJL_OPERATOR_TRANSIENT_BACKOFF_SECONDS", cls.transient_backoff),
             backoff_cap=_seconds("DJL_OPERATOR_BACKOFF_CAP_SECONDS", cls.backoff_cap),
             workers=int(_seconds("DJL_OPERATOR_WORKERS", cls.workers)),
+            api_connections=int(_seconds("DJL_OPERATOR_API_CONNECTIONS", cls.api_connections)),
             snapshot_workers=int(_seconds("DJL_OPERATOR_SNAPSHOT_WORKERS", cls.snapshot_workers)),
             snapshot_part_bytes=int(
                 _seconds("DJL_OPERATOR_SNAPSHOT_PART_MIB", cls.snapshot_part_bytes / 2**20) * 2**20
