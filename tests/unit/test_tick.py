@@ -65,6 +65,30 @@ def _raw(generation: int) -> dict[str, Any]:
     return raw
 
 
+def _tick_once(
+    body: kopf.Body, settings: Settings, scheduler: Scheduler, pool: concurrent.futures.ThreadPoolExecutor
+) -> kopf.Patch:
+    """One run of the real tick handler (it returns after one reconcile); the patch it leaves for kopf."""
+    memo = kopf.Memo(
+        ctx=Context(settings=settings, clients=None),  # type: ignore[arg-type]
+        scheduler=scheduler,
+        wakeups=Wakeups(),
+        readers=Readers(),
+        events=EventFilter(),
+        pool=pool,
+    )
+    patch = kopf.Patch()
+
+    async def run() -> None:
+        await asyncio.wait_for(handlers.tick(body=body, patch=patch, memo=memo, stopped=NeverStopped()), 10)
+
+    try:
+        asyncio.run(run())
+    finally:
+        pool.shutdown()
+    return patch
+
+
 @pytest.mark.parametrize("edited", ["while queued", "while reconciling"])
 def test_a_spec_edit_during_a_ticks_reconcile_neither_runs_early_nor_undoes_its_acceptance(
     edited: str, monkeypatch: pytest.MonkeyPatch
@@ -91,24 +115,8 @@ def test_a_spec_edit_during_a_ticks_reconcile_neither_runs_early_nor_undoes_its_
 
     monkeypatch.setattr(reconcile, "reconcile", reconciling)
     pool = Queued(spec_edit if edited == "while queued" else lambda: None)
-    memo = kopf.Memo(
-        ctx=Context(settings=settings, clients=None),  # type: ignore[arg-type]
-        scheduler=scheduler,
-        wakeups=Wakeups(),
-        readers=Readers(),
-        events=EventFilter(),
-        pool=pool,
-    )
     scheduler.record(UID, 1, Next.POLL, 0.0)  # generation 1 is due
-    patch = kopf.Patch()
-
-    async def run() -> None:
-        await asyncio.wait_for(handlers.tick(body=body, patch=patch, memo=memo, stopped=NeverStopped()), 10)
-
-    try:
-        asyncio.run(run())
-    finally:
-        pool.shutdown()
+    patch = _tick_once(body, settings, scheduler, pool)
     assert reconciled == [1]
     assert patch.get("status", {}).get("observedGeneration") in (None, 2)
     accepted = {"observedGeneration": 2}  # the acceptance's write, read back
@@ -136,23 +144,7 @@ def test_a_generation_whose_change_event_never_came_is_accepted_before_any_aws_c
     assert not scheduler.due(UID, 2, stale)  # the tick's look at the edit's watch event
     now[0] += 60  # two polls and the update handler never came
     pool = concurrent.futures.ThreadPoolExecutor(1)
-    memo = kopf.Memo(
-        ctx=Context(settings=settings, clients=None),  # type: ignore[arg-type]
-        scheduler=scheduler,
-        wakeups=Wakeups(),
-        readers=Readers(),
-        events=EventFilter(),
-        pool=pool,
-    )
-    patch = kopf.Patch()
-
-    async def run() -> None:
-        await asyncio.wait_for(handlers.tick(body=body, patch=patch, memo=memo, stopped=NeverStopped()), 10)
-
-    try:
-        asyncio.run(run())
-    finally:
-        pool.shutdown()
+    patch = _tick_once(body, settings, scheduler, pool)
     assert patch["status"]["observedGeneration"] == 2
     assert {c["type"]: c["status"] for c in patch["status"]["conditions"]}["Reconciling"] == "True"
     assert not scheduler.due(UID, 2, stale)  # and the reconcile waits for that write to be read back
