@@ -33,7 +33,8 @@ import functools
 import logging
 import threading
 import warnings
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import kopf
@@ -62,6 +63,7 @@ TICK_SECONDS = 0.1
 IDLE_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @kopf.on.startup()
@@ -304,6 +306,13 @@ def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_:
     _reconcile_once(body, patch, memo, new_generation=True)
 
 
+async def _in_pool(memo: kopf.Memo, call: Callable[[], T]) -> T:
+    """``call`` on the reconcile pool, off the event loop, in kopf's context (kopf.event reads its
+    settings from context variables)."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(memo["pool"], context.run, call)
+
+
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
 async def wake(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Every watch event of a resource wakes its tick to ask the scheduler again: the read-back of
@@ -346,10 +355,7 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: An
     # A generation no change handler of this process accepted (its event lost, or late): accept it
     # here first, as that handler would, so that Reconciling is written before any AWS call.
     unaccepted = status_now.get("observedGeneration") != generation and not scheduler.recorded(uid, generation)
-    once = functools.partial(_reconcile_once, due_body, patch, memo, new_generation=unaccepted)
-    # In kopf's context (kopf.event reads its settings from context variables), off the event loop.
-    context = contextvars.copy_context()
-    await asyncio.get_running_loop().run_in_executor(memo["pool"], context.run, once)
+    await _in_pool(memo, functools.partial(_reconcile_once, due_body, patch, memo, new_generation=unaccepted))
     if int(body["metadata"].get("generation") or 0) != generation:
         # A newer generation came meanwhile and is (or is about to be) accepted: this older status
         # must not overwrite its observedGeneration and Reconciling, which its reconcile waits to read.
@@ -478,9 +484,7 @@ async def finalize_orphan(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, t
         _forget(uid, memo)
         return
     if uid not in done:  # events queued meanwhile must not finalize (and post Deleted) again
-        context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(memo["pool"], context.run, _finalize_once, body, patch, memo)
+        outcome = await _in_pool(memo, functools.partial(_finalize_once, body, patch, memo))
         if outcome.next is not Next.DONE:
             await asyncio.sleep(_finalize_delay(outcome, memo["ctx"]))
             patch.meta.annotations[ORPHAN_RETRY_ANNOTATION] = datetime.datetime.now(datetime.UTC).isoformat()

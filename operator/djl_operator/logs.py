@@ -114,8 +114,7 @@ class RoutineKopfLines(logging.Filter):
     AWS deletes, or its new shard does after a reshard (kopf logs that at ERROR: here it is INFO),
     and its per-resource tick succeeds after each look, like the wake-up of the tick and the watch
     for resources deleted around a reshard on each watch event (kopf logs each at INFO: here it is
-    DEBUG). Real failures keep
-    their level.
+    DEBUG). Real failures keep their level.
     """
 
     _TICK = re.compile(r"^(Timer '[\w.]*tick'|Handler '[\w.]*(finalize_orphan|wake)') succeeded\.$")

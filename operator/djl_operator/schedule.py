@@ -149,11 +149,9 @@ class Scheduler:
                 return now >= entry.due
             if _stalled_at(status, generation):
                 return False  # stalled before this process started: only a spec change moves it
-            if entry is None and status.get("observedGeneration") == generation:
-                # Reconciled by an earlier process: keep its rhythm from what status says.
-                return _in_progress(status) or self._waited(uid, generation, now, self.settings.resync_interval)
-            # A generation no change handler of this process reconciled: its event may have been lost.
-            return self._waited(uid, generation, now, 2 * self.settings.poll_interval)
+            if entry is None and status.get("observedGeneration") == generation and _in_progress(status):
+                return True  # reconciled by an earlier process, mid-transition: keep its rhythm
+            return self._waited(uid, generation, now, self._unrecorded_period(entry, generation, status))
 
     def seconds_until_due(self, uid: str, generation: int, status: dict[str, object]) -> float:
         """How long the tick may sleep before asking :meth:`due` again, if nothing pokes it first
@@ -167,14 +165,8 @@ class Scheduler:
                 return max(0.0, entry.due - now)
             if _stalled_at(status, generation):
                 return float("inf")
-            period = (
-                self.settings.resync_interval
-                if entry is None and status.get("observedGeneration") == generation
-                else 2 * self.settings.poll_interval
-            )
-            seen_generation, first = self._first_seen.get(uid, (generation, now))
-            first = first if seen_generation == generation else now
-            return max(0.0, first + period - now)
+            period = self._unrecorded_period(entry, generation, status)
+            return max(0.0, self._first_seen_at(uid, generation, now) + period - now)
 
     def recorded(self, uid: str, generation: int) -> bool:
         """Whether this process recorded an outcome (an acceptance included) for this generation."""
@@ -190,10 +182,18 @@ class Scheduler:
                 return entry.next is Next.STALLED
         return _stalled_at(status, generation)
 
-    def _waited(self, uid: str, generation: int, now: float, period: float) -> bool:
+    def _unrecorded_period(self, entry: _Entry | None, generation: int, status: dict[str, object]) -> float:
+        """How long a generation this process recorded no outcome for waits, from when it was first seen."""
+        if entry is None and status.get("observedGeneration") == generation:
+            return self.settings.resync_interval  # reconciled by an earlier process: its resync rhythm
+        return 2 * self.settings.poll_interval  # no change handler of ours reconciled it: its event may be lost
+
+    def _first_seen_at(self, uid: str, generation: int, now: float) -> float:
         seen_generation, first = self._first_seen.get(uid, (generation, now))
-        if seen_generation != generation:
-            first = now
+        return first if seen_generation == generation else now
+
+    def _waited(self, uid: str, generation: int, now: float, period: float) -> bool:
+        first = self._first_seen_at(uid, generation, now)
         self._first_seen[uid] = (generation, first)
         return now - first >= period
 

@@ -24,6 +24,7 @@ from botocore.config import Config
 from djl_operator import naming
 from djl_operator.invoke import kubectl_path
 from djl_operator_kit.controlplane import ControlPlane
+from tests.plugins.emulator import error_alarm
 from tests.plugins.operator import BUCKET, OPERATOR_ACCESS_KEY, Cluster, endpoint_manifest, wait_for
 
 pytest.importorskip("torch")
@@ -133,16 +134,7 @@ def rollout_world(cluster: Cluster, tiny_model_dir: Callable[[str], Path]) -> It
     weights = tiny_model_dir("feature-extraction")
     for path in sorted(p for p in weights.rglob("*") if p.is_file()):
         cluster.s3.upload_file(str(path), BUCKET, MODEL_PREFIX + path.relative_to(weights).as_posix())
-    cluster.emulator.client("cloudwatch").put_metric_alarm(
-        AlarmName=ALARM,
-        MetricName="Invocation5XXErrors",
-        Namespace="AWS/SageMaker",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    error_alarm(cluster.emulator.client("cloudwatch"), ALARM)
     started: list[Any] = []
 
     def apply(name: str, pooling: str, rollout: dict[str, Any]) -> None:

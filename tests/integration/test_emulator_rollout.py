@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 
 from djl_operator_kit.emulator import Emulator
-from tests.plugins.emulator import config, echo_artifact, model, upload, wait_status
+from tests.plugins.emulator import config, echo_artifact, error_alarm, model, upload, wait_status
 
 
 @pytest.fixture
@@ -23,16 +23,7 @@ def fleets(emulator: Emulator) -> Any:
     config(sm, "c1", "v1")
     config(sm, "c2", "v2")
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
-    emulator.client("cloudwatch").put_metric_alarm(
-        AlarmName="ep-errors",
-        MetricName="Invocation5XXErrors",
-        Namespace="AWS/SageMaker",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    error_alarm(emulator.client("cloudwatch"), "ep-errors")
     runtime = emulator.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))
     assert runtime.invoke_endpoint(EndpointName="ep", Body=b"x")["Body"].read().startswith(b"v1:")
     return sm, runtime

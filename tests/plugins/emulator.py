@@ -100,6 +100,20 @@ def config(sm: Any, name: str, model_name: str, count: int = 1, instance_type: s
     )
 
 
+def error_alarm(cloudwatch: Any, name: str) -> None:
+    """A CloudWatch alarm on an endpoint's 5xx invocations (one in a minute), for rollback guardrails."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="Invocation5XXErrors",
+        Namespace="AWS/SageMaker",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+
 def wait_status(sm: Any, name: str, wanted: str, timeout: float = 10.0) -> dict[str, Any]:
     """Poll DescribeEndpoint until ``wanted`` (the emulator's delays in these tests are tenths of a second)."""
     deadline = time.monotonic() + timeout

@@ -434,16 +434,19 @@ class _QueueAccounting:
             return self._forward(environ, raw)  # no wait, or moto's error for the queue or the value
         deadline = time.monotonic() + wait
         generation = self.generation
+
+        def waiting() -> bool:  # neither the wait over, nor the server stopping, nor the queue wiped
+            return time.monotonic() < deadline and not self.closed.is_set() and generation == self.generation
+
         look = json.dumps({**params, "WaitTimeSeconds": 0}).encode()
         while True:
             answer = self._forward(environ, look)
-            ended = time.monotonic() >= deadline or self.closed.is_set() or generation != self.generation
-            if ended or not answer[0].startswith("200") or json.loads(answer[3] or b"{}").get("Messages"):
+            if not waiting() or not answer[0].startswith("200") or json.loads(answer[3] or b"{}").get("Messages"):
                 return answer
             # Visible messages that moto did not hand out (a FIFO group in flight): look again a
             # slice later. Otherwise until one arrives (moto's queue condition) or the wait ends.
             pending = bool(queue_.messages)
-            while time.monotonic() < deadline and not self.closed.is_set() and generation == self.generation:
+            while waiting():
                 remaining = min(LONG_POLL_SLICE, deadline - time.monotonic())
                 if pending:
                     self.closed.wait(max(remaining, 0.0))

@@ -380,17 +380,13 @@ class ModelServers:
                 retired = [self._servers.pop(k) for k in stale]
                 if retire:
                     self._pending.discard(key)
-                if use and server is not None and server.process.poll() is None:
-                    server.inflight += 1
-                    found: _ModelServer | None = server
-                else:
-                    found = None
+                running = server if server is not None and server.process.poll() is None else None
+                if use and running is not None:
+                    running.inflight += 1
             for old in retired:  # the endpoint moved to another artifact
                 self._retire(old)
-            if found is not None:
-                return found
-            if server is not None and server.process.poll() is None:
-                return server
+            if running is not None:
+                return running
             server = self._start(target)
             with self._lock:
                 self._servers[key] = server
