@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+import string
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,16 +52,31 @@ def kubectl(control_plane: ControlPlane) -> Kubectl:
     return Kubectl(control_plane)
 
 
+_namespaces_made = itertools.count(1)
+_DNS_LABEL = set(string.ascii_lowercase + string.digits + "-")
+
+
+def create_namespace(control_plane: ControlPlane, name: str) -> None:
+    """Create a namespace (an API call, not a kubectl process); fails with the API server's message."""
+    control_plane.request("POST", "/api/v1/namespaces", {"metadata": {"name": name}}, expect=(201,))
+
+
+def delete_namespace(control_plane: ControlPlane, name: str) -> None:
+    """Delete a namespace without waiting for it to go; gone already is fine."""
+    control_plane.request("DELETE", f"/api/v1/namespaces/{name}", expect=(200, 202, 404))
+
+
 def make_namespace(kubectl: Kubectl, request: pytest.FixtureRequest, prefix: str = "t") -> str:
-    """Creates a namespace named after the test: ``<prefix>-<test name>-<hash>``."""
-    name = (
-        f"{prefix}-"
-        + request.node.name.lower().replace("_", "-")[:40].strip("-")
-        + "-"
-        + str(abs(hash(request.node.nodeid)) % 10000)
-    )
-    name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
-    kubectl.run("create", "namespace", name)
+    """Creates a namespace named after the test: ``<prefix>-<test name>-<digest>-<n>``.
+
+    The digest (of the node id) tells parametrized cases apart to a reader; the counter makes the
+    name unique in this process, which owns its control plane: a name seen before may still be
+    terminating (a hash alone collided between two cases of one test).
+    """
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:5]
+    test = "".join(c if c in _DNS_LABEL else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"{prefix}-{test}-{digest}-{next(_namespaces_made)}"  # at most 1+1+40+1+5+1+digits < 63
+    create_namespace(kubectl.cp, name)
     return name
 
 
@@ -67,4 +85,4 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
     """A fresh namespace per test, deleted afterwards (without waiting)."""
     name = make_namespace(kubectl, request)
     yield name
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    delete_namespace(kubectl.cp, name)

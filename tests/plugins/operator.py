@@ -19,13 +19,14 @@ from djl_operator_kit import processes
 from djl_operator_kit.controlplane import ControlPlane
 from djl_operator_kit.emulator import Emulator, EmulatorConfig
 from djl_operator_kit.hub import LocalHub
-from tests.plugins.controlplane import Kubectl, make_namespace
+from tests.plugins.controlplane import Kubectl, delete_namespace, make_namespace
 
 T = TypeVar("T")
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 BUCKET = "djl-test-artifacts"
 RESOURCES = "/apis/serving.djl-operator.io/v1alpha1"  # the DjlEndpoint API group and version
+FIELD_MANAGER = "djl-e2e-tests"  # Cluster.apply's server-side apply
 
 
 def wait_for(check: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.3, what: str = "") -> T:
@@ -60,6 +61,27 @@ def endpoint_manifest(name: str, **spec_overrides: Any) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def apply_endpoint(control_plane: ControlPlane, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Create or update a DjlEndpoint by server-side apply (an API call, not a kubectl process);
+    returns it as stored.
+
+    What the tests rely on from ``kubectl apply`` holds (tests/integration/test_controlplane.py): a
+    field left out of a later apply is removed (this field manager owned it), an unknown field is
+    refused (fieldValidation=Strict), an invalid manifest raises with the API server's message.
+    ``force``: the test's manifest wins over a field someone changed since, as a client-side apply's does.
+    """
+    assert manifest["kind"] == "DjlEndpoint", "apply_endpoint is for DjlEndpoints; kubectl.apply for the rest"
+    _, stored = control_plane.request(
+        "PATCH",
+        f"{RESOURCES}/namespaces/{namespace}/djlendpoints/{manifest['metadata']['name']}",
+        yaml.safe_dump(manifest),
+        content_type="application/apply-patch+yaml",
+        query={"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict", "force": "true"},
+    )
+    body: dict[str, Any] = stored
+    return body
 
 
 class OperatorProcess:
@@ -130,7 +152,7 @@ class Cluster:
         self.s3 = emulator.client("s3")
 
     def apply(self, manifest: dict[str, Any]) -> None:
-        self.kubectl.run("apply", "-n", self.namespace, "-f", "-", input=yaml.safe_dump(manifest))
+        apply_endpoint(self.kubectl.cp, self.namespace, manifest)
 
     def get(self, name: str) -> dict[str, Any] | None:
         """The resource as the API server has it (None once it is gone); tests poll this, so it is an
@@ -177,7 +199,7 @@ class Cluster:
             ) from None
 
     def delete(self, name: str, wait: bool = True, timeout: float = 60) -> None:
-        self.kubectl.run("delete", "djlendpoint", name, "-n", self.namespace, "--wait=false")
+        self.kubectl.cp.request("DELETE", f"{RESOURCES}/namespaces/{self.namespace}/djlendpoints/{name}")
         if wait:
             wait_for(lambda: self.get(name) is None, timeout=timeout, what=f"{name} deleted")
 
@@ -214,8 +236,10 @@ OPERATOR_ACCESS_KEY = "djl-operator-e2e"
 
 
 def _remaining(kubectl: Kubectl, namespace: str) -> list[str]:
-    result = kubectl.run("get", "djlendpoints", "-n", namespace, "-o", "name", check=False)
-    return result.stdout.split() if result.returncode == 0 else []
+    """The DjlEndpoints left in the namespace, named as ``kubectl get -o name`` names them."""
+    listing = kubectl.cp.api_get(f"{RESOURCES}/namespaces/{namespace}/djlendpoints")
+    names = [item["metadata"]["name"] for item in (listing or {}).get("items", [])]
+    return [f"djlendpoint.serving.djl-operator.io/{name}" for name in names]
 
 
 def clean_up(
@@ -226,19 +250,29 @@ def clean_up(
     A resource whose finalizer the operator did not remove fails the test (after it is released,
     so the namespace can still go): a stuck deletion is a defect, not something to clean up quietly.
     With no operator running, nothing can finalize: it is only released. ``stop=False`` leaves the
-    operators running (they serve another namespace cleaned up next).
+    operators running (they serve another namespace cleaned up next). API calls, not kubectl
+    processes: every e2e test ends here.
     """
+    cp = kubectl.cp
+    collection = f"{RESOURCES}/namespaces/{namespace}/djlendpoints"
+    cp.request("DELETE", collection, expect=(200, 404))
     running = any(o.proc and o.proc.poll() is None for o in operators)
     # Waiting for finalizers nobody runs would only sit out the timeout.
-    wait = f"--wait={str(running).lower()}"
-    kubectl.run("delete", "djlendpoints", "--all", "-n", namespace, wait, f"--timeout={timeout}s", check=False)
-    stuck = _remaining(kubectl, namespace) if running else []
+    stuck: list[str] = []
+    if running:
+        deadline = time.monotonic() + timeout
+        while (stuck := _remaining(kubectl, namespace)) and time.monotonic() < deadline:
+            time.sleep(0.2)
     for operator in operators if stop else ():
         operator.stop()
-    no_finalizers = '{"metadata":{"finalizers":null}}'
-    # (`kubectl patch` has no --all: each one by name.)
     for resource in _remaining(kubectl, namespace):
-        kubectl.run("patch", resource, "-n", namespace, "--type=merge", "-p", no_finalizers, check=False)
+        cp.request(
+            "PATCH",
+            f"{collection}/{resource.rsplit('/', 1)[1]}",
+            {"metadata": {"finalizers": None}},
+            content_type="application/merge-patch+json",
+            expect=(200, 404),
+        )
     if stuck:
         logs = "\n".join(f"--- {o.log_path.name} tail:\n{o.log()[-3000:]}" for o in operators)
         pytest.fail(
@@ -322,4 +356,4 @@ def cluster(module_world: ModuleWorld, kubectl: Kubectl, request: pytest.Fixture
     finally:
         # Let the finalizers run while the operator is still up (it stays up for the next test).
         clean_up(kubectl, namespace, module_world.operator, stop=False)
-        kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)
+        delete_namespace(kubectl.cp, namespace)
