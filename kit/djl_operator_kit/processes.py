@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any
+from typing import Any, Protocol
 
 
-def stop(process: subprocess.Popen[Any] | None, timeout: float) -> None:
+class Child(Protocol):
+    """What stopping needs of a child process: :class:`subprocess.Popen`, or a forked model server."""
+
+    pid: int
+    returncode: Any
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+
+
+def stop(process: Child | None, timeout: float) -> None:
     """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; always reaps the child."""
     if process is None or process.poll() is not None:
         return

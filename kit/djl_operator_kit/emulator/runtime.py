@@ -34,8 +34,6 @@ import logging
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tarfile
 import tempfile
 import threading
@@ -46,6 +44,7 @@ from pathlib import Path
 
 from djl_operator_kit import processes
 from djl_operator_kit.serving.artifact import PROPERTIES_FILE, parse_properties
+from djl_operator_kit.serving.forkserver import ForkServer
 
 from .errors import ApiError
 from .sagemaker import MODEL_CHANNEL, RuntimeTarget
@@ -87,7 +86,7 @@ class Invocation:
 
 @dataclass
 class _ModelServer:
-    process: subprocess.Popen[bytes]
+    process: processes.Child
     port: int
     workdir: Path
     log_path: Path
@@ -429,17 +428,15 @@ class ModelServers:
             env = {**os.environ, **target.environment}
             if target.network_isolation:
                 env = {k: v for k, v in env.items() if k not in ISOLATED_DROP} | ISOLATED_SET
-            with open(log_path, "wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "djl_operator_kit.cli", "serve", str(model_dir), "--port", str(port)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env,
-                    cwd=workdir,
-                    # A terminal's Ctrl-C goes to the emulator's host, which stops its servers in order.
-                    start_new_session=True,
-                )
+            # Forked from a parent that has imported torch already (serving/forkserver.py): the
+            # same `djl-operator-kit serve` process, without paying torch's import at every start.
+            process = ForkServer.shared().spawn(
+                "djl_operator_kit.cli",
+                ["serve", str(model_dir), "--port", str(port)],
+                env=env,
+                cwd=workdir,
+                log=log_path,
+            )
             server = _ModelServer(process, port, workdir, log_path)
             self._wait_ready(server, target)
             return server
