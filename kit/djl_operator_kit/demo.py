@@ -306,13 +306,20 @@ class Demo:
                 f"{cosine(vectors[0], vectors[2]):.3f} to {SENTENCES[2]!r}"
             )
 
+    def _stop_emulator(self) -> None:
+        self.emulator.stop()
+        # The model servers' fork server too, now: nothing the demo started outlives it.
+        from djl_operator_kit.serving.forkserver import ForkServer
+
+        ForkServer.close_shared()
+
     def stop(self) -> None:
         """Stop whatever started, newest first; safe after a partial start."""
         parts: list[tuple[str, Callable[[], None]]] = []
         if self.operator is not None:
             parts.append(("the operator", self.operator.stop))
         if self.emulator is not None:
-            parts.append(("the emulator and its model servers", self.emulator.stop))
+            parts.append(("the emulator and its model servers", self._stop_emulator))
         if self.control_plane is not None:
             parts.append(("kube-apiserver + etcd", self.control_plane.stop))
         for what, stop in parts:

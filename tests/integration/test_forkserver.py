@@ -25,6 +25,7 @@ report = {
     "parent": os.getppid(),
     "preloaded": sorted(m for m in ("torch", "numpy", "transformers", "huggingface_hub") if m in sys.modules),
     "main": __name__,
+    "comm": open("/proc/self/comm").read().strip(),
     "open_fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
 }
 with open("report.json", "w") as out:
@@ -60,7 +61,7 @@ def test_a_child_runs_the_module_with_its_own_argv_env_cwd_session_and_log(
     env = {"PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "ONLY_HERE": "yes"}
     log = tmp_path / "child.log"
 
-    child = forkserver.spawn("reporter", ["3", "--flag"], env=env, cwd=tmp_path, log=log)
+    child = forkserver.spawn("reporter", ["3", "--flag"], env=env, cwd=tmp_path, log=log, name="reporter-name")
 
     assert child.wait(timeout=30) == 3
     assert child.poll() == 3
@@ -70,6 +71,7 @@ def test_a_child_runs_the_module_with_its_own_argv_env_cwd_session_and_log(
     assert report["env"] == env, "the child sees exactly the environment it was given, nothing of its parent's"
     assert report["session_leader"] is True
     assert report["main"] == "__main__"
+    assert report["comm"] == "reporter-name"
     # Preloaded: what reads no environment at import. Not: what does (HF_* decide how it behaves).
     assert report["preloaded"] == ["numpy", "torch"]
     assert report["open_fds"] == [0, 1, 2, 3], "only stdio (and the listing's own fd) are open"
@@ -152,3 +154,19 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_close_shared_stops_the_shared_fork_server_and_its_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    own = ForkServer(preload=())  # stands in for this process's shared one (which other tests use)
+    monkeypatch.setattr(ForkServer, "_shared", own)
+    child = ForkServer.shared().spawn("sleeper", [], env=dict(os.environ), cwd=tmp_path, log=tmp_path / "c.log")
+    _wait_for(tmp_path / "c.log")
+
+    ForkServer.close_shared()
+
+    assert child.poll() in (-signal.SIGTERM, -signal.SIGKILL), "closed before close_shared returned"
+    assert not own.alive()
+    assert ForkServer._shared is None

@@ -84,6 +84,10 @@ class Invocation:
     body: bytes
 
 
+# What `ps -e`, `top` and `pgrep` call a model server (a fork server's child keeps its command line).
+SERVER_PROCESS_NAME = "djl-serve"
+
+
 @dataclass
 class _ModelServer:
     process: processes.Child
@@ -436,6 +440,7 @@ class ModelServers:
                 env=env,
                 cwd=workdir,
                 log=log_path,
+                name=SERVER_PROCESS_NAME,
             )
             server = _ModelServer(process, port, workdir, log_path)
             self._wait_ready(server, target)

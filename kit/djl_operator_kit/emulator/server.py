@@ -12,6 +12,8 @@ import sys
 import threading
 from types import FrameType
 
+from djl_operator_kit.serving.forkserver import ForkServer
+
 from .app import Emulator
 from .client import READY_LINE
 from .config import EmulatorConfig
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         emulator.stop()
+        ForkServer.close_shared()
     return 0
 
 

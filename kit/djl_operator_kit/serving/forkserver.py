@@ -34,7 +34,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +48,7 @@ PRELOAD = (
     "tokenizers",
 )  # heavy, and read no environment at import (see above)
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 _SPAWN_TIMEOUT = 180.0  # the first spawn waits for the preload
 
 
@@ -106,7 +108,8 @@ class ForkServer:
         self._reply_ready = threading.Condition()
         self._children: dict[int, ForkedProcess] = {}
         self._gone = False
-        threading.Thread(target=self._read, name="djl-forkserver-reader", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, name="djl-forkserver-reader", daemon=True)
+        self._reader.start()
 
     @classmethod
     def shared(cls) -> ForkServer:
@@ -115,13 +118,34 @@ class ForkServer:
                 cls._shared = ForkServer()
             return cls._shared
 
+    @classmethod
+    def close_shared(cls) -> None:
+        """For a process that is done with model servers (the demo, ``djl-operator-kit emulator``): stop
+        the shared fork server now rather than when this process exits, so nothing outlives it."""
+        with cls._shared_lock:
+            shared, cls._shared = cls._shared, None
+        if shared is not None:
+            shared.close()
+
     def alive(self) -> bool:
         return not self._gone and self._process.poll() is None
 
-    def spawn(self, module: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path) -> ForkedProcess:
+    def spawn(
+        self, module: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path, name: str = ""
+    ) -> ForkedProcess:
         """Fork what ``python -m <module> <argv>`` would run, with this environment, working directory
-        and log file (stdout and stderr)."""
-        request = {"spawn": {"module": module, "argv": list(argv), "env": dict(env), "cwd": str(cwd), "log": str(log)}}
+        and log file (stdout and stderr). Its command line stays the fork server's; ``name`` (at most 15
+        characters) is what ``ps -e``, ``top`` and ``pgrep`` show for it."""
+        request = {
+            "spawn": {
+                "module": module,
+                "argv": list(argv),
+                "env": dict(env),
+                "cwd": str(cwd),
+                "log": str(log),
+                "name": name,
+            }
+        }
         with self._spawn_lock:
             if not self.alive():
                 raise OSError("the model-server fork server exited")
@@ -150,6 +174,7 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._reader.join(timeout=5)  # every child's end recorded before this returns
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self._process.stdin is not None
@@ -198,7 +223,10 @@ def _run_child(request: Mapping[str, Any]) -> None:
     try:
         os.setsid()
         # Die with the parent, as the emulator's children die with it.
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if request.get("name"):
+            libc.prctl(_PR_SET_NAME, ctypes.c_char_p(request["name"].encode()[:15]))
         signal.set_wakeup_fd(-1)
         for number in (signal.SIGCHLD, signal.SIGTERM):
             signal.signal(number, signal.SIG_DFL)
@@ -263,7 +291,8 @@ def _serve(preload: Sequence[str]) -> None:
     children: set[int] = set()
 
     def say(message: dict[str, Any]) -> None:
-        os.write(1, json.dumps(message).encode() + b"\n")
+        with contextlib.suppress(BrokenPipeError):  # (its owner is gone: nobody to tell)
+            os.write(1, json.dumps(message).encode() + b"\n")
 
     def reap() -> None:
         while children:
@@ -315,31 +344,31 @@ def _serve(preload: Sequence[str]) -> None:
                         handle(json.loads(line))
             reap()
     finally:
-        _stop_all(children)
+        _stop_all(children, say)
 
 
-def _stop_all(children: set[int]) -> None:
-    """SIGTERM, up to five seconds, then SIGKILL; reaps every child."""
-    import time
-
+def _stop_all(children: set[int], say: Callable[[dict[str, Any]], None]) -> None:
+    """SIGTERM, up to five seconds, then SIGKILL; reaps and reports every child."""
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
     while children and time.monotonic() < deadline:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid:
             children.discard(pid)
+            say({"exited": pid, "code": _exit_code(status)})
         else:
             time.sleep(0.05)
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+            _, status = os.waitpid(pid, 0)
+            say({"exited": pid, "code": _exit_code(status)})
 
 
 if __name__ == "__main__":
