@@ -335,11 +335,18 @@ def test_the_guardrail_time_scale_shortens_the_waits_not_what_describe_says(sm: 
     assert _stage(sm)[2] == "Baking for 30 seconds (WaitIntervalInSeconds) with traffic enabled on 10% capacity"
     clock.now += 0.1
     assert _stage(sm)[2] == "Baking for 30 seconds (WaitIntervalInSeconds) with traffic enabled on 100% capacity"
-    # A phase started from now on takes the scale in force when it starts.
+    # A change applies to the wait under way, counted from its start: the 100% bake began at 23 s,
+    # so at 0.5 it ends at 23 + 15 s instead of 26 s; the termination wait then takes 7.5 s.
     sm.faults.set(guardrail_time_scale=0.5)
     clock.now += 3
+    assert _stage(sm)[2] == "Baking for 30 seconds (WaitIntervalInSeconds) with traffic enabled on 100% capacity"
+    clock.now += 11.9
+    assert _stage(sm)[2] == "Baking for 30 seconds (WaitIntervalInSeconds) with traffic enabled on 100% capacity"
+    clock.now += 0.1
     assert _stage(sm)[2] == "Waiting 15 seconds (TerminationWaitInSeconds) before terminating the old fleet"
-    clock.now += 7.5
+    clock.now += 7.4
+    assert _stage(sm)[0] == "Updating"
+    clock.now += 0.1
     ep = sm.handle("DescribeEndpoint", {"EndpointName": "ep"})
     assert (ep["EndpointStatus"], ep["EndpointConfigName"]) == ("InService", "c2")
     assert (
@@ -348,6 +355,34 @@ def test_the_guardrail_time_scale_shortens_the_waits_not_what_describe_says(sm: 
     )
     with pytest.raises(ValueError, match="guardrail_time_scale"):
         sm.faults.set(guardrail_time_scale=0)
+
+
+def test_a_bake_under_way_ends_as_soon_as_a_smaller_scale_says_it_has_lasted(sm: SageMaker, clock: Clock) -> None:
+    # How a test sizes a bake to what it measures: a long one, cut short once it has seen enough.
+    canary = {"CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+    sm.handle(
+        "UpdateEndpoint",
+        {"EndpointName": "ep", "EndpointConfigName": "c2", "DeploymentConfig": _blue_green("CANARY", 600, 0, **canary)},
+    )
+    clock.now += 20
+    assert _stage(sm)[2] == "Baking for 600 seconds (WaitIntervalInSeconds) with traffic enabled on 10% capacity"
+    clock.now += 30
+    assert _stage(sm)[2] == "Baking for 600 seconds (WaitIntervalInSeconds) with traffic enabled on 10% capacity"
+
+    # 24 s of wall time per bake: the 10% bake (from 20 s in) has lasted that, so it ends now (50 s in, when
+    # the change is seen, not back at 44 s: it was seen baking until now); the 100% one runs until 74 s.
+    sm.faults.set(guardrail_time_scale=0.04)
+
+    ep = sm.handle("DescribeEndpoint", {"EndpointName": "ep"})
+    [variant] = ep["PendingDeploymentSummary"]["ProductionVariants"]
+    assert variant["VariantStatus"][0]["Status"] == "Baking"
+    assert variant["VariantStatus"][0]["StartTime"] == 1060.0  # the update came at 1010
+    assert _stage(sm)[2] == "Baking for 600 seconds (WaitIntervalInSeconds) with traffic enabled on 100% capacity"
+    clock.now += 23.9
+    assert _stage(sm)[2] == "Baking for 600 seconds (WaitIntervalInSeconds) with traffic enabled on 100% capacity"
+    clock.now += 0.1
+    ep = sm.handle("DescribeEndpoint", {"EndpointName": "ep"})
+    assert (ep["EndpointStatus"], ep["EndpointConfigName"]) == ("InService", "c2")
 
 
 def test_the_execution_timeout_is_scaled_too(sm: SageMaker, clock: Clock) -> None:

@@ -100,7 +100,8 @@ class Faults:
         guardrail_time_scale: float | None = None,
     ) -> None:
         """Change lifecycle delays (seconds) for operations started from now on; the guardrail time
-        scale for deployment phases (bakes, termination waits) and deployments started from now on."""
+        scale for the deployment waits under way (bakes, termination waits, counted from their start)
+        and those to come, and the execution timeout of deployments started from now on."""
         new = {"create": create_delay, "update": update_delay, "delete": delete_delay, "rollback": rollback_delay}
         for name, value in new.items():
             if value is not None and (not isinstance(value, (int, float)) or value < 0):

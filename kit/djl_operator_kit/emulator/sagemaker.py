@@ -26,7 +26,9 @@ silent):
   shift, or ``MaximumExecutionTimeoutInSeconds`` passing, rolls back: ``RollingBack``, then
   ``InService`` on the old config with the reason in ``FailureReason``. DescribeEndpoint reports
   ``LastDeploymentConfig``; ``RetainDeploymentConfig`` reuses it. ``guardrail_time_scale`` (a test
-  knob, 1.0 is AWS) shortens the waits in wall time, never what DescribeEndpoint says of them;
+  knob, 1.0 is AWS) shortens the waits in wall time, never what DescribeEndpoint says of them
+  (a change applies to the wait under way, counted from its start, ending it no earlier than when
+  the change is seen);
 * ``DeleteEndpoint`` on an in-progress endpoint (Creating, Updating, RollingBack,
   Deleting) is refused with AWS's "Cannot update in-progress endpoint"; otherwise
   ``Deleting`` for ``delete_delay`` seconds, then gone;
@@ -81,6 +83,10 @@ class _Step:
     apply: Callable[[_Endpoint, float], None]
     # Applied only once this says so (and the time has come): an update finishes when the new fleet is healthy.
     ready: Callable[[], bool] | None = None
+    # A guardrail wait: (start, seconds asked for, the time scale its due time was computed with). A
+    # change of the scale applies to the wait under way, counted from its start but never ending it
+    # before the change is seen (it was running until then): a test sizes a bake to what it measures.
+    scaled: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -299,8 +305,13 @@ class SageMaker:
     def _advance(self) -> float:
         """Apply every lifecycle step whose time has come; returns 'now'. Caller holds the lock."""
         now = self._now()
+        scale = self.faults.delays().guardrail_time_scale
         for key in list(self._busy):
             ep = self._endpoints[key]
+            for step in ep.steps:
+                if step.scaled is not None and step.scaled[2] != scale:
+                    start, seconds, _ = step.scaled
+                    step.due, step.scaled = max(round(start + seconds * scale, 3), now), (start, seconds, scale)
             while ep.steps and ep.steps[0].due <= now:
                 step = ep.steps[0]
                 before = ep.status
@@ -395,8 +406,12 @@ class SageMaker:
                     )
                 v["VariantStatus"] = [{"Status": phase.status, "StatusMessage": phase.message, "StartTime": at}]
         # Only the guardrail waits (bakes, the termination wait) are scaled, not provisioning a batch.
-        seconds = phase.seconds * (self.faults.delays().guardrail_time_scale if phase.status == "Baking" else 1.0)
-        self._schedule(ep, _Step(round(at + seconds, 3), self._next_phase))
+        if phase.status == "Baking":
+            scale = self.faults.delays().guardrail_time_scale
+            step = _Step(round(at + phase.seconds * scale, 3), self._next_phase, scaled=(at, phase.seconds, scale))
+            self._schedule(ep, step)
+        else:
+            self._schedule(ep, _Step(round(at + phase.seconds, 3), self._next_phase))
 
     def tick(self) -> None:
         """Apply the lifecycle steps that are due now, so their events leave on time (not on the next read)."""
