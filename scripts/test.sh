@@ -8,6 +8,10 @@ scripts/bootstrap.sh
 VENV="${VENV:-.venv}"
 KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(scripts/build-control-plane.sh)}"
 export KUBEBUILDER_ASSETS HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# The suite starts hundreds of Python processes (operators, emulators, CLIs) and pytest rewrites
+# every test module's asserts: let them cache their bytecode (__pycache__/, git-ignored) even where
+# the environment says not to (this machine's does), or each one compiles it all again.
+unset PYTHONDONTWRITEBYTECODE
 # With no arguments (make test, CI) the suite runs on PYTEST_WORKERS xdist workers, each with
 # its own control plane: the tests mostly wait on real processes, so three fit on two cores.
 # loadgroup, in collection order: tests/conftest.py puts the slow tests and the end-to-end modules

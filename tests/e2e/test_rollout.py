@@ -25,9 +25,10 @@ from djl_operator import naming
 from djl_operator.invoke import kubectl_path
 from djl_operator_kit.controlplane import ControlPlane
 from tests.plugins.emulator import error_alarm
+from tests.plugins.models import needs_torch
 from tests.plugins.operator import BUCKET, OPERATOR_ACCESS_KEY, Cluster, endpoint_manifest, wait_for
 
-pytest.importorskip("torch")
+pytestmark = needs_torch
 
 MODEL_PREFIX = "models/tiny-rollout/"
 ALARM = "rollout-5xx"

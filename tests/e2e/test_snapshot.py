@@ -16,10 +16,10 @@ import pytest
 
 from djl_operator import javaprops, naming
 from djl_operator_kit.hub import Synthetic
-from tests.plugins.models import HIDDEN
+from tests.plugins.models import HIDDEN, needs_torch
 from tests.plugins.operator import BUCKET, OPERATOR_ACCESS_KEY, Cluster, endpoint_manifest, wait_for
 
-pytest.importorskip("torch")
+pytestmark = needs_torch
 
 TOKEN = "hf_e2eSecretTokenValue4f7c2a9d1e"
 REPO = "acme/tiny-gated"

@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 from djl_operator.artifacts.package import build_tarball
 from djl_operator_kit.emulator import Emulator
 from tests.plugins.emulator import config, model, upload
+from tests.plugins.models import needs_torch
 
-pytest.importorskip("torch")
+pytestmark = needs_torch
 
 
 @pytest.fixture(scope="module")

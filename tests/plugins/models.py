@@ -18,6 +18,7 @@ do the same outside pytest (the benchmark, the demo).
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +28,11 @@ import pytest
 
 from djl_operator.api import Task
 
+# For the modules that run real models (torch): skipped where the kit's serve extra is missing, and
+# decided without importing torch, which would cost each xdist worker ~2.5 CPU s at collection.
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="torch (the kit's serve extra) is not installed"
+)
 REPO = Path(__file__).resolve().parents[2]
 MODEL_TEMPLATE = REPO / "model_template"
 TEMPLATE_FILES = ("model.py", "djl_compat.py", "requirements.txt")
