@@ -379,6 +379,13 @@ class ControlPlane:
                 "--disable-admission-plugins=ServiceAccount",
                 "--allow-privileged=false",
                 "--enable-priority-and-fairness=false",
+                # Periodic work nothing here reads, a third of an idle API server's CPU (measured:
+                # 3.4 -> 2.6 CPU s a minute, and etcd 1.0 -> 0.7): object-count metrics (for the
+                # priority-and-fairness estimates turned off above), the apiserver identity lease
+                # (for peer proxying between API servers; this is the only one), profiling handlers.
+                "--etcd-count-metric-poll-period=0",
+                "--feature-gates=APIServerIdentity=false,UnknownVersionInteroperabilityProxy=false",
+                "--profiling=false",
                 "--v=1",
             ],
             "kube-apiserver.log",

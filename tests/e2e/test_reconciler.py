@@ -407,7 +407,10 @@ def test_a_new_resource_reads_reconciling_before_any_aws_call_in_a_full_storm(cl
 
 @pytest.mark.slow  # a unit of its own under make test's xdist (tests/conftest.py)
 def test_throttling_storm_still_converges(cluster: Cluster) -> None:
-    cluster.emulator.faults.throttle(rate=0.5, seed=7)
+    # Nearly a third of all calls throttled, three resources sharing the operator's adaptive client,
+    # whose own send rate then stays near its floor: ~40 s here (at one call in two, ~60-80 s of the
+    # same thing; bench/operator.py's storm phase measures the operator under a 100 % storm).
+    cluster.emulator.faults.throttle(rate=0.3, seed=7)
     for i in range(3):
         cluster.apply(endpoint_manifest(f"storm{i}"))
     for i in range(3):
