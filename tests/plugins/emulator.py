@@ -10,7 +10,8 @@
 
 Also small builders (stock boto3 only) for tests that need a model/config/endpoint:
 ``upload``, ``model``, ``config``, ``wait_status``; ``echo_artifact()`` is a real, tiny model
-artifact (a DJL Python handler that echoes its input) for tests that invoke.
+artifact (a DJL Python handler that echoes its input) for tests that invoke; ``aws_clients()`` is the
+operator's client cache as it builds it, for tests that call ``reconcile``/``finalize`` in process.
 """
 
 from __future__ import annotations
@@ -22,11 +23,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.session
 import pytest
+from botocore.loaders import create_loader
 
 from djl_operator.artifacts.package import build_tarball
+from djl_operator.aws_clients import AwsClients
 from djl_operator_kit.emulator import Emulator, EmulatorConfig
 from djl_operator_kit.emulator.client import EmulatorProcess
+
+# The service models (botocore's JSON), parsed once per test process: each new session parses them
+# again, ~0.25 CPU s for the operator's five clients, and in-process tests build one per test.
+_SERVICE_MODELS = create_loader()
+
+
+def aws_clients() -> AwsClients:
+    """The operator's clients (a session of their own, endpoints and credentials from the environment,
+    the operator's retry config), sharing one parsed copy of the service models."""
+    session = botocore.session.Session()
+    session.register_component("data_loader", _SERVICE_MODELS)
+    return AwsClients(session=boto3.session.Session(botocore_session=session))
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from djl_operator import api, javaprops, policy
 from djl_operator.artifacts import render
-from djl_operator.aws_clients import AwsClients
 from djl_operator.conditions import STALLED
 from djl_operator.desired import desired_deployment
 from djl_operator.errors import PolicyError
@@ -24,6 +23,7 @@ from djl_operator.reconcile import Context, Next, finalize, reconcile
 from djl_operator.settings import Settings
 from djl_operator_kit.emulator import Emulator
 from tests import hostile_corpus as corpus
+from tests.plugins.emulator import aws_clients
 
 
 def _resource(case: corpus.Case, namespace: str = "team-a") -> api.DjlEndpointResource:
@@ -48,7 +48,7 @@ def context(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         monkeypatch.setenv(key, value)
 
     def make(rules: policy.Policy | None = None) -> Context:
-        return Context(settings=Settings(policy=rules or policy.Policy()), clients=AwsClients())
+        return Context(settings=Settings(policy=rules or policy.Policy()), clients=aws_clients())
 
     return make
 

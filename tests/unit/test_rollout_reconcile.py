@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from djl_operator import api, policy
-from djl_operator.aws_clients import AwsClients
 from djl_operator.reconcile import Context, Next, reconcile
 from djl_operator.settings import Settings
 from djl_operator_kit.emulator import Emulator
+from tests.plugins.emulator import aws_clients
 from tests.plugins.operator import BUCKET, endpoint_manifest
 
 UID = "6e2d3c4b-1a0f-4e9d-c8b7-a29384756657"
@@ -28,7 +28,7 @@ def ctx(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Context:
         AlarmName=ALARM, MetricName="Invocation5XXErrors", Namespace="AWS/SageMaker", Statistic="Sum", Period=60,
         EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
     )  # fmt: skip
-    return Context(settings=Settings(policy=policy.Policy()), clients=AwsClients())
+    return Context(settings=Settings(policy=policy.Policy()), clients=aws_clients())
 
 
 class Resource:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from djl_operator import api, naming, policy
-from djl_operator.aws_clients import AwsClients
 from djl_operator.reconcile import Context, reconcile
 from djl_operator.settings import Settings
 from djl_operator_kit.emulator import Emulator
+from tests.plugins.emulator import aws_clients
 from tests.plugins.operator import BUCKET, endpoint_manifest
 
 UID = "5d1c2b3a-0f9e-4d8c-b7a6-918273645546"
@@ -25,7 +25,7 @@ def ctx(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Context:
     for key, value in emulator.env.items():
         monkeypatch.setenv(key, value)
     emulator.client("s3").create_bucket(Bucket=BUCKET)
-    return Context(settings=Settings(policy=policy.Policy()), clients=AwsClients())
+    return Context(settings=Settings(policy=policy.Policy()), clients=aws_clients())
 
 
 def _old_endpoint(emulator: Emulator, owner: str) -> str:
