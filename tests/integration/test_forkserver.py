@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from djl_operator_kit.serving import forkserver as forkserver_module
 from djl_operator_kit.serving.forkserver import ForkServer
 
 REPORTER = """
@@ -58,7 +59,9 @@ def test_a_child_runs_the_module_with_its_own_argv_env_cwd_session_and_log(
     forkserver: ForkServer, tmp_path: Path
 ) -> None:
     (tmp_path / "reporter.py").write_text(REPORTER)
-    env = {"PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "ONLY_HERE": "yes"}
+    # What the preload read is the same as the fork server's (else a fresh interpreter: next test).
+    same_preload = forkserver_module._preload_environment(os.environ)
+    env = {**same_preload, "PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "ONLY_HERE": "yes"}
     log = tmp_path / "child.log"
 
     child = forkserver.spawn("reporter", ["3", "--flag"], env=env, cwd=tmp_path, log=log, name="reporter-name")
@@ -142,11 +145,64 @@ def test_shared_replaces_a_fork_server_that_died(monkeypatch: pytest.MonkeyPatch
     dead = ForkServer(preload=())
     dead.close()
     monkeypatch.setattr(ForkServer, "_shared", dead)
+    monkeypatch.setattr(forkserver_module, "PRELOAD", ())  # (the replacement need not import torch)
 
     replacement = ForkServer.shared()
+    try:
+        assert replacement is not dead and replacement.alive()
+        assert ForkServer.shared() is replacement
+    finally:
+        replacement.close()
 
-    assert replacement is not dead and replacement.alive()
-    assert ForkServer.shared() is replacement
+
+def test_a_child_whose_preload_environment_differs_execs_a_fresh_interpreter(
+    forkserver: ForkServer, tmp_path: Path
+) -> None:
+    # OpenBLAS (numpy) and torch read their thread counts when they load: the preloaded ones read the
+    # fork server's, so a child asking for other values gets an interpreter of its own.
+    (tmp_path / "reporter.py").write_text(REPORTER)
+    env = {"PATH": os.environ["PATH"], "OMP_NUM_THREADS": "3"}
+
+    child = forkserver.spawn("reporter", ["0"], env=env, cwd=tmp_path, log=tmp_path / "child.log", name="x")
+
+    assert child.wait(timeout=60) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["preloaded"] == [], "a fresh interpreter: nothing preloaded"
+    # (A fresh interpreter coerces the C locale and says so in LC_CTYPE, PEP 538, as `python -m` does.)
+    assert {k: v for k, v in report["env"].items() if k != "LC_CTYPE"} == env
+    assert report["session_leader"] is True and report["argv"] == ["0"]
+    assert report["parent"] == forkserver._process.pid  # the same child, exec'd in place
+
+
+def test_a_preloaded_module_printing_to_stdout_does_not_break_the_protocol(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "chatty.py").write_text('print("hello from a preloaded module", flush=True)\n')
+    (tmp_path / "reporter.py").write_text(REPORTER)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    server = ForkServer(preload=("chatty",))
+    try:
+        child = server.spawn("reporter", ["0"], env=dict(os.environ), cwd=tmp_path, log=tmp_path / "c.log")
+        assert child.wait(timeout=30) == 0
+    finally:
+        server.close()
+
+
+def test_a_spawn_that_is_not_answered_in_time_retires_the_fork_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "reporter.py").write_text(REPORTER)
+    server = ForkServer(preload=())
+    monkeypatch.setattr(forkserver_module, "_SPAWN_TIMEOUT", 1e-6)
+    try:
+        with pytest.raises(OSError, match="did not answer"):
+            server.spawn("reporter", ["0"], env=dict(os.environ), cwd=tmp_path, log=tmp_path / "c.log")
+        # Its late answer can never be taken for the next request's: it is gone, and says so.
+        with pytest.raises(OSError, match="exited"):
+            server.spawn("reporter", ["0"], env=dict(os.environ), cwd=tmp_path, log=tmp_path / "d.log")
+        assert not server.alive()
+    finally:
+        server.close()
 
 
 def _state(pid: int) -> str:

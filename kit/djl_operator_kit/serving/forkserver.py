@@ -7,17 +7,20 @@ CPU seconds such a start costs, and the emulator starts one for every endpoint i
 server from there; the child then runs the same entry point it would run as a fresh process, with its
 own argv, environment, working directory, session and log file.
 
-What the parent preloads must not read the environment at import, or every child would see the
-parent's instead of its container's: torch and numpy only. transformers and huggingface_hub read
-``HF_*`` at import (the offline switch, the endpoint, the token location), so each child imports them
-itself, as the container does.
+What the parent preloads reads some environment at import: torch its ``TORCH*``/``PYTORCH*``
+switches, numpy's OpenBLAS its thread counts, the interpreter ``PYTHON*`` and the loader ``LD_*``.
+A child whose environment differs from the parent's in any of those (:data:`PRELOAD_ENVIRONMENT`)
+does not use the preload: it execs a fresh interpreter in place (same pid, session and log), as a
+container start would. transformers and huggingface_hub read ``HF_*`` at import (the offline switch,
+the endpoint, the token location), so they are never preloaded: each child imports them itself.
 
-The protocol is JSON lines over the parent's stdin/stdout: ``{"spawn": {...}}`` is answered with
-``{"spawned": pid}`` (or ``{"error": message}``), ``{"signal": pid, "number": n}`` signals a live child,
-and ``{"exited": pid, "code": c}`` reports each child's end, with Popen's convention for ``code``
-(negative: the signal that ended it). Only the forking parent can reap its children and knows when
-one is gone, so signals go through it: a pid is never signalled after it was reaped and reused.
-When its stdin closes (the emulator stopped or died) it stops every child and exits.
+The protocol is JSON lines over the parent's stdin and a pipe of its own (the parent's stdout
+goes to its stderr, so nothing a preloaded library prints can break it): ``{"spawn": {...}}`` is
+answered with ``{"spawned": pid}`` (or ``{"error": message}``), ``{"signal": pid, "number": n}``
+signals a live child, and ``{"exited": pid, "code": c}`` reports each child's end, with Popen's
+convention for ``code`` (negative: the signal that ended it). Only the forking parent can reap its
+children and knows when one is gone, so signals go through it and reach only children it has not
+reaped. When its stdin closes (the emulator stopped or died) it stops every child and exits.
 """
 
 from __future__ import annotations
@@ -46,7 +49,10 @@ PRELOAD = (
     "numpy",
     "safetensors",
     "tokenizers",
-)  # heavy, and read no environment at import (see above)
+)  # heavy, and read no HF_* (see above)
+# What the preloaded modules (and the interpreter) read at import or load: a child whose value of any
+# of these differs from the parent's execs a fresh interpreter instead of using the preload.
+PRELOAD_ENVIRONMENT = ("TORCH", "PYTORCH", "OMP_", "OPENBLAS_", "GOTO", "MKL_", "KMP_", "NUMPY_", "PYTHON", "LD_")
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 _SPAWN_TIMEOUT = 180.0  # the first spawn waits for the preload
@@ -104,7 +110,7 @@ class ForkServer:
         )
         self._write_lock = threading.Lock()
         self._spawn_lock = threading.Lock()  # one spawn at a time: replies come in request order
-        self._replies: list[dict[str, Any]] = []
+        self._replies: list[ForkedProcess | str] = []  # a child, or why there is none
         self._reply_ready = threading.Condition()
         self._children: dict[int, ForkedProcess] = {}
         self._gone = False
@@ -151,14 +157,18 @@ class ForkServer:
                 raise OSError("the model-server fork server exited")
             self._send(request)
             with self._reply_ready:
-                if not self._reply_ready.wait_for(lambda: self._replies or self._gone, _SPAWN_TIMEOUT):
-                    raise OSError(f"the model-server fork server did not answer within {_SPAWN_TIMEOUT:.0f}s")
-                if not self._replies:
-                    raise OSError("the model-server fork server exited")
-                reply = self._replies.pop(0)
-        if "error" in reply:
-            raise OSError(f"could not fork a model server: {reply['error']}")
-        return self._children[int(reply["spawned"])]
+                answered = self._reply_ready.wait_for(lambda: bool(self._replies) or self._gone, _SPAWN_TIMEOUT)
+                reply = self._replies.pop(0) if self._replies else None
+            if not answered:
+                # Its late answer would pair with the next request: this one is done for.
+                self._process.kill()
+                self._process.wait()
+                raise OSError(f"the model-server fork server did not answer within {_SPAWN_TIMEOUT:.0f}s")
+        if reply is None:
+            raise OSError("the model-server fork server exited")
+        if isinstance(reply, str):
+            raise OSError(f"could not fork a model server: {reply}")
+        return reply
 
     def signal(self, pid: int, number: int) -> None:
         with contextlib.suppress(OSError):
@@ -182,32 +192,41 @@ class ForkServer:
             try:
                 self._process.stdin.write(json.dumps(message).encode() + b"\n")
                 self._process.stdin.flush()
-            except ValueError as closed:  # (writing to a closed pipe object)
+            except (ValueError, BrokenPipeError) as closed:  # (a closed pipe object, or it is gone)
                 raise OSError("the model-server fork server exited") from closed
 
     def _read(self) -> None:
         assert self._process.stdout is not None
-        for line in self._process.stdout:
-            message = json.loads(line)
-            if "exited" in message:
-                child = self._children.pop(int(message["exited"]), None)
-                if child is not None:
-                    child._ended(int(message["code"]))
-                continue
-            if "spawned" in message:
-                # Registered before the spawner sees the reply: the child's exit notice may follow at once.
-                pid = int(message["spawned"])
-                self._children[pid] = ForkedProcess(pid, self)
+        try:
+            for line in self._process.stdout:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue  # (not the protocol's: it has a pipe of its own, but be sure)
+                if "exited" in message:
+                    child = self._children.pop(int(message["exited"]), None)
+                    if child is not None:
+                        child._ended(int(message["code"]))
+                    continue
+                reply: ForkedProcess | str
+                if "spawned" in message:
+                    # The spawner gets the handle itself: the child's exit notice may come (and unregister
+                    # it) before the spawner runs again.
+                    reply = ForkedProcess(int(message["spawned"]), self)
+                    self._children[reply.pid] = reply
+                else:
+                    reply = str(message.get("error"))
+                with self._reply_ready:
+                    self._replies.append(reply)
+                    self._reply_ready.notify_all()
+        finally:
+            # The parent is gone; its children had PR_SET_PDEATHSIG, so they are too.
             with self._reply_ready:
-                self._replies.append(message)
+                self._gone = True
                 self._reply_ready.notify_all()
-        # The parent is gone; its children had PR_SET_PDEATHSIG, so they are too.
-        with self._reply_ready:
-            self._gone = True
-            self._reply_ready.notify_all()
-        for child in list(self._children.values()):
-            child._ended(-signal.SIGKILL)
-        self._children.clear()
+            for child in list(self._children.values()):
+                child._ended(-signal.SIGKILL)
+            self._children.clear()
 
 
 # --- the preloading parent (python -m djl_operator_kit.serving.forkserver MODULE...) ---------------
@@ -217,14 +236,20 @@ def _exit_code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _run_child(request: Mapping[str, Any]) -> None:
+def _preload_environment(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith(PRELOAD_ENVIRONMENT)}
+
+
+def _run_child(request: Mapping[str, Any], parent: int, preloaded_with: Mapping[str, str]) -> None:
     """In the forked child: become the server process it asked for, then exit with its code."""
     code = 1
     try:
         os.setsid()
-        # Die with the parent, as the emulator's children die with it.
+        # Die with the parent, as the emulator's children die with it (and if it is gone already, now).
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
         if request.get("name"):
             libc.prctl(_PR_SET_NAME, ctypes.c_char_p(request["name"].encode()[:15]))
         signal.set_wakeup_fd(-1)
@@ -242,6 +267,11 @@ def _run_child(request: Mapping[str, Any]) -> None:
             if isinstance(stream, io.TextIOWrapper):
                 stream.reconfigure(line_buffering=True)  # (the log is read while the server runs)
         os.chdir(request["cwd"])
+        if _preload_environment(request["env"]) != _preload_environment(preloaded_with):
+            # The preload read one of these differently: a fresh interpreter in place, as a container
+            # start would be (ps then names it python, not `name`).
+            argv = [sys.executable, "-m", request["module"], *request["argv"]]
+            os.execve(sys.executable, argv, dict(request["env"]))
         os.environ.clear()
         os.environ.update(request["env"])
         sys.path[0] = request["cwd"]  # what `python -m` started there would have
@@ -278,10 +308,17 @@ def _max_fd() -> int:
 
 
 def _serve(preload: Sequence[str]) -> None:
+    # The protocol gets a pipe of its own; whatever else writes to stdout goes to stderr.
+    protocol = os.dup(1)
+    os.dup2(2, 1)
+    preloaded_with = dict(os.environ)
     for module in preload:
-        # Without torch (the kit without its serve extra) each child fails on its own, and says why.
-        with contextlib.suppress(ImportError):
+        # Without torch (the kit without its serve extra), or with a broken one, each child fails on
+        # its own and says why in its log.
+        try:
             importlib.import_module(module)
+        except Exception as exc:  # any failure only means no preload
+            print(f"djl-operator-kit fork server: not preloading {module}: {exc}", file=sys.stderr)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -289,10 +326,11 @@ def _serve(preload: Sequence[str]) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd hears of each exit
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # its owner decides when it stops
     children: set[int] = set()
+    parent = os.getpid()
 
     def say(message: dict[str, Any]) -> None:
         with contextlib.suppress(BrokenPipeError):  # (its owner is gone: nobody to tell)
-            os.write(1, json.dumps(message).encode() + b"\n")
+            os.write(protocol, json.dumps(message).encode() + b"\n")
 
     def reap() -> None:
         while children:
@@ -318,7 +356,7 @@ def _serve(preload: Sequence[str]) -> None:
             say({"error": str(exc)})
             return
         if pid == 0:
-            _run_child(request)  # never returns
+            _run_child(request, parent, preloaded_with)  # never returns
         children.add(pid)
         say({"spawned": pid})
 
