@@ -489,6 +489,16 @@ class ControlPlane:
         status, body = self.request("GET", path, expect=(200, 404))
         return None if status == 404 else body
 
+    def create_namespace(self, name: str, *, exist_ok: bool = False) -> None:
+        """Create a namespace; one that exists already is an error unless ``exist_ok``."""
+        self.request(
+            "POST", "/api/v1/namespaces", {"metadata": {"name": name}}, expect=(201, 409) if exist_ok else (201,)
+        )
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace without waiting for it to go; gone already is fine."""
+        self.request("DELETE", f"/api/v1/namespaces/{name}", expect=(200, 202, 404))
+
     def _admin_ssl(self) -> ssl.SSLContext:
         ctx: ssl.SSLContext | None = getattr(self, "_admin_ssl_ctx", None)
         if ctx is None:
@@ -536,7 +546,7 @@ class ControlPlane:
         assert self.workdir is not None
         # The namespace usually exists already (an API call: no kubectl process for that); the
         # ServiceAccount and its token are made the way a user would.
-        self.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}}, expect=(201, 409))
+        self.create_namespace(namespace, exist_ok=True)
         self.kubectl("create", "serviceaccount", name, "-n", namespace, check=False)
         token = self.kubectl("create", "token", name, "-n", namespace, f"--duration={duration}").stdout.strip()
         path = self.workdir / f"sa-{namespace}-{name}.kubeconfig"

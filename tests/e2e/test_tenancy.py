@@ -23,7 +23,7 @@ from djl_operator import naming, scaling
 from djl_operator.api import DjlEndpointResource
 from djl_operator.desired import desired_deployment
 from djl_operator_kit.controlplane import ControlPlane
-from tests.plugins.controlplane import Kubectl, create_namespace, delete_namespace
+from tests.plugins.controlplane import Kubectl
 from tests.plugins.operator import (
     BUCKET,
     MANIFESTS,
@@ -80,7 +80,7 @@ def tenancy(control_plane: ControlPlane, kubectl: Kubectl, emulator: Any, tmp_pa
     base = f"ten-{random.randrange(10_000, 99_999)}"
     victim_ns, attacker_ns = base, f"{base}-a"
     for ns in (victim_ns, attacker_ns):
-        create_namespace(control_plane, ns)
+        control_plane.create_namespace(ns)
     kubectl.run("apply", "-f", str(MANIFESTS / "tenant-roles.yaml"))
     s3 = emulator.client("s3")
     s3.create_bucket(Bucket=BUCKET)
@@ -100,7 +100,7 @@ def tenancy(control_plane: ControlPlane, kubectl: Kubectl, emulator: Any, tmp_pa
         clean_up(kubectl, victim_ns, operator, stop=False)
         clean_up(kubectl, attacker_ns, operator)
         for ns in (victim_ns, attacker_ns):
-            delete_namespace(control_plane, ns)
+            control_plane.delete_namespace(ns)
 
 
 def _apply_as(tenant: Kubectl, namespace: str, manifest: dict[str, Any], check: bool = True) -> Any:

@@ -56,16 +56,6 @@ _namespaces_made = itertools.count(1)
 _DNS_LABEL = set(string.ascii_lowercase + string.digits + "-")
 
 
-def create_namespace(control_plane: ControlPlane, name: str) -> None:
-    """Create a namespace (an API call, not a kubectl process); fails with the API server's message."""
-    control_plane.request("POST", "/api/v1/namespaces", {"metadata": {"name": name}}, expect=(201,))
-
-
-def delete_namespace(control_plane: ControlPlane, name: str) -> None:
-    """Delete a namespace without waiting for it to go; gone already is fine."""
-    control_plane.request("DELETE", f"/api/v1/namespaces/{name}", expect=(200, 202, 404))
-
-
 def make_namespace(kubectl: Kubectl, request: pytest.FixtureRequest, prefix: str = "t") -> str:
     """Creates a namespace named after the test: ``<prefix>-<test name>-<digest>-<n>``.
 
@@ -76,7 +66,7 @@ def make_namespace(kubectl: Kubectl, request: pytest.FixtureRequest, prefix: str
     digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:5]
     test = "".join(c if c in _DNS_LABEL else "-" for c in request.node.name.lower())[:40].strip("-")
     name = f"{prefix}-{test}-{digest}-{next(_namespaces_made)}"  # at most 1+1+40+1+5+1+digits < 63
-    create_namespace(kubectl.cp, name)
+    kubectl.cp.create_namespace(name)  # (an API call, not a kubectl process)
     return name
 
 
@@ -85,4 +75,4 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
     """A fresh namespace per test, deleted afterwards (without waiting)."""
     name = make_namespace(kubectl, request)
     yield name
-    delete_namespace(kubectl.cp, name)
+    kubectl.cp.delete_namespace(name)

@@ -19,7 +19,7 @@ from djl_operator_kit import processes
 from djl_operator_kit.controlplane import ControlPlane
 from djl_operator_kit.emulator import Emulator, EmulatorConfig
 from djl_operator_kit.hub import LocalHub
-from tests.plugins.controlplane import Kubectl, delete_namespace, make_namespace
+from tests.plugins.controlplane import Kubectl, make_namespace
 
 T = TypeVar("T")
 
@@ -356,4 +356,4 @@ def cluster(module_world: ModuleWorld, kubectl: Kubectl, request: pytest.Fixture
     finally:
         # Let the finalizers run while the operator is still up (it stays up for the next test).
         clean_up(kubectl, namespace, module_world.operator, stop=False)
-        delete_namespace(kubectl.cp, namespace)
+        kubectl.cp.delete_namespace(namespace)

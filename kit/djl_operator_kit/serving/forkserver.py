@@ -241,7 +241,9 @@ def _preload_environment(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _run_child(request: Mapping[str, Any], parent: int, preloaded_with: Mapping[str, str]) -> None:
-    """In the forked child: become the server process it asked for, then exit with its code."""
+    """In the forked child: become the server process it asked for, then exit with its code.
+
+    ``preloaded_with``: the parent's :func:`_preload_environment` when it preloaded."""
     code = 1
     try:
         os.setsid()
@@ -267,7 +269,7 @@ def _run_child(request: Mapping[str, Any], parent: int, preloaded_with: Mapping[
             if isinstance(stream, io.TextIOWrapper):
                 stream.reconfigure(line_buffering=True)  # (the log is read while the server runs)
         os.chdir(request["cwd"])
-        if _preload_environment(request["env"]) != _preload_environment(preloaded_with):
+        if _preload_environment(request["env"]) != preloaded_with:
             # The preload read one of these differently: a fresh interpreter in place, as a container
             # start would be (ps then names it python, not `name`).
             argv = [sys.executable, "-m", request["module"], *request["argv"]]
@@ -311,7 +313,7 @@ def _serve(preload: Sequence[str]) -> None:
     # The protocol gets a pipe of its own; whatever else writes to stdout goes to stderr.
     protocol = os.dup(1)
     os.dup2(2, 1)
-    preloaded_with = dict(os.environ)
+    preloaded_with = _preload_environment(os.environ)
     for module in preload:
         # Without torch (the kit without its serve extra), or with a broken one, each child fails on
         # its own and says why in its log.
@@ -331,17 +333,6 @@ def _serve(preload: Sequence[str]) -> None:
     def say(message: dict[str, Any]) -> None:
         with contextlib.suppress(BrokenPipeError):  # (its owner is gone: nobody to tell)
             os.write(protocol, json.dumps(message).encode() + b"\n")
-
-    def reap() -> None:
-        while children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            children.discard(pid)
-            say({"exited": pid, "code": _exit_code(status)})
 
     def handle(message: dict[str, Any]) -> None:
         if "signal" in message:
@@ -380,9 +371,22 @@ def _serve(preload: Sequence[str]) -> None:
                     line, pending = pending.split(b"\n", 1)
                     if line.strip():
                         handle(json.loads(line))
-            reap()
+            _reap(children, say)
     finally:
         _stop_all(children, say)
+
+
+def _reap(children: set[int], say: Callable[[dict[str, Any]], None]) -> None:
+    """Reap and report every child that has ended (without waiting for the others)."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        say({"exited": pid, "code": _exit_code(status)})
 
 
 def _stop_all(children: set[int], say: Callable[[dict[str, Any]], None]) -> None:
@@ -392,14 +396,8 @@ def _stop_all(children: set[int], say: Callable[[dict[str, Any]], None]) -> None
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
     while children and time.monotonic() < deadline:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid:
-            children.discard(pid)
-            say({"exited": pid, "code": _exit_code(status)})
-        else:
+        _reap(children, say)
+        if children:
             time.sleep(0.05)
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
