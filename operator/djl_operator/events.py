@@ -15,6 +15,7 @@ The queue receives what an EventBridge rule forwards (README, "Events and scale"
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -46,6 +47,11 @@ class EndpointChange:
     region: str
     endpoint_name: str
     status: str
+    last_modified: dt.datetime | None = None  # the detail's LastModifiedTime (epoch milliseconds)
+
+    def news(self) -> Seen:
+        """What the event says of the endpoint, as a reconcile would have seen it."""
+        return Seen(self.status, self.last_modified)
 
 
 def parse_event(body: str) -> EndpointChange | None:
@@ -62,7 +68,14 @@ def parse_event(body: str) -> EndpointChange | None:
     name, status = detail.get("EndpointName"), detail.get("EndpointStatus")
     if not isinstance(name, str) or not name:
         return None
-    return EndpointChange(region, name, status if isinstance(status, str) else "")
+    millis = detail.get("LastModifiedTime")
+    modified = None
+    if isinstance(millis, int | float) and not isinstance(millis, bool):
+        try:
+            modified = dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            modified = None  # nonsense from the queue: the event still names the endpoint
+    return EndpointChange(region, name, status if isinstance(status, str) else "", modified)
 
 
 class EndpointIndex:
@@ -111,7 +124,8 @@ class EndpointIndex:
 class EventConsumer:
     """Long-polls the queue; each event makes its resource due at once, then the message is deleted.
 
-    ``request(uid)`` is the scheduler's (True: handed off). A message is deleted once handed off
+    ``request(uid, news)`` is the scheduler's (True: handed off; False also for an event that only
+    repeats what the resource's last look saw). A message is deleted once handed off
     or once it proves to be about no resource of ours (another endpoint in the account, another
     event type): nothing is gained by seeing it again, and the batched read covers a resource
     the index did not know yet.
@@ -122,7 +136,7 @@ class EventConsumer:
         sqs: Any,
         queue_url: str,
         index: EndpointIndex,
-        request: Callable[[str], bool],
+        request: Callable[[str, Seen | None], bool],
         *,
         wait_seconds: int = 20,
         error_backoff: float = 5.0,
@@ -177,7 +191,7 @@ class EventConsumer:
             self.received += 1
             change = parse_event(message.get("Body") or "")
             uid = self.index.lookup(change.region, change.endpoint_name) if change else None
-            if uid is not None and self.request(uid):
+            if uid is not None and change is not None and self.request(uid, change.news()):
                 self.handed_off += 1
                 log.debug("endpoint %s is %s: reconciling %s", change.endpoint_name if change else "", change, uid)
             done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
@@ -193,6 +207,26 @@ class Seen:
     status: str | None
     last_modified: Any = None
 
+    def covers(self, news: Seen) -> bool:
+        """Whether this look already saw what ``news`` (an endpoint event) reports: a state changed
+        no later than what this look saw, so the event is no news and needs no reconcile.
+
+        Only a time on both sides can prove that: without one, the event is news. Events spell
+        statuses ``IN_SERVICE``, DescribeEndpoint ``InService``."""
+        mine, theirs = _millis(self.last_modified), _millis(news.last_modified)
+        if mine is None or theirs is None:
+            return False
+        return theirs < mine or (theirs == mine and _status_key(self.status) == _status_key(news.status))
+
+
+def _millis(value: Any) -> int | None:
+    """A LastModifiedTime to the millisecond, the precision events carry."""
+    return round(value.timestamp() * 1000) if isinstance(value, dt.datetime) else None
+
+
+def _status_key(status: str | None) -> str:
+    return (status or "").replace("_", "").lower()
+
 
 class StatusSweep:
     """The batched status read: ListEndpoints (pages of 100) per region instead of a describe each.
@@ -202,7 +236,7 @@ class StatusSweep:
     reconcile then describes it). ``seen`` is fed by every reconcile.
     """
 
-    def __init__(self, index: EndpointIndex, request: Callable[[str], bool]) -> None:
+    def __init__(self, index: EndpointIndex, request: Callable[[str, Seen | None], bool]) -> None:
         self.index, self.request = index, request
         self._seen: dict[str, Seen] = {}
         self._guard = threading.Lock()
@@ -236,7 +270,7 @@ class StatusSweep:
                     continue  # never reconciled here yet: its first look is coming anyway
                 now = listed.get(name)
                 before = (last.status, last.last_modified) if last.status is not None else None
-                if now != before and self.request(uid):
+                if now != before and self.request(uid, None):
                     changed.append(uid)
         return changed
 
@@ -247,7 +281,7 @@ class StatusReaders:
     Each runs in a daemon thread of its own; :meth:`close` stops them at the operator's cleanup.
     """
 
-    def __init__(self, settings: Settings, clients: AwsClients, request: Callable[[str], bool]) -> None:
+    def __init__(self, settings: Settings, clients: AwsClients, request: Callable[[str, Seen | None], bool]) -> None:
         self.settings, self.clients = settings, clients
         self.index = EndpointIndex()
         self.sweep = StatusSweep(self.index, request)

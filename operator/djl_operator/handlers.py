@@ -136,8 +136,8 @@ def _requester(memo: kopf.Memo) -> Any:
     scheduler: Scheduler = memo["scheduler"]
     wakeups: Wakeups = memo["wakeups"]
 
-    def request(uid: str) -> bool:
-        if not scheduler.request(uid):
+    def request(uid: str, news: Seen | None = None) -> bool:
+        if not scheduler.request(uid, news):
             return False
         wakeups.poke(uid)
         return True
@@ -261,14 +261,15 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
         with ctx.lock_for(uid), metrics.RECONCILE_SECONDS.time():
             outcome = reconcile.reconcile(parsed, ctx)
         _record(uid, outcome)
-        if outcome.seen is not None:
-            memo["readers"].sweep.saw(uid, Seen(*outcome.seen))
+    seen = Seen(*outcome.seen) if outcome.seen is not None else None
+    if seen is not None:
+        memo["readers"].sweep.saw(uid, seen)
     endpoint = outcome.status.get("endpointName")
     if endpoint and not isinstance(parsed, Outcome):
         # Index the name as soon as it is known (accepting a generation names it), so an event for an
         # endpoint created moments later finds its resource without waiting for the tick to read status.
         memo["readers"].index.observe(uid, parsed.spec.aws.region, endpoint)
-    wait = scheduler.record(uid, generation, outcome.next, outcome.delay, accepted=new_generation)
+    wait = scheduler.record(uid, generation, outcome.next, outcome.delay, accepted=new_generation, seen=seen)
     requested = _reconcile_requested_at(meta)
     if requested is not None and not new_generation:
         outcome.status["lastHandledReconcileAt"] = requested

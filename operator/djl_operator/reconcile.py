@@ -63,6 +63,8 @@ class Outcome:
     # What this reconcile saw of the endpoint before acting, (EndpointStatus, LastModifiedTime), (None, None)
     # for no endpoint of ours; None when it did not look. The batched status read compares against it.
     seen: tuple[str | None, Any] | None = None
+    # It created, updated or deleted an endpoint (reconcile and finalize look again at once).
+    acted_on_endpoint: bool = False
 
 
 @dataclass
@@ -377,8 +379,49 @@ def _snapshot_wait(status: _Status, gate: snapshot.Gate, settings: Settings) -> 
     return Outcome(status.build(), gate.next, delay=delay, message=gate.message, events=events)
 
 
+# What the endpoint does right after these actions is known at once (Creating, Updating, Deleting or
+# gone): the reconcile looks once more before it writes status, as its next look would.
+_LOOK_AGAIN_AFTER = frozenset({Action.CREATE_ENDPOINT, Action.UPDATE_ENDPOINT, Action.DELETE_ENDPOINT})
+
+
 def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
-    """Converge one DjlEndpoint a step towards its spec."""
+    """Converge one DjlEndpoint a step towards its spec.
+
+    A step that created, updated or deleted the endpoint is followed at once by a second look, as
+    if it were the next reconcile (its status as the first one left it): status then reports what
+    the endpoint is doing now, and an endpoint event or status read that only repeats what that
+    look saw needs no reconcile of its own. One status write instead of two, the same AWS calls.
+    """
+    first = _reconcile_step(resource, ctx)
+    if not first.acted_on_endpoint:
+        return first
+    return _then(first, _reconcile_step(_with_status(resource, first.status), ctx))
+
+
+def _with_status(resource: DjlEndpointResource, written: dict[str, Any]) -> DjlEndpointResource:
+    """The resource as the next look would read it once ``written`` (a merge patch) is applied."""
+    return resource.model_copy(update={"status": _merged(resource.status, written)})
+
+
+def _merged(previous: DjlEndpointStatus, written: dict[str, Any]) -> DjlEndpointStatus:
+    merged = {**previous.model_dump(by_alias=True, exclude_none=True), **written}
+    return DjlEndpointStatus.model_validate({key: value for key, value in merged.items() if value is not None})
+
+
+def _then(first: Outcome, second: Outcome) -> Outcome:
+    """Two looks as one outcome: the second's status over the first's (one patch), both looks' events.
+
+    A second look that failed (throttled, say) changes nothing: the first one's outcome stands,
+    and its next look comes when it would have."""
+    if second.next in (Next.BACKOFF, Next.UNEXPECTED):
+        return first
+    second.status = {**first.status, **second.status}
+    second.events[:0] = first.events
+    return second
+
+
+def _reconcile_step(resource: DjlEndpointResource, ctx: Context) -> Outcome:
+    """One look: observe, plan, act."""
     status = _Status(resource.status, resource.generation, ctx.clock())
     try:
         desired = desired_deployment(resource, rules=ctx.settings.policy)  # local only: no AWS call
@@ -481,7 +524,15 @@ def reconcile(resource: DjlEndpointResource, ctx: Context) -> Outcome:
     message = result.conditions[READY].message
     events += [result.event] if result.event else []
     seen = (observed.status, observed.last_modified) if observed is not None and observed.owned else (None, None)
-    return Outcome(status.build(), next_step, delay=delay, message=message, events=snapshot_events + events, seen=seen)
+    return Outcome(
+        status.build(),
+        next_step,
+        delay=delay,
+        message=message,
+        events=snapshot_events + events,
+        seen=seen,
+        acted_on_endpoint=bool(_LOOK_AGAIN_AFTER.intersection(result.actions)),
+    )
 
 
 def _describe_observed(status: _Status, observed: ObservedEndpoint | None, clients: RegionClients) -> None:
@@ -787,12 +838,22 @@ def deletion_target(resource: DjlEndpointResource) -> DeletionTarget:
 
 
 def finalize(target: DeletionTarget | DjlEndpointResource, ctx: Context, *, generation: int = 0) -> Outcome:
-    """One step of deletion. ``Next.DONE`` means the finalizer may be removed."""
+    """One step of deletion. ``Next.DONE`` means the finalizer may be removed.
+
+    As in :func:`reconcile`, a step that deleted an endpoint looks again at once: an endpoint that is
+    already gone lets the rest go in the same call (one finalizer run instead of two)."""
     if isinstance(target, DjlEndpointResource):
         previous, generation = target.status, target.generation
         target = deletion_target(target)
     else:
         previous = DjlEndpointStatus()
+    first = _finalize_step(target, previous, generation, ctx)
+    if not first.acted_on_endpoint:
+        return first
+    return _then(first, _finalize_step(target, _merged(previous, first.status), generation, ctx))
+
+
+def _finalize_step(target: DeletionTarget, previous: DjlEndpointStatus, generation: int, ctx: Context) -> Outcome:
     status = _Status(previous, generation, ctx.clock())
     if not ctx.copies.stop(target.uid):
         # A copy still writing would put objects back after the folder is emptied: it stops at its next part.
@@ -834,4 +895,5 @@ def finalize(target: DeletionTarget | DjlEndpointResource, ctx: Context, *, gene
         delay=delay,
         message=result.conditions[READY].message,
         events=[result.event] if result.event else [],
+        acted_on_endpoint=Action.DELETE_ENDPOINT in result.actions,
     )

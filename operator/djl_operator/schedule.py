@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from djl_operator.events import Seen
 from djl_operator.planner import Next
 from djl_operator.settings import Settings
 
@@ -72,18 +73,31 @@ class Scheduler:
         # status.lastHandledReconcileAt says it).
         self._requested: dict[str, str] = {}
         # Requests that came while the resource was being reconciled: the outcome's record() must not
-        # push them back behind its wait (the event may say what that reconcile could not yet see).
-        self._poked: set[str] = set()
+        # push them back behind its wait (the event may say what that reconcile could not yet see),
+        # unless what it saw covers them all. Each is an event's news, or None (news unknown).
+        self._poked: dict[str, list[Seen | None]] = {}
+        # What the last reconcile of each resource saw of its endpoint (an event it covers is no news).
+        self._seen: dict[str, Seen] = {}
         self._guard = threading.Lock()
 
     def record(
-        self, uid: str, generation: int, next_step: Next, delay: float | None = None, *, accepted: bool = False
+        self,
+        uid: str,
+        generation: int,
+        next_step: Next,
+        delay: float | None = None,
+        *,
+        accepted: bool = False,
+        seen: Seen | None = None,
     ) -> float:
         """Remember a reconcile's outcome; the seconds until the resource is due again (inf: stalled).
 
         ``accepted``: the outcome of accepting a new generation, whose status write (Reconciling,
-        observedGeneration) must be read back before the first AWS call for it."""
+        observedGeneration) must be read back before the first AWS call for it. ``seen``: what the
+        reconcile saw of the endpoint last (None: it did not look)."""
         with self._guard:
+            if seen is not None:
+                self._seen[uid] = seen
             previous = self._entries.get(uid)
             if previous is not None and previous.generation > generation:
                 # A reconcile of an older generation finished after the new one was accepted: stale.
@@ -100,30 +114,38 @@ class Scheduler:
                     Next.DONE: self.settings.resync_interval,
                     Next.STALLED: float("inf"),
                 }[next_step]
-            if uid in self._poked and next_step is not Next.STALLED:
-                self._poked.discard(uid)
-                wait = 0.0  # an event came during this reconcile: look again at once
+            if self._news(self._poked.pop(uid, []), self._seen.get(uid)) and next_step is not Next.STALLED:
+                wait = 0.0  # an event came during this reconcile with news it may not have seen: look again at once
             self._entries[uid] = _Entry(self.clock() + wait, generation, next_step, failures, accepted)
             return wait
 
-    def request(self, uid: str) -> bool:
+    def request(self, uid: str, news: Seen | None = None) -> bool:
         """Make a resource this process reconciles due at once (an event says its endpoint changed).
 
         A stalled resource stays stalled: only its spec (or the annotation) moves it. False when
-        the resource is not known here yet (its first tick looks anyway) or is stalled."""
+        the resource is not known here yet (its first tick looks anyway), is stalled, or ``news``
+        (an event's) is what its last reconcile saw already or older (its own create's Creating,
+        a duplicate, one that arrives after a newer state was seen)."""
         with self._guard:
             entry = self._entries.get(uid)
             if entry is None or entry.next is Next.STALLED:
                 return False
+            if not self._news([news], self._seen.get(uid)):
+                return False
             entry.due = min(entry.due, self.clock())
-            self._poked.add(uid)
+            self._poked.setdefault(uid, []).append(news)
             return True
+
+    @staticmethod
+    def _news(pokes: list[Seen | None], seen: Seen | None) -> bool:
+        """Whether any of ``pokes`` may say something ``seen`` does not (a poke without news may)."""
+        return any(poke is None or seen is None or not seen.covers(poke) for poke in pokes)
 
     def due(self, uid: str, generation: int, status: dict[str, object], requested: str | None = None) -> bool:
         found = self._due(uid, generation, status, requested)
         if found:
             with self._guard:
-                self._poked.discard(uid)  # the reconcile about to run answers the requests so far
+                self._poked.pop(uid, None)  # the reconcile about to run answers the requests so far
         return found
 
     def _due(self, uid: str, generation: int, status: dict[str, object], requested: str | None) -> bool:
@@ -201,7 +223,8 @@ class Scheduler:
         with self._guard:
             self._entries.pop(uid, None)
             self._requested.pop(uid, None)
-            self._poked.discard(uid)
+            self._poked.pop(uid, None)
+            self._seen.pop(uid, None)
             self._first_seen.pop(uid, None)
 
 

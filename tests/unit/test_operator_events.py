@@ -43,6 +43,26 @@ def test_parse_event_reads_only_endpoint_state_changes() -> None:
     assert parse_event("[]") is None
 
 
+def test_an_event_carries_its_last_modified_time_as_describe_reports_it() -> None:
+    """EventBridge's detail has LastModifiedTime in epoch milliseconds; DescribeEndpoint a timestamp."""
+    millis = 1_795_000_000_123
+    change = parse_event(
+        event("ep", detail={"EndpointName": "ep", "EndpointStatus": "IN_SERVICE", "LastModifiedTime": millis})
+    )
+    assert change is not None
+    described = dt.datetime.fromtimestamp(1_795_000_000.123456, dt.UTC)  # botocore's parse, finer than events
+    assert change.last_modified == dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
+    assert Seen("InService", described).covers(change.news())
+    assert not Seen("Creating", described).covers(change.news())  # same time, another status
+    assert not Seen("InService", described - dt.timedelta(seconds=1)).covers(change.news())
+    for nonsense in ("soon", True, 1e30, None):
+        odd = parse_event(
+            event("ep", detail={"EndpointName": "ep", "EndpointStatus": "IN_SERVICE", "LastModifiedTime": nonsense})
+        )
+        assert odd is not None and odd.last_modified is None  # still names the endpoint: a look
+        assert not Seen("InService", described).covers(odd.news())
+
+
 @pytest.mark.parametrize(
     ("url", "region"),
     [
@@ -88,8 +108,9 @@ def test_each_event_is_handed_to_its_resource_then_deleted() -> None:
     index.observe("stalled", "us-east-1", "ep-s")
     requested: list[str] = []
 
-    def request(uid: str) -> bool:
+    def request(uid: str, news: Seen | None) -> bool:
         requested.append(uid)
+        assert news is not None and news.status in ("CREATING", "IN_SERVICE")  # each event's news goes along
         return uid != "stalled"
 
     bodies = [event("ep-a", "CREATING"), event("ep-a"), event("ep-a"), event("someone-elses"), "garbage", event("ep-s")]
@@ -113,7 +134,7 @@ def sweep_of(listing: dict[str, tuple[str, dt.datetime]]) -> Any:
 def test_the_sweep_looks_only_at_what_changed() -> None:
     index = EndpointIndex()
     due: list[str] = []
-    sweep = StatusSweep(index, lambda uid: due.append(uid) or True)
+    sweep = StatusSweep(index, lambda uid, news: news is None and (due.append(uid) or True))
     for uid in ("same", "newer", "status", "gone", "appeared", "unseen"):
         index.observe(uid, "us-east-1", f"ep-{uid}")
     sweep.saw("same", Seen("InService", T0))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 
+from djl_operator.events import Seen
 from djl_operator.planner import Next
 from djl_operator.schedule import Scheduler, Wakeups, backoff_delay
 from djl_operator.settings import Settings
@@ -186,6 +188,47 @@ def test_an_event_during_a_reconcile_is_not_pushed_back_by_its_outcome() -> None
     s.request("u")
     assert s.due("u", 1, {})  # an event before the reconcile starts is answered by that reconcile
     assert s.record("u", 1, Next.DONE) == 300
+
+
+def test_an_event_that_repeats_what_the_last_look_saw_is_no_news() -> None:
+    """The Creating event of the operator's own CreateEndpoint arrives while (or after) the reconcile
+    that created it looked at it again: no second reconcile for it. A newer change, a duplicate of
+    one not seen yet, or an event without a time still is one."""
+    t0 = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
+    creating, in_service = Seen("Creating", t0), Seen("InService", t0 + dt.timedelta(seconds=5))
+    s, _ = scheduler()
+    s.record("u", 1, Next.POLL, 0.0)
+    assert s.due("u", 1, {})  # the reconcile that creates the endpoint starts
+    assert s.request("u", Seen("CREATING", t0))  # its Creating event comes while it runs
+    assert s.record("u", 1, Next.POLL, 300, seen=creating) == 300  # it saw Creating at that time: no news
+    assert not s.request("u", Seen("CREATING", t0))  # a duplicate later: still no news
+    assert not s.request("u", Seen("CREATING", t0 - dt.timedelta(seconds=1)))  # an older state
+    assert not s.due("u", 1, {})
+    assert s.request("u", Seen("IN_SERVICE", in_service.last_modified))  # news
+    assert s.due("u", 1, {})
+    assert s.record("u", 1, Next.DONE, seen=in_service) == 300
+    assert not s.request("u", Seen("CREATING", t0))  # out of order, after the newer state was seen
+    assert not s.request("u", Seen("IN_SERVICE", in_service.last_modified))  # a duplicate
+    assert s.request("u", Seen("UPDATING", in_service.last_modified))  # same time, another status: news
+    s.record("u", 1, Next.DONE, seen=in_service)
+    assert s.request("u", Seen("IN_SERVICE", None))  # no time to compare: news
+    s.record("u", 1, Next.DONE, seen=Seen(None))  # no endpoint of ours seen: anything is news
+    assert s.request("u", Seen("CREATING", t0))
+    s.forget("u")
+    assert "u" not in s._seen
+
+
+def test_news_during_a_reconcile_that_its_look_did_not_cover_makes_it_look_again() -> None:
+    t0 = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
+    s, _ = scheduler()
+    s.record("u", 1, Next.POLL, 0.0)
+    assert s.due("u", 1, {})
+    assert s.request("u", Seen("CREATING", t0))
+    assert s.request("u", Seen("IN_SERVICE", t0 + dt.timedelta(seconds=1)))  # newer than its look
+    assert s.record("u", 1, Next.POLL, 300, seen=Seen("Creating", t0)) == 0
+    assert s.due("u", 1, {})
+    assert s.request("u")  # news unknown (the batched read): always a look
+    assert s.record("u", 1, Next.POLL, 300, seen=Seen("InService", t0 + dt.timedelta(seconds=1))) == 0
 
 
 def test_an_accepted_generation_waits_for_its_status_write_to_be_read_back() -> None:
