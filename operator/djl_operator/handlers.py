@@ -5,9 +5,11 @@ One trigger path: every reconcile runs in the per-resource ``tick``, when the
 change event). Between looks the tick sleeps until the resource is due or is poked
 (:class:`~djl_operator.schedule.Wakeups`: every watch event of the resource, an endpoint
 event, a changed entry of the batched status read), so an idle resource costs no CPU.
-A change (create, a spec update) only accepts the new generation, writing Reconciling
-before any AWS call, and makes the resource due once that write is read back; a
-restart's resume makes it due at once. No handler raises to make kopf retry it:
+A new generation (a create, a spec update: the watch event's ``metadata.generation``) is
+only accepted, writing Reconciling before any AWS call (in the same watch cycle as kopf's
+finalizer, so kopf keeps no diff-base annotation), and the resource is due once that
+write is read back and the finalizer is on; the first sight of a resource after a restart
+makes it due at once. No handler raises to make kopf retry it:
 waiting is not an error, and the scheduling policy lives in
 :mod:`djl_operator.schedule` alone. Only the finalizer lets kopf call it again (it
 must run until the AWS side is gone); the per-resource lock keeps it apart from a
@@ -71,9 +73,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.finalizer = finalizer_name(SETTINGS)
     # Keep kopf's bookkeeping out of .status (which users and Argo CD read).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
-    )
+    # No kopf change handlers: a new generation is noticed by its number (``wake``), so kopf need not
+    # keep the last handled spec in an annotation (one write per change, and up to 256 KiB).
+    settings.persistence.diffbase_storage = NoDiffBase()
     # We post our own, meaningful events (kopf.event ignores this level); kopf's per-handler ones are noise.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = SETTINGS.workers
@@ -287,24 +289,36 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
     _apply(outcome, body, patch, memo)
 
 
-@kopf.on.resume(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
-@kopf.on.create(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
-@kopf.on.update(api.GROUP, api.VERSION, api.PLURAL, field="spec", when=in_shard)
-def reconcile_endpoint(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """A change only accepts the new generation (Reconciling written before any AWS call); every
-    reconcile happens in the tick, which the scheduler makes due at once. A restart makes the
-    resource due at once, unless it is stalled at this generation."""
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's diff-base, not kept: with no create/update handlers nothing reads it."""
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
+def _holds_finalizer(meta: Any) -> bool:
+    """No AWS call before this replica's finalizer is on (kopf adds it in a write of its own, which
+    may land after the acceptance's status write): a deletion could otherwise leave it all billing."""
+    return finalizer_name(SETTINGS) in (meta.get("finalizers") or [])
+
+
+async def _notice(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
+    """What a watch event of a live resource may start: accepting a new generation (Reconciling
+    written before any AWS call, in the same cycle as kopf's finalizer), or, at the first sight
+    of a resource after a restart, a look at once. A stalled generation stays as it is."""
     meta = body["metadata"]
-    generation = int(meta.get("generation") or 0)
+    uid, generation = meta["uid"], int(meta.get("generation") or 0)
     status = dict(body.get("status") or {})
     scheduler: Scheduler = memo["scheduler"]
-    if scheduler.stalled(meta["uid"], generation, status):
+    if scheduler.recorded(uid, generation) or scheduler.stalled(uid, generation, status):
         return
     if status.get("observedGeneration") == generation:
-        scheduler.record(meta["uid"], generation, Next.POLL, 0.0)  # a restart: the tick looks at once
-        memo["wakeups"].poke(meta["uid"])
+        scheduler.record(uid, generation, Next.POLL, 0.0)  # reconciled by an earlier process: look at once
         return
-    _reconcile_once(body, patch, memo, new_generation=True)
+    await _in_pool(memo, functools.partial(_reconcile_once, body, patch, memo, new_generation=True))
 
 
 async def _in_pool(memo: kopf.Memo, call: Callable[[], T]) -> T:
@@ -315,9 +329,13 @@ async def _in_pool(memo: kopf.Memo, call: Callable[[], T]) -> T:
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, when=in_shard)
-async def wake(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """Every watch event of a resource wakes its tick to ask the scheduler again: the read-back of
-    an acceptance's write, a new reconcile-requested-at value, a status someone else changed."""
+async def wake(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, type: str | None = None, **_: Any) -> None:
+    """Every watch event of a resource: a new generation is accepted (its number says so: a spec
+    change bumps it, nothing else does), and the tick wakes to ask the scheduler again (the
+    read-back of an acceptance's write, our finalizer on, a new reconcile-requested-at value, a
+    status someone else changed)."""
+    if type != "DELETED" and not body["metadata"].get("deletionTimestamp"):
+        await _notice(body, patch, memo)
     memo["wakeups"].poke(body["metadata"]["uid"])
     # And adopts it after a reshard, at the event that brings this replica's finalizer or (during a
     # rollout) an old replica's back: no handler but this one sees a change of finalizers alone.
@@ -344,9 +362,11 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: An
         spec_aws = (body.get("spec") or {}).get("aws") or {}
         memo["readers"].index.observe(uid, spec_aws.get("region") or default_region(), status_now.get("endpointName"))
         wakeups.clear(uid)  # before asking: a poke from here on ends the sleep below
-        if scheduler.due(uid, generation, status_now, _reconcile_requested_at(meta)):
+        holds = _holds_finalizer(meta)  # else only the finalizer's watch event can make it due
+        if holds and scheduler.due(uid, generation, status_now, _reconcile_requested_at(meta)):
             break
-        sleep = min(scheduler.seconds_until_due(uid, generation, status_now), give_up - loop.time())
+        until = scheduler.seconds_until_due(uid, generation, status_now) if holds else float("inf")
+        sleep = min(until, give_up - loop.time())
         if sleep <= 0:
             return
         await wakeups.sleep(uid, sleep, stopped.wait())

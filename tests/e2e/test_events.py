@@ -114,10 +114,10 @@ def test_the_annotation_looks_again_at_a_stalled_resource(slow_cluster: Cluster)
     _annotate(cluster, "clash", "retry-1")
     created = wait_for(lambda: cluster.emulator.calls("sagemaker", "CreateEndpoint"), what="CreateEndpoint")
     assert [c.resource for c in created] == ["taken"]
-    cluster.wait_condition("clash", "Reconciling", "Creating")
-    # The endpoint is InService at once (no delay here); the next poll is minutes away, so ask again.
-    _annotate(cluster, "clash", "retry-2")
-    cluster.wait_ready("clash", timeout=30)
+    # The endpoint is InService at once (no delay here): the look right after the create sees it.
+    ready = cluster.wait_ready("clash", timeout=30)
+    assert ready["lastHandledReconcileAt"] == "retry-1"
+    assert [c.resource for c in cluster.emulator.calls("sagemaker", "CreateEndpoint")] == ["taken"]
 
 
 # -- endpoint events ----------------------------------------------------------------

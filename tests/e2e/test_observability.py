@@ -81,6 +81,6 @@ def test_text_logs_print_each_record_once(cluster: Cluster) -> None:
 
     lines = _this_start(cluster.operator.log(), cluster.operator.starts)
     assert len([line for line in lines if "operator policy:" in line]) == 1
-    created = [line for line in lines if "Handler 'reconcile_endpoint' succeeded" in line]
+    created = [line for line in lines if "/once Creating: creating endpoint" in line]
     assert len(created) == 1, created
     assert all(not line.startswith("{") for line in lines)

@@ -60,16 +60,15 @@ class Queued(concurrent.futures.ThreadPoolExecutor):
 
 def _raw(generation: int) -> dict[str, Any]:
     raw = endpoint_manifest("demo")
-    raw["metadata"].update(namespace="ml", uid=UID, generation=generation)
+    raw["metadata"].update(
+        namespace="ml", uid=UID, generation=generation, finalizers=[handlers.finalizer_name(handlers.SETTINGS)]
+    )
     raw["status"] = {"observedGeneration": 1, "phase": "Updating", "endpointName": "ml-demo"}
     return raw
 
 
-def _tick_once(
-    body: kopf.Body, settings: Settings, scheduler: Scheduler, pool: concurrent.futures.ThreadPoolExecutor
-) -> kopf.Patch:
-    """One run of the real tick handler (it returns after one reconcile); the patch it leaves for kopf."""
-    memo = kopf.Memo(
+def _memo(settings: Settings, scheduler: Scheduler, pool: concurrent.futures.ThreadPoolExecutor) -> kopf.Memo:
+    return kopf.Memo(
         ctx=Context(settings=settings, clients=None),  # type: ignore[arg-type]
         scheduler=scheduler,
         wakeups=Wakeups(),
@@ -77,10 +76,26 @@ def _tick_once(
         events=EventFilter(),
         pool=pool,
     )
+
+
+def _tick_once(
+    body: kopf.Body,
+    settings: Settings,
+    scheduler: Scheduler,
+    pool: concurrent.futures.ThreadPoolExecutor,
+    meanwhile: Callable[[kopf.Memo], Any] | None = None,
+) -> kopf.Patch:
+    """One run of the real tick handler (it returns after one reconcile); the patch it leaves for kopf.
+    ``meanwhile(memo)``: a coroutine run beside the tick (watch events while it sleeps)."""
+    memo = _memo(settings, scheduler, pool)
     patch = kopf.Patch()
 
     async def run() -> None:
-        await asyncio.wait_for(handlers.tick(body=body, patch=patch, memo=memo, stopped=NeverStopped()), 10)
+        tick = handlers.tick(body=body, patch=patch, memo=memo, stopped=NeverStopped())
+        if meanwhile is None:
+            await asyncio.wait_for(tick, 10)
+        else:
+            await asyncio.wait_for(asyncio.gather(tick, meanwhile(memo)), 10)
 
     try:
         asyncio.run(run())
@@ -149,3 +164,79 @@ def test_a_generation_whose_change_event_never_came_is_accepted_before_any_aws_c
     assert {c["type"]: c["status"] for c in patch["status"]["conditions"]}["Reconciling"] == "True"
     assert not scheduler.due(UID, 2, stale)  # and the reconcile waits for that write to be read back
     assert scheduler.due(UID, 2, {"observedGeneration": 2})
+
+
+def test_no_aws_call_before_the_finalizer_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf adds its finalizer in a write of its own, which can land after the acceptance's status
+    write: until the finalizer's watch event, a due resource is not reconciled (a delete in between
+    would leave what it created billing)."""
+    reconciled: list[list[str]] = []
+
+    def reconciling(resource: Any, ctx: Context) -> Outcome:
+        reconciled.append(list(body["metadata"].get("finalizers") or []))
+        return Outcome({"observedGeneration": resource.generation, "phase": "InService"}, Next.DONE)
+
+    monkeypatch.setattr(reconcile, "reconcile", reconciling)
+    settings = Settings(poll_interval=30)
+    scheduler = Scheduler(settings)
+    raw = _raw(1)
+    finalizers = raw["metadata"].pop("finalizers")
+    body = kopf.Body(raw)
+    scheduler.record(UID, 1, Next.POLL, 0.0)  # due at once
+
+    async def finalizer_lands(memo: kopf.Memo) -> None:
+        await asyncio.sleep(0.3)
+        assert reconciled == []  # due all along, but no finalizer yet
+        body._replace_with({**raw, "metadata": {**raw["metadata"], "finalizers": finalizers}})
+        await handlers.wake(body=body, patch=kopf.Patch(), memo=memo, type="MODIFIED")
+
+    _tick_once(body, settings, scheduler, concurrent.futures.ThreadPoolExecutor(1), finalizer_lands)
+    assert reconciled == [finalizers]
+
+
+def _wake(body: kopf.Body, memo: kopf.Memo, kind: str = "MODIFIED") -> kopf.Patch:
+    patch = kopf.Patch()
+    asyncio.run(handlers.wake(body=body, patch=patch, memo=memo, type=kind))
+    return patch
+
+
+def test_a_watch_event_with_a_new_generation_accepts_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No kopf change handler: the generation's number says it is new. The acceptance (Reconciling,
+    observedGeneration) is written in that event's cycle, once; a deleted resource accepts nothing."""
+
+    def no_aws(resource: Any, ctx: Context) -> Outcome:
+        raise AssertionError("the watch event handler never reconciles")
+
+    monkeypatch.setattr(reconcile, "reconcile", no_aws)
+    settings = Settings(poll_interval=30)
+    scheduler = Scheduler(settings)
+    memo = _memo(settings, scheduler, concurrent.futures.ThreadPoolExecutor(1))
+    raw = _raw(2)
+    raw["spec"]["image"] = {"framework": "djl-lmi"}
+    accepted = _wake(kopf.Body(raw), memo, "ADDED")
+    assert accepted["status"]["observedGeneration"] == 2
+    assert {c["type"]: c["status"] for c in accepted["status"]["conditions"]}["Reconciling"] == "True"
+    assert scheduler.recorded(UID, 2) and not scheduler.due(UID, 2, {"observedGeneration": 1})
+    assert not _wake(kopf.Body(raw), memo)  # the next event of the same generation: nothing to write
+    deleting = {**raw, "metadata": {**raw["metadata"], "generation": 3, "deletionTimestamp": "2026-11-26T00:00:00Z"}}
+    assert not _wake(kopf.Body(deleting), memo)
+    assert not _wake(kopf.Body({**raw, "metadata": {**raw["metadata"], "generation": 3}}), memo, "DELETED")
+    assert not scheduler.recorded(UID, 3)
+
+
+def test_the_first_event_after_a_restart_makes_a_reconciled_resource_due_at_once() -> None:
+    settings = Settings(poll_interval=30, resync_interval=3600)
+    scheduler = Scheduler(settings)
+    memo = _memo(settings, scheduler, concurrent.futures.ThreadPoolExecutor(1))
+    settled = _raw(1)
+    settled["status"] = {"observedGeneration": 1, "phase": "InService"}
+    assert not _wake(kopf.Body(settled), memo, "ADDED")  # no write
+    assert scheduler.due(UID, 1, settled["status"])  # and a look at once, not after the resync
+    stalled = _raw(1)
+    stalled["metadata"]["uid"] = "stalled-uid"
+    stalled["status"] = {
+        "observedGeneration": 1,
+        "conditions": [{"type": "Stalled", "status": "True", "reason": "InvalidSpec"}],
+    }
+    assert not _wake(kopf.Body(stalled), memo, "ADDED")
+    assert not scheduler.recorded("stalled-uid", 1) and not scheduler.due("stalled-uid", 1, stalled["status"])
