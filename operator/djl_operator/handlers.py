@@ -373,7 +373,7 @@ async def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: An
     # The generation found due, as it is now: kopf replaces the live body at each watch event, also
     # while the reconcile waits for a pool thread (a spec edit must not be reconciled unaccepted).
     due_body = kopf.Body(cast(kopf.RawBody, dict(body)))
-    # A generation no change handler of this process accepted (its event lost, or late): accept it
+    # A generation no watch event of this process accepted (its event lost, or late): accept it
     # here first, as that handler would, so that Reconciling is written before any AWS call.
     unaccepted = status_now.get("observedGeneration") != generation and not scheduler.recorded(uid, generation)
     await _in_pool(memo, functools.partial(_reconcile_once, due_body, patch, memo, new_generation=unaccepted))

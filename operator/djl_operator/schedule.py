@@ -1,6 +1,6 @@
 """When to reconcile a resource next: the operator's one scheduling policy.
 
-The change handlers (a spec change, a restart) make a resource due at once; its
+The watch-event handler (a new generation, the first sight after a restart) makes a resource due at once; its
 tick asks :meth:`Scheduler.due` and reconciles only when the last outcome's wait
 is over. Between looks the tick sleeps (:class:`Wakeups`) until the resource is
 due or something pokes it (a watch event, an endpoint event, a request), so an idle
@@ -13,7 +13,7 @@ retries a handler of ours. The policy:
 - ``Next.DONE``: after the resync interval (hours: the batched status read looks for drift in between);
 - ``Next.STALLED``: never, until the generation changes: a stalled resource makes no AWS call;
 - a generation the process never reconciled (its change event was lost) after two poll intervals
-  (the tick then accepts it first, as the change handler would);
+  (the tick then accepts it first, as the watch-event handler would);
 - at once, whatever the above says, for a new value of the reconcile-requested-at annotation
   (:meth:`Scheduler.due`'s ``requested``) and, unless stalled, for :meth:`Scheduler.request`
   (an endpoint state-change event, a changed entry in the batched status read).
@@ -208,7 +208,7 @@ class Scheduler:
         """How long a generation this process recorded no outcome for waits, from when it was first seen."""
         if entry is None and status.get("observedGeneration") == generation:
             return self.settings.resync_interval  # reconciled by an earlier process: its resync rhythm
-        return 2 * self.settings.poll_interval  # no change handler of ours reconciled it: its event may be lost
+        return 2 * self.settings.poll_interval  # no watch event of ours accepted it: its event may be lost
 
     def _first_seen_at(self, uid: str, generation: int, now: float) -> float:
         seen_generation, first = self._first_seen.get(uid, (generation, now))
