@@ -5,9 +5,11 @@ Both only make a resource due through :meth:`Scheduler.request` (the one trigger
 reconcile that follows reads the endpoint itself and proves ownership by its tags as always.
 Nothing an event says is trusted: it only names an endpoint, which the :class:`EndpointIndex`
 maps to the resource whose status last named it. Events are at-least-once, may repeat, come
-out of order or never: a duplicate is one more level-triggered look, an old event a look that
-finds the newer state, and a lost one is caught by the batched read (:class:`StatusSweep`),
-which runs whether or not a queue is configured.
+out of order or never: one whose state (status and LastModifiedTime) the resource's last look
+already saw, or saw a newer state than, is no news and starts no look (:meth:`Seen.covers`:
+a duplicate, the Creating event of the operator's own create, an old event overtaken); any
+other starts one level-triggered look, and a lost one is caught by the batched read
+(:class:`StatusSweep`), which runs whether or not a queue is configured.
 
 The queue receives what an EventBridge rule forwards (README, "Events and scale"):
 ``{"source": ["aws.sagemaker"], "detail-type": ["SageMaker Endpoint State Change"]}``.
