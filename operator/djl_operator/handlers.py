@@ -6,10 +6,9 @@ change event). Between looks the tick sleeps until the resource is due or is pok
 (:class:`~djl_operator.schedule.Wakeups`: every watch event of the resource, an endpoint
 event, a changed entry of the batched status read), so an idle resource costs no CPU.
 A new generation (a create, a spec update: the watch event's ``metadata.generation``) is
-only accepted, writing Reconciling before any AWS call (in the same watch cycle as kopf's
-finalizer, so kopf keeps no diff-base annotation), and the resource is due once that
-write is read back and the finalizer is on; the first sight of a resource after a restart
-makes it due at once. No handler raises to make kopf retry it:
+only accepted, once kopf's finalizer is on, writing Reconciling before any AWS call (kopf
+keeps no diff-base annotation: no change handler reads it), and the resource is due once that
+write is read back; the first sight of a resource after a restart makes it due at once. No handler raises to make kopf retry it:
 waiting is not an error, and the scheduling policy lives in
 :mod:`djl_operator.schedule` alone. Only the finalizer lets kopf call it again (it
 must run until the AWS side is gone); the per-resource lock keeps it apart from a
@@ -300,19 +299,23 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 
 def _holds_finalizer(meta: Any) -> bool:
-    """No AWS call before this replica's finalizer is on (kopf adds it in a write of its own, which
-    may land after the acceptance's status write): a deletion could otherwise leave it all billing."""
+    """Nothing is accepted or reconciled before this replica's finalizer is on (kopf adds it in a
+    write of its own): a deletion could otherwise leave what a reconcile created billing."""
     return finalizer_name(SETTINGS) in (meta.get("finalizers") or [])
 
 
 async def _notice(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
-    """What a watch event of a live resource may start: accepting a new generation (Reconciling
-    written before any AWS call, in the same cycle as kopf's finalizer), or, at the first sight
+    """What a watch event of a live resource that carries this replica's finalizer may start:
+    accepting a new generation (Reconciling written before any AWS call), or, at the first sight
     of a resource after a restart, a look at once. A stalled generation stays as it is."""
     meta = body["metadata"]
     uid, generation = meta["uid"], int(meta.get("generation") or 0)
     status = dict(body.get("status") or {})
     scheduler: Scheduler = memo["scheduler"]
+    if not _holds_finalizer(meta):
+        # kopf's first cycle of a new resource adds the finalizer; its watch event comes next. (A
+        # replica that paused for a peer meanwhile sees no further event: it writes nothing more.)
+        return
     if scheduler.recorded(uid, generation) or scheduler.stalled(uid, generation, status):
         return
     if status.get("observedGeneration") == generation:

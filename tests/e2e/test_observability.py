@@ -25,6 +25,7 @@ def test_metrics_and_json_logs_during_a_create(cluster: Cluster) -> None:
     cluster.operator.stop()
     cluster.operator.extra_args = ["--metrics-port", str(port), "--log-format", "json"]
     cluster.operator.start()
+    cluster.emulator.faults.set(create_delay=1.0)  # Creating for a while: the operator polls it
     cluster.apply(endpoint_manifest("observed"))
     cluster.wait_ready("observed")
 

@@ -202,7 +202,7 @@ def _wake(body: kopf.Body, memo: kopf.Memo, kind: str = "MODIFIED") -> kopf.Patc
 
 def test_a_watch_event_with_a_new_generation_accepts_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """No kopf change handler: the generation's number says it is new. The acceptance (Reconciling,
-    observedGeneration) is written in that event's cycle, once; a deleted resource accepts nothing."""
+    observedGeneration) is written once the finalizer is on, once; a deleted resource accepts nothing."""
 
     def no_aws(resource: Any, ctx: Context) -> Outcome:
         raise AssertionError("the watch event handler never reconciles")
@@ -213,7 +213,10 @@ def test_a_watch_event_with_a_new_generation_accepts_it_once(monkeypatch: pytest
     memo = _memo(settings, scheduler, concurrent.futures.ThreadPoolExecutor(1))
     raw = _raw(2)
     raw["spec"]["image"] = {"framework": "djl-lmi"}
-    accepted = _wake(kopf.Body(raw), memo, "ADDED")
+    bare = {**raw, "metadata": {k: v for k, v in raw["metadata"].items() if k != "finalizers"}}
+    assert not _wake(kopf.Body(bare), memo, "ADDED")  # kopf's cycle that adds the finalizer: nothing else
+    assert not scheduler.recorded(UID, 2)
+    accepted = _wake(kopf.Body(raw), memo)  # the finalizer's event
     assert accepted["status"]["observedGeneration"] == 2
     assert {c["type"]: c["status"] for c in accepted["status"]["conditions"]}["Reconciling"] == "True"
     assert scheduler.recorded(UID, 2) and not scheduler.due(UID, 2, {"observedGeneration": 1})
