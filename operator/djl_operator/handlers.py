@@ -8,7 +8,8 @@ event, a changed entry of the batched status read), so an idle resource costs no
 A new generation (a create, a spec update: the watch event's ``metadata.generation``) is
 only accepted, once kopf's finalizer is on, writing Reconciling before any AWS call (kopf
 keeps no diff-base annotation: no change handler reads it), and the resource is due once that
-write is read back; the first sight of a resource after a restart makes it due at once. No handler raises to make kopf retry it:
+write is read back; the first sight of a resource after a restart makes it due at once.
+No handler raises to make kopf retry it:
 waiting is not an error, and the scheduling policy lives in
 :mod:`djl_operator.schedule` alone. Only the finalizer lets kopf call it again (it
 must run until the AWS side is gone); the per-resource lock keeps it apart from a
