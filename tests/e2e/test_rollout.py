@@ -42,12 +42,20 @@ class Answer:
     error: str | None = None
 
 
+# Between a thread's calls, outside a window that counts them: the traffic stays continuous (three
+# threads, each calling ten times a second) without back-to-back calls taking the machine's cores
+# from the model server being started and from the tests running beside this one.
+PACE = 0.1
+
+
 @dataclass
 class Invoker:
-    """Threads calling InvokeEndpoint back to back until stopped; every answer kept with its times."""
+    """Threads calling InvokeEndpoint until stopped, each pausing ``pause`` seconds between its calls
+    (0: back to back); every answer kept with its times."""
 
     runtime: Any
     endpoint: str
+    pause: float = PACE
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -65,6 +73,8 @@ class Invoker:
                 answer = Answer(started, time.time(), None, f"{type(exc).__name__}: {exc}")
             with self._lock:
                 self.answers.append(answer)
+            if self.pause:
+                self._stop.wait(self.pause)
 
     def start(self, threads: int = 3) -> Invoker:
         for i in range(threads):
@@ -204,6 +214,7 @@ def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, r
     assert baking["stage"] == "Baking" and baking["strategy"] == "Canary" and baking["summary"] == "Canary 10% Baking"
     assert baking["nextStepTime"]
     bake_start = wait_for(lambda: watcher.started("Baking", 10), what="the 10% bake's StartTime")
+    invoker.pause = 0  # back to back while the share is measured (this bake lasts until they are made)
     # The 300 s bake (what DescribeEndpoint says) lasts as long as CANARY_CALLS take, whatever the
     # machine's load: then a smaller guardrail time scale ends it (the emulator counts the change from
     # the bake's start and ends it when it sees the change), and the final bake lasts 3 s.
@@ -214,6 +225,7 @@ def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, r
         what=f"{CANARY_CALLS} calls while baking",
     )
     cluster.emulator.faults.set(guardrail_time_scale=0.01)
+    invoker.pause = PACE
     # Then the rest of the traffic moves (traffic is activated and the final bake starts in one instant).
     full_start = wait_for(lambda: watcher.started("Baking", 100), timeout=60, what="the 100% step")
     status = cluster.wait_ready("canary", timeout=120)
