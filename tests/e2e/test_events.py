@@ -9,6 +9,7 @@ emulator duplicates, reorders or drops them on demand: status must converge all 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,13 +38,15 @@ REQUESTED_AT = "djl-operator.io/reconcile-requested-at"
 SLOW = {"DJL_OPERATOR_POLL_SECONDS": "600", "DJL_OPERATOR_RESYNC_SECONDS": "600"}
 
 
-@pytest.fixture
-def slow_cluster(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
+@contextlib.contextmanager
+def _slow_operator(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path, **env: str
 ) -> Iterator[Cluster]:
+    """A cluster whose operator polls and resyncs rarely (``env`` on top), started once as configured."""
     emulator.client("s3").create_bucket(Bucket=BUCKET)
-    env = {**emulator.env, **OPERATOR_ENV, **SLOW}
-    operator = OperatorProcess(control_plane, env, namespace, tmp_path / "operator.log").start()
+    operator = OperatorProcess(
+        control_plane, {**emulator.env, **OPERATOR_ENV, **SLOW, **env}, namespace, tmp_path / "operator.log"
+    ).start()
     try:
         yield Cluster(kubectl, namespace, emulator, operator)
     finally:
@@ -52,6 +55,14 @@ def slow_cluster(
         operator.env.update(OPERATOR_ENV)
         operator.start()
         clean_up(kubectl, namespace, operator)
+
+
+@pytest.fixture
+def slow_cluster(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
+) -> Iterator[Cluster]:
+    with _slow_operator(control_plane, kubectl, namespace, emulator, tmp_path) as cluster:
+        yield cluster
 
 
 def _annotate(cluster: Cluster, name: str, value: str) -> None:
@@ -123,14 +134,14 @@ def test_the_annotation_looks_again_at_a_stalled_resource(slow_cluster: Cluster)
 
 
 @pytest.fixture
-def events_cluster(slow_cluster: Cluster) -> Cluster:
-    """The slow operator, restarted with the events queue the README's setup creates."""
-    cluster = slow_cluster
-    cluster.operator.stop()
-    cluster.operator.env["DJL_OPERATOR_EVENTS_QUEUE_URL"] = route_endpoint_events(cluster.emulator)
-    cluster.operator.env["DJL_OPERATOR_EVENTS_POLL_SECONDS"] = "600"
-    cluster.operator.start()
-    return cluster
+def events_cluster(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
+) -> Iterator[Cluster]:
+    """The slow operator, started with the events queue the README's setup creates."""
+    queue = route_endpoint_events(emulator)
+    events = {"DJL_OPERATOR_EVENTS_QUEUE_URL": queue, "DJL_OPERATOR_EVENTS_POLL_SECONDS": "600"}
+    with _slow_operator(control_plane, kubectl, namespace, emulator, tmp_path, **events) as cluster:
+        yield cluster
 
 
 def _queue_drained(cluster: Cluster) -> bool:
@@ -206,27 +217,16 @@ def test_dropped_events_converge_through_the_batched_read(
     control_plane: ControlPlane, kubectl: Kubectl, namespace: str, emulator: Any, tmp_path: Path
 ) -> None:
     """Every event lost: the batched status read (ListEndpoints, every 2 s here) finds the change."""
-    emulator.client("s3").create_bucket(Bucket=BUCKET)
     env = {
-        **emulator.env,
-        **OPERATOR_ENV,
-        **SLOW,
         "DJL_OPERATOR_STATUS_READ_SECONDS": "2",
         "DJL_OPERATOR_EVENTS_QUEUE_URL": route_endpoint_events(emulator),
         "DJL_OPERATOR_EVENTS_POLL_SECONDS": "600",
     }
-    operator = OperatorProcess(control_plane, env, namespace, tmp_path / "operator.log").start()
-    cluster = Cluster(kubectl, namespace, emulator, operator)
-    try:
+    with _slow_operator(control_plane, kubectl, namespace, emulator, tmp_path, **env) as cluster:
         emulator.events.set_faults(drop=1.0)
         _create_then_update(cluster, "lost")
         assert emulator.events.counts.delivered == 0 and emulator.events.counts.dropped >= 4
         assert emulator.calls("sagemaker", "ListEndpoints")
-    finally:
-        operator.stop()
-        operator.env.update(OPERATOR_ENV)
-        operator.start()
-        clean_up(kubectl, namespace, operator)
 
 
 # -- shards -------------------------------------------------------------------------
