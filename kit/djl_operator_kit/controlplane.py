@@ -32,6 +32,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -488,6 +489,40 @@ class ControlPlane:
         """
         status, body = self.request("GET", path, expect=(200, 404))
         return None if status == 404 else body
+
+    def watch(self, path: str, query: dict[str, str], timeout: float) -> Iterator[dict[str, Any]]:
+        """The watch events (``{"type": ..., "object": ...}``) of the collection at ``path`` as the admin,
+        for at most ``timeout`` seconds; ``query`` picks where to start (``resourceVersion``) and what
+        (``fieldSelector``). It ends early when the server ends the stream; an ``ERROR`` event (410 Gone:
+        that version is too old) is yielded like any other, for the caller to list again.
+
+        One HTTPS stream of its own (the kept-alive connection of :meth:`request` stays free): a test
+        waiting on a resource wakes when it changes, instead of polling it with GETs.
+        """
+        deadline = time.monotonic() + timeout
+        server_timeout = str(max(1, int(timeout) + 1))  # the server ends the stream too
+        target = f"{path}?{urllib.parse.urlencode({**query, 'watch': '1', 'timeoutSeconds': server_timeout})}"
+        host, port = self.server.removeprefix("https://").rsplit(":", 1)
+        conn = http.client.HTTPSConnection(host, int(port), context=self._admin_ssl(), timeout=max(timeout, 0.01))
+        try:
+            conn.request("GET", target, headers={"Accept": "application/json"})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raw = resp.read()
+                raise ApiError("GET", target, resp.status, json.loads(raw) if raw.startswith(b"{") else raw)
+            while (remaining := deadline - time.monotonic()) > 0:
+                assert conn.sock is not None
+                conn.sock.settimeout(remaining)
+                try:
+                    line = resp.readline()
+                except TimeoutError:
+                    return
+                if not line:
+                    return  # the server ended the stream
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            conn.close()
 
     def create_namespace(self, name: str, *, exist_ok: bool = False) -> None:
         """Create a namespace; one that exists already is an error unless ``exist_ok``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,8 +30,12 @@ RESOURCES = "/apis/serving.djl-operator.io/v1alpha1"  # the DjlEndpoint API grou
 FIELD_MANAGER = "djl-e2e-tests"  # Cluster.apply's server-side apply
 
 
-def wait_for(check: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.3, what: str = "") -> T:
-    """Poll ``check`` until it returns something truthy; fail with the last value otherwise."""
+def wait_for(check: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.1, what: str = "") -> T:
+    """Poll ``check`` until it returns something truthy; fail with the last value otherwise.
+
+    A wait overruns what it waits for by half the interval on average, and an e2e test waits several
+    times; a look is an in-process emulator read or a kept-alive GET, a millisecond or two. (Waits on
+    a DjlEndpoint alone watch it instead: :meth:`Cluster.wait_object`.)"""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -39,6 +44,48 @@ def wait_for(check: Callable[[], T | None], *, timeout: float = 60.0, interval: 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last value: {last!r}")
+
+
+def wait_listed(
+    control_plane: ControlPlane,
+    collection: str,
+    check: Callable[[dict[str, dict[str, Any]]], T | None],
+    *,
+    name: str | None = None,
+    timeout: float = 60.0,
+    what: str = "",
+) -> T:
+    """Wait until ``check`` of the objects in ``collection`` (by name; only ``name`` if given) returns
+    something truthy, and return that; fail with the last value otherwise.
+
+    A list, then a watch from its resourceVersion: ``check`` sees every change as the API server
+    tells it, with no poll interval to overrun and no GET after GET while nothing changes. A watch
+    that ends (its time, the server's, a 410 for a version too old) lists again.
+    """
+    deadline = time.monotonic() + timeout
+    query = {"fieldSelector": f"metadata.name={name}"} if name else {}
+    last: Any = None
+    while True:
+        _, listing = control_plane.request("GET", collection, query=query)
+        objects = {item["metadata"]["name"]: item for item in listing["items"]}
+        if last := check(objects):
+            return last  # type: ignore[no-any-return]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last value: {last!r}")
+        since = {**query, "resourceVersion": listing["metadata"]["resourceVersion"]}
+        for event in control_plane.watch(collection, since, timeout=remaining):
+            if event["type"] == "ERROR":
+                break
+            if event["type"] not in ("ADDED", "MODIFIED", "DELETED"):
+                continue  # BOOKMARK
+            changed = event["object"]
+            if event["type"] == "DELETED":
+                objects.pop(changed["metadata"]["name"], None)
+            else:
+                objects[changed["metadata"]["name"]] = changed
+            if last := check(objects):
+                return last  # type: ignore[no-any-return]
 
 
 def endpoint_manifest(name: str, **spec_overrides: Any) -> dict[str, Any]:
@@ -170,9 +217,18 @@ class Cluster:
     def condition(self, name: str, ctype: str) -> dict[str, Any]:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == ctype), {})
 
+    def wait_object(
+        self, name: str, check: Callable[[dict[str, Any] | None], T | None], *, timeout: float = 60, what: str = ""
+    ) -> T:
+        """Wait until ``check`` of the resource as stored (None while there is none) is truthy, and return
+        that: woken by each change the API server tells (:func:`wait_listed`), not by a poll."""
+        collection = f"{RESOURCES}/namespaces/{self.namespace}/djlendpoints"
+        return wait_listed(
+            self.kubectl.cp, collection, lambda found: check(found.get(name)), name=name, timeout=timeout, what=what
+        )
+
     def wait_ready(self, name: str, timeout: float = 60) -> dict[str, Any]:
-        def ready() -> dict[str, Any] | None:
-            body = self.get(name)
+        def ready(body: dict[str, Any] | None) -> dict[str, Any] | None:
             if not body:
                 return None
             status = body.get("status") or {}
@@ -182,17 +238,18 @@ class Cluster:
             return None
 
         try:
-            return wait_for(ready, timeout=timeout, what=f"{name} Ready")
+            return self.wait_object(name, ready, timeout=timeout, what=f"{name} Ready")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- operator log tail:\n{self.operator.log()[-4000:]}") from None
 
     def wait_condition(self, name: str, ctype: str, reason: str, timeout: float = 60) -> dict[str, Any]:
-        def matches() -> dict[str, Any] | None:
-            cond = self.condition(name, ctype)
+        def matches(body: dict[str, Any] | None) -> dict[str, Any] | None:
+            conditions = ((body or {}).get("status") or {}).get("conditions", [])
+            cond = next((c for c in conditions if c["type"] == ctype), {})
             return cond if cond.get("status") == "True" and cond.get("reason") == reason else None
 
         try:
-            return wait_for(matches, timeout=timeout, what=f"{name} {ctype}={reason}")
+            return self.wait_object(name, matches, timeout=timeout, what=f"{name} {ctype}={reason}")
         except AssertionError as exc:
             raise AssertionError(
                 f"{exc}\nstatus: {self.status(name)}\n--- operator log tail:\n{self.operator.log()[-4000:]}"
@@ -201,7 +258,7 @@ class Cluster:
     def delete(self, name: str, wait: bool = True, timeout: float = 60) -> None:
         self.kubectl.cp.request("DELETE", f"{RESOURCES}/namespaces/{self.namespace}/djlendpoints/{name}")
         if wait:
-            wait_for(lambda: self.get(name) is None, timeout=timeout, what=f"{name} deleted")
+            self.wait_object(name, lambda body: body is None, timeout=timeout, what=f"{name} deleted")
 
     def events(self, name: str) -> list[dict[str, Any]]:
         items = self.kubectl.cp.api_get(f"/api/v1/namespaces/{self.namespace}/events")["items"]
@@ -260,9 +317,9 @@ def clean_up(
     # Waiting for finalizers nobody runs would only sit out the timeout.
     stuck: list[str] = []
     if running:
-        deadline = time.monotonic() + timeout
-        while (stuck := _remaining(kubectl, namespace)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        with contextlib.suppress(AssertionError):  # timed out: ``stuck`` names what is left
+            wait_listed(cp, collection, lambda found: not found, timeout=timeout, what="every finalizer run")
+        stuck = _remaining(kubectl, namespace)
     for operator in operators if stop else ():
         operator.stop()
     for resource in _remaining(kubectl, namespace):
