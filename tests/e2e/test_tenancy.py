@@ -8,12 +8,10 @@ sequence of edits a delete leaves no owned resource in any region or bucket ever
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +26,7 @@ from tests.plugins.operator import (
     BUCKET,
     MANIFESTS,
     OPERATOR_ACCESS_KEY,
-    OPERATOR_ENV,
     Cluster,
-    OperatorProcess,
     clean_up,
     endpoint_manifest,
     wait_for,
@@ -75,32 +71,33 @@ def _tenant(control_plane: ControlPlane, admin: Kubectl, namespace: str) -> Kube
     return Kubectl(control_plane, control_plane.service_account_kubeconfig(namespace, "tenant"))
 
 
-@pytest.fixture
-def tenancy(control_plane: ControlPlane, kubectl: Kubectl, emulator: Any, tmp_path: Path) -> Iterator[Tenancy]:
-    base = f"ten-{random.randrange(10_000, 99_999)}"
-    victim_ns, attacker_ns = base, f"{base}-a"
-    for ns in (victim_ns, attacker_ns):
-        control_plane.create_namespace(ns)
+@pytest.fixture(scope="module")
+def tenant_roles(kubectl: Kubectl) -> None:
+    """The shipped ClusterRoles the tenants are bound to (cluster-wide: once is enough)."""
     kubectl.run("apply", "-f", str(MANIFESTS / "tenant-roles.yaml"))
-    s3 = emulator.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.create_bucket(Bucket=SECOND_BUCKET)
-    operator = OperatorProcess(control_plane, {**emulator.env, **OPERATOR_ENV}, victim_ns, tmp_path / "operator.log")
-    operator.scope_args = ["--standalone", "-n", victim_ns, "-n", attacker_ns]
-    operator.start()
+
+
+@pytest.fixture
+def tenancy(control_plane: ControlPlane, kubectl: Kubectl, cluster: Cluster, tenant_roles: None) -> Iterator[Tenancy]:
+    """The victim's namespace is this test's own, the attacker's the same name plus ``-a``; the
+    module's operator (tests/plugins/operator.py, serving every ``e-*`` namespace) serves both."""
+    victim_ns = cluster.namespace
+    attacker_ns = f"{victim_ns}-a"
+    control_plane.create_namespace(attacker_ns)
+    cluster.s3.create_bucket(Bucket=SECOND_BUCKET)  # BUCKET is there already
+    attacker = Cluster(kubectl, attacker_ns, cluster.emulator, cluster.operator, cluster.hub)
     try:
         yield Tenancy(
-            victim=Cluster(kubectl, victim_ns, emulator, operator),
-            attacker=Cluster(kubectl, attacker_ns, emulator, operator),
+            victim=cluster,
+            attacker=attacker,
             victim_tenant=_tenant(control_plane, kubectl, victim_ns),
             attacker_tenant=_tenant(control_plane, kubectl, attacker_ns),
             admin=kubectl,
         )
     finally:
-        clean_up(kubectl, victim_ns, operator, stop=False)
-        clean_up(kubectl, attacker_ns, operator)
-        for ns in (victim_ns, attacker_ns):
-            control_plane.delete_namespace(ns)
+        # The victim's namespace is cleaned up by the cluster fixture; the operator stays up.
+        clean_up(kubectl, attacker_ns, cluster.operator, stop=False)
+        control_plane.delete_namespace(attacker_ns)
 
 
 def _apply_as(tenant: Kubectl, namespace: str, manifest: dict[str, Any], check: bool = True) -> Any:
