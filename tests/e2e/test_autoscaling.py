@@ -114,7 +114,7 @@ def test_one_target_and_one_policy_and_load_scales_out_and_in_within_bounds(clus
         "Setting desired instance count to 1.",
         "Setting desired instance count to 3.",
     ]
-    reasons = [e["reason"] for e in cluster.events("auto")]
+    reasons = [e["reason"] for e in cluster.wait_events("auto", "ScaledOut", "ScaledIn", "AutoscalingConfigured")]
     assert reasons.count("ScaledOut") == 1 and reasons.count("ScaledIn") == 1
     assert reasons.count("AutoscalingConfigured") == 1
 
@@ -182,7 +182,7 @@ def test_schedules_are_applied_and_removing_autoscaling_deregisters(cluster: Clu
     wait_for(lambda: not cluster.status("sched").get("autoscaling"), what="status.autoscaling cleared")
     assert _targets(cluster) == []
     assert _aas(cluster).describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"] == []
-    assert "AutoscalingRemoved" in [e["reason"] for e in cluster.events("sched")]
+    assert "AutoscalingRemoved" in [e["reason"] for e in cluster.wait_events("sched", "AutoscalingRemoved")]
 
 
 def test_out_of_band_changes_are_repaired_at_the_next_resync_and_delete_deregisters_first(cluster: Cluster) -> None:
@@ -219,7 +219,9 @@ def test_out_of_band_changes_are_repaired_at_the_next_resync_and_delete_deregist
         return float(policies[0]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"])
 
     wait_for(lambda: policy_target() == 100.0, what="the policy's target restored")
-    warnings = [e for e in cluster.events("drift") if e["reason"] == "AutoscalingDriftRepaired"]
+    warnings = [
+        e for e in cluster.wait_events("drift", "AutoscalingDriftRepaired") if e["reason"] == "AutoscalingDriftRepaired"
+    ]
     assert warnings and all(e["type"] == "Warning" for e in warnings)
 
     mark = len(cluster.emulator.calls())
@@ -302,7 +304,7 @@ def test_removing_autoscaling_after_a_half_applied_spec_still_deregisters(cluste
     cluster.emulator.faults.clear()
     status = cluster.wait_ready("half")
     assert not status.get("autoscaling")
-    assert "AutoscalingRemoved" in [e["reason"] for e in cluster.events("half")]
+    assert "AutoscalingRemoved" in [e["reason"] for e in cluster.wait_events("half", "AutoscalingRemoved")]
 
 
 def test_a_rolled_back_instance_type_change_puts_the_target_back_on_what_serves(cluster: Cluster) -> None:

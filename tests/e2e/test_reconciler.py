@@ -102,7 +102,7 @@ def test_create_becomes_ready_with_truthful_status(cluster: Cluster) -> None:
 
     # kubectl wait works on the condition, and events tell the story.
     cluster.kubectl.run("wait", "--for=condition=Ready", "djlendpoint/demo", "-n", cluster.namespace, "--timeout=5s")
-    reasons = {e["reason"] for e in cluster.events("demo")}
+    reasons = {e["reason"] for e in cluster.wait_events("demo", "Packaging", "Creating", "InService")}
     assert {"Packaging", "Creating", "InService"} <= reasons
 
 
@@ -199,7 +199,7 @@ def test_failed_update_reports_rollback_and_does_not_retry(cluster: Cluster) -> 
     assert cluster.condition("rb", "Ready")["status"] == "False"
     assert status["endpointConfigName"] == first["endpointConfigName"]  # the old config still serves
     assert status["failureReason"] and "OOM" in status["failureReason"]
-    assert "UpdateRolledBack" in {e["reason"] for e in cluster.events("rb")}
+    assert "UpdateRolledBack" in {e["reason"] for e in cluster.wait_events("rb", "UpdateRolledBack")}
     # No retry loop: while the witness is resynced twice, the stalled resource makes no AWS call at all.
     stalled_endpoint = status["endpointName"]
     mark = len(cluster.emulator.calls())
@@ -221,7 +221,7 @@ def test_create_failure_then_recovery_after_spec_fix(cluster: Cluster) -> None:
     stalled = cluster.wait_condition("cf", "Stalled", "EndpointFailed")
     assert "exited" in stalled["message"]
     assert cluster.status("cf")["phase"] == "Failed"
-    assert "Failed" in {e["reason"] for e in cluster.events("cf")}
+    assert "Failed" in {e["reason"] for e in cluster.wait_events("cf", "Failed")}
 
     cluster.apply(endpoint_manifest("cf"))
     status = cluster.wait_ready("cf", timeout=60)
@@ -254,7 +254,7 @@ def test_out_of_band_delete_is_recreated(cluster: Cluster) -> None:
         what="endpoint recreated",
     )
     cluster.wait_ready("oob")
-    assert "EndpointRecreated" in {e["reason"] for e in cluster.events("oob")}
+    assert "EndpointRecreated" in {e["reason"] for e in cluster.wait_events("oob", "EndpointRecreated")}
 
 
 def test_out_of_band_config_change_is_restored(cluster: Cluster) -> None:

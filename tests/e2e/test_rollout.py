@@ -247,9 +247,13 @@ def test_canary_sends_its_share_while_baking_then_everything(cluster: Cluster, r
     # Only the configured shift: one UpdateEndpoint, carrying the canary.
     [update] = _operator_calls(cluster, "UpdateEndpoint", endpoint)
     assert update.ok
-    reasons = [e["reason"] for e in cluster.events("canary")]
-    assert reasons.count("RolloutProgress") >= 2
-    messages = [e["message"] for e in cluster.events("canary") if e["reason"] == "RolloutProgress"]
+
+    def progress() -> list[str] | None:  # the last one may still be in the operator's event queue
+        messages = [e["message"] for e in cluster.events("canary") if e["reason"] == "RolloutProgress"]
+        return messages if any("100% of the traffic" in m for m in messages) else None
+
+    messages = wait_for(progress, timeout=15, what="the rollout's 100% event")
+    assert len(messages) >= 2
     assert any("Baking, 10% of the traffic" in m for m in messages)
     assert any("100% of the traffic" in m for m in messages)
 
@@ -350,7 +354,7 @@ def test_an_alarm_while_baking_rolls_back_stalls_naming_it_and_leaks_nothing(
     [artifact] = [k for k in cluster.artifact_keys() if f"/{cluster.namespace}/guarded/" in k]
     live = cluster.sagemaker.describe_model(ModelName=live_model)["PrimaryContainer"]["ModelDataUrl"]
     assert live == f"s3://{BUCKET}/{artifact}"
-    events = [e for e in cluster.events("guarded") if e["reason"] == "RolledBackByAlarm"]
+    events = [e for e in cluster.wait_events("guarded", "RolledBackByAlarm") if e["reason"] == "RolledBackByAlarm"]
     assert len(events) == 1 and ALARM in events[0]["message"]
 
     # Stalled until the spec changes, and any change counts: dropping the alarm guard (the config

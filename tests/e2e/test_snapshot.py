@@ -102,7 +102,7 @@ def test_a_gated_model_stalls_without_the_token_then_snapshots_and_serves_isolat
     assert "401 GatedRepo" in stalled["message"] and "restricted" in stalled["message"]
     assert "spec.model.tokenSecretRef" in stalled["message"]
     assert cluster.model_names() == [] and _snapshot_keys(cluster) == []
-    warnings = [e for e in cluster.events("gated") if e["reason"] == "HubAuthRequired"]
+    warnings = [e for e in cluster.wait_events("gated", "HubAuthRequired") if e["reason"] == "HubAuthRequired"]
     assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
 
     # The token from a Secret; the big file held so the copy can be watched mid-way.
@@ -144,7 +144,7 @@ def test_a_gated_model_stalls_without_the_token_then_snapshots_and_serves_isolat
     assert ready["artifact"]["uri"] == files_uri
     # Each attempt announces itself; the first met the Hub's 401 at its first file.
     ours = ("SnapshotStarted", "SnapshotCompleted", "HubAuthRequired")
-    reasons = [e["reason"] for e in sorted(cluster.events("gated"), key=_when) if e["reason"] in ours]
+    reasons = [e["reason"] for e in sorted(cluster.wait_events("gated", *ours), key=_when) if e["reason"] in ours]
     assert reasons == ["SnapshotStarted", "HubAuthRequired", "SnapshotStarted", "SnapshotCompleted"]
     completed = next(e["message"] for e in cluster.events("gated") if e["reason"] == "SnapshotCompleted")
     assert "MiB in " in completed and "s (" in completed

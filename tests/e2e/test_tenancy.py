@@ -385,7 +385,9 @@ def test_a_denied_delete_says_how_to_release_the_resource(tenancy: Tenancy) -> N
     c.delete("stuck", wait=False)
     ready = c.wait_condition("stuck", "Reconciling", "AccessDenied")
     assert "sagemaker:DeleteEndpoint" in ready["message"] and "deletionPolicy to Retain" in ready["message"]
-    warnings = [e for e in c.events("stuck") if e["type"] == "Warning" and e["reason"] == "AccessDenied"]
+    warnings = [
+        e for e in c.wait_events("stuck", "AccessDenied") if e["type"] == "Warning" and e["reason"] == "AccessDenied"
+    ]
     assert warnings and "Retain" in warnings[0]["message"]
 
     # The way out it names, taken by the tenant: the resource goes, the endpoint stays.

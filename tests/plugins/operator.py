@@ -264,6 +264,17 @@ class Cluster:
         items = self.kubectl.cp.api_get(f"/api/v1/namespaces/{self.namespace}/events")["items"]
         return [e for e in items if e["involvedObject"].get("name") == name]
 
+    def wait_events(self, name: str, *reasons: str, timeout: float = 15) -> list[dict[str, Any]]:
+        """The resource's events once there is one of each of ``reasons`` among them. The operator posts
+        its events through kopf's queue, so one may land just after the status write it goes with
+        (which a watch sees at once)."""
+
+        def posted() -> list[dict[str, Any]] | None:
+            events = self.events(name)
+            return events if set(reasons) <= {e["reason"] for e in events} else None
+
+        return wait_for(posted, timeout=timeout, what=f"{name}'s events {', '.join(reasons)}")
+
     def endpoint(self, name: str) -> dict[str, Any] | None:
         try:
             result: dict[str, Any] = self.sagemaker.describe_endpoint(EndpointName=name)
