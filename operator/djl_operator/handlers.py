@@ -57,6 +57,8 @@ ANNOTATION_PREFIX = "djl-operator.io"
 # Each new value asks for one reconcile at once (Crossplane's and Flux's convention); the value
 # handled last is written to status.lastHandledReconcileAt.
 RECONCILE_REQUESTED_AT = f"{ANNOTATION_PREFIX}/reconcile-requested-at"
+# kopf's diff-base, which operator versions before the watch event accepted generations kept.
+LEGACY_DIFF_BASE = f"{ANNOTATION_PREFIX}/last-handled-configuration"
 # kopf calls the tick again this long after it returns (it returns after each reconcile, or after
 # IDLE_SECONDS of sleeping with nothing due).
 TICK_SECONDS = 0.1
@@ -254,13 +256,18 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
     scheduler: Scheduler = memo["scheduler"]
     meta = body["metadata"]
     uid, generation = meta["uid"], int(meta.get("generation") or 0)
+    finalizing: set[str] = memo.setdefault("finalizing", set())
     parsed = _parse(body, ctx)
+    if uid in finalizing:
+        return  # deleted while this waited for a pool thread: the finalizer owns it now
     if isinstance(parsed, Outcome):
         outcome = parsed
     elif new_generation:
         outcome = reconcile.accept(parsed, ctx)  # no AWS call: the tick reconciles right after this write
     else:
         with ctx.lock_for(uid), metrics.RECONCILE_SECONDS.time():
+            if uid in finalizing:  # the finalizer ran first (and may have found nothing left to delete)
+                return
             outcome = reconcile.reconcile(parsed, ctx)
         _record(uid, outcome)
     seen = Seen(*outcome.seen) if outcome.seen is not None else None
@@ -290,10 +297,13 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
-    """kopf's diff-base, not kept: with no create/update handlers nothing reads it."""
+    """kopf's diff-base, not kept: with no create/update handlers nothing reads it.
+
+    The body itself is the base, so kopf sees no change (NOOP) in any event: as a missing base
+    every event would be a creation, which kopf logs with a repr of the whole body."""
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return None
+        return self.build(body=body)
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
         pass
@@ -340,6 +350,8 @@ async def wake(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, type: str | 
     status someone else changed)."""
     if type != "DELETED" and not body["metadata"].get("deletionTimestamp"):
         await _notice(body, patch, memo)
+        if LEGACY_DIFF_BASE in (body["metadata"].get("annotations") or {}):
+            patch.meta.annotations[LEGACY_DIFF_BASE] = None  # an earlier version's, up to 256 KiB: gone once
     memo["wakeups"].poke(body["metadata"]["uid"])
     # And adopts it after a reshard, at the event that brings this replica's finalizer or (during a
     # rollout) an old replica's back: no handler but this one sees a change of finalizers alone.
@@ -429,6 +441,9 @@ def _finalize_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Outco
     and events written; once all is gone, this process forgets the resource."""
     ctx: Context = memo["ctx"]
     uid = body["metadata"].get("uid", "")
+    # From now on no reconcile of it runs (one queued before the delete would create things again,
+    # after this finalizer found nothing left): until its DELETED event, whatever this call decides.
+    memo.setdefault("finalizing", set()).add(uid)
     parsed = _parse(body, ctx)
     # A spec that no longer parses still owns what it created: clean up from the uid alone.
     target = _lenient_target(body) if isinstance(parsed, Outcome) else parsed
@@ -504,6 +519,7 @@ async def finalize_orphan(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, t
     uid = body["metadata"]["uid"]
     if type == "DELETED":
         done.discard(uid)
+        memo.setdefault("finalizing", set()).discard(uid)
         # Gone, also when our finalizer's last call never came (removed by hand, a forced delete):
         # nothing of it stays in memory or in the phase gauge.
         _forget(uid, memo)

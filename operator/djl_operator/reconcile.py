@@ -414,6 +414,8 @@ def _then(first: Outcome, second: Outcome) -> Outcome:
     A second look that failed (throttled, say) changes nothing: the first one's outcome stands,
     and its next look comes when it would have."""
     if second.next in (Next.BACKOFF, Next.UNEXPECTED):
+        if second.error is not None:  # a bug only the second look reaches is still an error
+            log.error("the look right after acting failed unexpectedly: %s", second.message, exc_info=second.error)
         return first
     second.status = {**first.status, **second.status}
     second.events[:0] = first.events

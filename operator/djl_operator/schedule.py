@@ -32,6 +32,9 @@ from djl_operator.events import Seen
 from djl_operator.planner import Next
 from djl_operator.settings import Settings
 
+# The most events kept per resource between two looks (beyond it they count as one with unknown news).
+_MAX_POKES = 8
+
 
 @dataclass
 class _Entry:
@@ -39,8 +42,10 @@ class _Entry:
     generation: int  # the generation the last reconcile saw
     next: Next
     failures: int = 0  # consecutive BACKOFF/UNEXPECTED outcomes
-    # Accepted, its Reconciling status not yet read back: the first AWS call waits for that write.
+    # Accepted, its Reconciling status not yet read back: the first AWS call waits for that write
+    # until ``accept_by`` (time.monotonic()); a write not read back by then is taken as lost.
     awaiting_write: bool = False
+    accept_by: float = 0.0
 
 
 def backoff_delay(settings: Settings, failures: int, rand: Callable[[], float] = random.random) -> float:
@@ -116,7 +121,8 @@ class Scheduler:
                 }[next_step]
             if self._news(self._poked.pop(uid, []), self._seen.get(uid)) and next_step is not Next.STALLED:
                 wait = 0.0  # an event came during this reconcile with news it may not have seen: look again at once
-            self._entries[uid] = _Entry(self.clock() + wait, generation, next_step, failures, accepted)
+            now = self.clock()
+            self._entries[uid] = _Entry(now + wait, generation, next_step, failures, accepted, now + self._lost_after())
             return wait
 
     def request(self, uid: str, news: Seen | None = None) -> bool:
@@ -133,7 +139,10 @@ class Scheduler:
             if not self._news([news], self._seen.get(uid)):
                 return False
             entry.due = min(entry.due, self.clock())
-            self._poked.setdefault(uid, []).append(news)
+            pokes = self._poked.setdefault(uid, [])
+            if len(pokes) >= _MAX_POKES:
+                pokes[:] = [None]  # many events before a look: "something changed" says it all
+            pokes.append(news)
             return True
 
     @staticmethod
@@ -158,7 +167,9 @@ class Scheduler:
             current = entry is not None and entry.generation == generation
             if entry is not None and current and entry.awaiting_write:
                 if status.get("observedGeneration") != generation:
-                    return False  # the watch event of the acceptance's write wakes the tick
+                    # The watch event of the acceptance's write wakes the tick; a write that never
+                    # landed (kopf gave up on it) is due again, to be accepted anew.
+                    return now >= entry.accept_by
                 entry.awaiting_write = False
             handled = self._requested.get(uid, status.get("lastHandledReconcileAt"))
             # A request asks to look again, never to skip the generation's acceptance (Reconciling
@@ -183,7 +194,7 @@ class Scheduler:
             entry = self._entries.get(uid)
             if entry is not None and entry.generation == generation:
                 if entry.awaiting_write and status.get("observedGeneration") != generation:
-                    return float("inf")
+                    return max(0.0, entry.accept_by - now)
                 return max(0.0, entry.due - now)
             if _stalled_at(status, generation):
                 return float("inf")
@@ -191,10 +202,17 @@ class Scheduler:
             return max(0.0, self._first_seen_at(uid, generation, now) + period - now)
 
     def recorded(self, uid: str, generation: int) -> bool:
-        """Whether this process recorded an outcome (an acceptance included) for this generation."""
+        """Whether this process recorded an outcome (an acceptance included) for this generation; an
+        acceptance whose write was not read back in time counts as never recorded (accept it again)."""
         with self._guard:
             entry = self._entries.get(uid)
-            return entry is not None and entry.generation == generation
+            if entry is None or entry.generation != generation:
+                return False
+            return not (entry.awaiting_write and self.clock() >= entry.accept_by)
+
+    def _lost_after(self) -> float:
+        """How long an acceptance's status write may take to be read back before it counts as lost."""
+        return 2 * self.settings.poll_interval
 
     def stalled(self, uid: str, generation: int, status: dict[str, object]) -> bool:
         """Whether this generation is stalled: nothing changes, no AWS call is made, until the spec does."""

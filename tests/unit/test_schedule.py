@@ -238,11 +238,40 @@ def test_an_accepted_generation_waits_for_its_status_write_to_be_read_back() -> 
     assert s.record("u", 2, Next.POLL, 0.0, accepted=True) == 0.0
     before_write = {"observedGeneration": 1}
     assert not s.due("u", 2, before_write)
-    assert s.seconds_until_due("u", 2, before_write) == float("inf")  # only the watch event's poke
+    # The watch event's poke, or two polls if the write is lost.
+    assert s.seconds_until_due("u", 2, before_write) == 60.0
     after_write = {"observedGeneration": 2}
     assert s.seconds_until_due("u", 2, after_write) == 0.0
     assert s.due("u", 2, after_write)
     assert s.due("u", 2, before_write)  # read back once is enough (a later body may lag)
+
+
+def test_an_acceptance_whose_write_is_lost_is_accepted_again() -> None:
+    """kopf gave up on the status write (a 422, the API server away for a minute): after two polls the
+    generation counts as never accepted, so the tick (or the next watch event) accepts it anew."""
+    s, clock = scheduler()
+    s.record("u", 2, Next.POLL, 0.0, accepted=True)
+    before_write = {"observedGeneration": 1}
+    clock.now += 59
+    assert s.recorded("u", 2) and not s.due("u", 2, before_write)
+    assert s.seconds_until_due("u", 2, before_write) == 1.0
+    clock.now += 1
+    assert not s.recorded("u", 2)  # the tick's "unaccepted" path writes the acceptance again
+    assert s.due("u", 2, before_write)
+    s.record("u", 2, Next.POLL, 0.0, accepted=True)
+    assert s.recorded("u", 2) and not s.due("u", 2, before_write)
+
+
+def test_events_kept_between_two_looks_are_bounded() -> None:
+    """A resource that cannot be looked at for a while (due, but its tick is busy) keeps at most a few
+    events; beyond that they count as one "something changed", which is always news."""
+    t0 = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    s, _ = scheduler()
+    s.record("u", 1, Next.POLL, 0.0, seen=Seen("Creating", t0))
+    for i in range(1000):
+        assert s.request("u", Seen("IN_SERVICE", t0 + dt.timedelta(seconds=i + 1)))
+    assert len(s._poked["u"]) <= 9 and None in s._poked["u"]
+    assert s.record("u", 1, Next.POLL, 300, seen=Seen("InService", t0 + dt.timedelta(seconds=1000))) == 0
 
 
 @pytest.mark.parametrize(

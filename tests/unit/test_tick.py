@@ -37,6 +37,9 @@ class Readers:
     def saw(self, uid: str, seen: Seen) -> None:
         pass
 
+    def forget(self, uid: str) -> None:
+        pass
+
 
 class NeverStopped:
     def __bool__(self) -> bool:
@@ -221,6 +224,8 @@ def test_a_watch_event_with_a_new_generation_accepts_it_once(monkeypatch: pytest
     assert {c["type"]: c["status"] for c in accepted["status"]["conditions"]}["Reconciling"] == "True"
     assert scheduler.recorded(UID, 2) and not scheduler.due(UID, 2, {"observedGeneration": 1})
     assert not _wake(kopf.Body(raw), memo)  # the next event of the same generation: nothing to write
+    upgraded = {**raw, "metadata": {**raw["metadata"], "annotations": {handlers.LEGACY_DIFF_BASE: "{}"}}}
+    assert _wake(kopf.Body(upgraded), memo) == {"metadata": {"annotations": {handlers.LEGACY_DIFF_BASE: None}}}
     deleting = {**raw, "metadata": {**raw["metadata"], "generation": 3, "deletionTimestamp": "2026-11-26T00:00:00Z"}}
     assert not _wake(kopf.Body(deleting), memo)
     assert not _wake(kopf.Body({**raw, "metadata": {**raw["metadata"], "generation": 3}}), memo, "DELETED")
@@ -243,3 +248,45 @@ def test_the_first_event_after_a_restart_makes_a_reconciled_resource_due_at_once
     }
     assert not _wake(kopf.Body(stalled), memo, "ADDED")
     assert not scheduler.recorded("stalled-uid", 1) and not scheduler.due("stalled-uid", 1, stalled["status"])
+
+
+def test_a_reconcile_queued_before_a_delete_does_not_run_after_the_finalizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tick hands a due reconcile to a busy pool; the resource is deleted and its finalizer runs
+    first and finds nothing to delete. The queued reconcile must not create things afterwards (they
+    would bill with no finalizer left to remove them)."""
+    ran: list[str] = []
+
+    def reconciling(resource: Any, ctx: Context) -> Outcome:
+        ran.append("reconcile")
+        return Outcome({"observedGeneration": resource.generation}, Next.POLL, delay=30.0)
+
+    def finalizing(target: Any, ctx: Context, *, generation: int = 0) -> Outcome:
+        ran.append("finalize")
+        return Outcome({"phase": "Deleting"}, Next.DONE)
+
+    monkeypatch.setattr(reconcile, "reconcile", reconciling)
+    monkeypatch.setattr(reconcile, "finalize", finalizing)
+    settings = Settings(poll_interval=30)
+    scheduler = Scheduler(settings)
+    body = kopf.Body(_raw(1))
+    deleted = _raw(1)
+    deleted["metadata"]["deletionTimestamp"] = "2026-11-26T00:00:00Z"
+    memos: list[kopf.Memo] = []
+
+    def delete_meanwhile() -> None:
+        handlers._finalize_once(kopf.Body(deleted), kopf.Patch(), memos[0])
+
+    pool = Queued(delete_meanwhile)
+    memos.append(_memo(settings, scheduler, pool))
+    scheduler.record(UID, 1, Next.POLL, 0.0)
+    patch = kopf.Patch()
+
+    async def run() -> None:
+        await asyncio.wait_for(handlers.tick(body=body, patch=patch, memo=memos[0], stopped=NeverStopped()), 10)
+
+    try:
+        asyncio.run(run())
+    finally:
+        pool.shutdown()
+    assert ran == ["finalize"]
+    assert "status" not in patch
