@@ -80,10 +80,12 @@ from bench._support import (  # noqa: E402
     proc_sample,
     profile_summary,
 )
-from tests.plugins.operator import BUCKET, OperatorProcess, endpoint_manifest  # noqa: E402
+from tests.plugins.operator import BUCKET, OperatorProcess  # noqa: E402
+from tests.plugins.operator import endpoint_manifest as test_manifest  # noqa: E402
 
 from djl_operator.api import DjlEndpointResource, DjlEndpointSpec, DjlEndpointStatus  # noqa: E402
 from djl_operator.artifacts import package  # noqa: E402
+from djl_operator.artifacts.images import available_versions  # noqa: E402
 from djl_operator.desired import desired_deployment  # noqa: E402
 from djl_operator.settings import Settings  # noqa: E402
 from djl_operator_kit.controlplane import ControlPlane  # noqa: E402
@@ -137,6 +139,13 @@ class Report:
             f"  {metric}: {row.measured:g} {unit}" + (f" (target <= {target:g})" if target is not None else ""),
             flush=True,
         )
+
+
+def endpoint_manifest(name: str) -> dict[str, Any]:
+    """The tests' sample resource on the newest LMI image the SageMaker SDK's tables name, pinned:
+    what users deploy today. (The tests' djl-deepspeed 0.21.0 is deprecated, so each resource
+    would also post a DeprecatedImage Warning; an unpinned version would read the live config.)"""
+    return test_manifest(name, image={"framework": "djl-lmi", "version": available_versions("djl-lmi")[0]})
 
 
 # -- the local world ------------------------------------------------------------------
