@@ -141,11 +141,12 @@ class Report:
         )
 
 
-def endpoint_manifest(name: str) -> dict[str, Any]:
+def endpoint_manifest(name: str, **overrides: Any) -> dict[str, Any]:
     """The tests' sample resource on the newest LMI image the SageMaker SDK's tables name, pinned:
     what users deploy today. (The tests' djl-deepspeed 0.21.0 is deprecated, so each resource
     would also post a DeprecatedImage Warning; an unpinned version would read the live config.)"""
-    return test_manifest(name, image={"framework": "djl-lmi", "version": available_versions("djl-lmi")[0]})
+    overrides.setdefault("image", {"framework": "djl-lmi", "version": available_versions("djl-lmi")[0]})
+    return test_manifest(name, **overrides)
 
 
 # -- the local world ------------------------------------------------------------------
