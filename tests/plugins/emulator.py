@@ -66,6 +66,21 @@ def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
 
 
 @pytest.fixture
+def reconcile_ctx(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A reconcile Context against the in-process emulator (its endpoints in the environment), with
+    the tests' artifact bucket and the default operator policy: reconcile()/finalize() in process."""
+    from djl_operator import policy
+    from djl_operator.reconcile import Context
+    from djl_operator.settings import Settings
+    from tests.plugins.operator import BUCKET
+
+    for key, value in emulator.env.items():
+        monkeypatch.setenv(key, value)
+    emulator.client("s3").create_bucket(Bucket=BUCKET)
+    return Context(settings=Settings(policy=policy.Policy()), clients=aws_clients())
+
+
+@pytest.fixture
 def emulator_process() -> Iterator[EmulatorProcess]:
     proc = EmulatorProcess.spawn("--create-delay", "0", "--update-delay", "0", "--delete-delay", "0")
     try:

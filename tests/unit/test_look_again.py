@@ -12,23 +12,18 @@ from typing import Any
 
 import pytest
 
-from djl_operator import api, policy
+from djl_operator import api
 from djl_operator.planner import Next
 from djl_operator.reconcile import Context, Outcome, _then, finalize, reconcile
-from djl_operator.settings import Settings
 from djl_operator_kit.emulator import Emulator
-from tests.plugins.emulator import aws_clients
-from tests.plugins.operator import BUCKET, endpoint_manifest
+from tests.plugins.operator import endpoint_manifest
 
 UID = "0b7c6d5e-4f3a-4b2c-9d1e-0f1a2b3c4d5e"
 
 
 @pytest.fixture
-def ctx(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Context:
-    for key, value in emulator.env.items():
-        monkeypatch.setenv(key, value)
-    emulator.client("s3").create_bucket(Bucket=BUCKET)
-    return Context(settings=Settings(policy=policy.Policy()), clients=aws_clients())
+def ctx(reconcile_ctx: Context) -> Context:
+    return reconcile_ctx
 
 
 def _resource(status: dict[str, Any], generation: int = 1, **spec: Any) -> api.DjlEndpointResource:

@@ -7,11 +7,9 @@ from typing import Any
 
 import pytest
 
-from djl_operator import api, policy
+from djl_operator import api
 from djl_operator.reconcile import Context, Next, reconcile
-from djl_operator.settings import Settings
 from djl_operator_kit.emulator import Emulator
-from tests.plugins.emulator import aws_clients
 from tests.plugins.operator import BUCKET, endpoint_manifest
 
 UID = "6e2d3c4b-1a0f-4e9d-c8b7-a29384756657"
@@ -20,15 +18,12 @@ ROLLOUT = {"strategy": "Canary", "canaryPercent": 10, "waitIntervalSeconds": 600
 
 
 @pytest.fixture
-def ctx(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Context:
-    for key, value in emulator.env.items():
-        monkeypatch.setenv(key, value)
-    emulator.client("s3").create_bucket(Bucket=BUCKET)
+def ctx(reconcile_ctx: Context, emulator: Emulator) -> Context:
     emulator.client("cloudwatch").put_metric_alarm(
         AlarmName=ALARM, MetricName="Invocation5XXErrors", Namespace="AWS/SageMaker", Statistic="Sum", Period=60,
         EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
     )  # fmt: skip
-    return Context(settings=Settings(policy=policy.Policy()), clients=aws_clients())
+    return reconcile_ctx
 
 
 class Resource:

@@ -9,23 +9,18 @@ from typing import Any
 
 import pytest
 
-from djl_operator import api, naming, policy
+from djl_operator import api, naming
 from djl_operator.reconcile import Context, reconcile
-from djl_operator.settings import Settings
 from djl_operator_kit.emulator import Emulator
-from tests.plugins.emulator import aws_clients
-from tests.plugins.operator import BUCKET, endpoint_manifest
+from tests.plugins.operator import endpoint_manifest
 
 UID = "5d1c2b3a-0f9e-4d8c-b7a6-918273645546"
 LEGACY = naming.legacy_endpoint_name("team", "bart")
 
 
 @pytest.fixture
-def ctx(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Context:
-    for key, value in emulator.env.items():
-        monkeypatch.setenv(key, value)
-    emulator.client("s3").create_bucket(Bucket=BUCKET)
-    return Context(settings=Settings(policy=policy.Policy()), clients=aws_clients())
+def ctx(reconcile_ctx: Context) -> Context:
+    return reconcile_ctx
 
 
 def _old_endpoint(emulator: Emulator, owner: str) -> str:
