@@ -5,10 +5,11 @@ One trigger path: every reconcile runs in the per-resource ``tick``, when the
 change event). Between looks the tick sleeps until the resource is due or is poked
 (:class:`~djl_operator.schedule.Wakeups`: every watch event of the resource, an endpoint
 event, a changed entry of the batched status read), so an idle resource costs no CPU.
-A new generation (a create, a spec update: the watch event's ``metadata.generation``) is
-only accepted, once kopf's finalizer is on, writing Reconciling before any AWS call (kopf
-keeps no diff-base annotation: no change handler reads it), and the resource is due once that
-write is read back; the first sight of a resource after a restart makes it due at once.
+A new generation (a create, a spec update: the watch event's ``metadata.generation``) makes
+the resource due at once; the tick first only accepts it (once kopf's finalizer is on), writing
+Reconciling before any AWS call (kopf keeps no diff-base annotation: no change handler reads
+it), and the resource is due again once that write is read back; the first sight of a
+resource after a restart makes it due at once.
 No handler raises to make kopf retry it:
 waiting is not an error, and the scheduling policy lives in
 :mod:`djl_operator.schedule` alone. Only the finalizer lets kopf call it again (it
@@ -319,10 +320,10 @@ def _holds_finalizer(meta: Any) -> bool:
     return finalizer_name(SETTINGS) in (meta.get("finalizers") or [])
 
 
-async def _notice(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
+def _notice(body: kopf.Body, memo: kopf.Memo) -> None:
     """What a watch event of a live resource that carries this replica's finalizer may start:
-    accepting a new generation (Reconciling written before any AWS call), or, at the first sight
-    of a resource after a restart, a look at once. A stalled generation stays as it is."""
+    accepting a new generation at once (in the tick: Reconciling written before any AWS call), or,
+    at the first sight of a resource after a restart, a look at once. A stalled generation stays."""
     meta = body["metadata"]
     uid, generation = meta["uid"], int(meta.get("generation") or 0)
     status = dict(body.get("status") or {})
@@ -336,7 +337,9 @@ async def _notice(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     if status.get("observedGeneration") == generation:
         scheduler.record(uid, generation, Next.POLL, 0.0)  # reconciled by an earlier process: look at once
         return
-    await _in_pool(memo, functools.partial(_reconcile_once, body, patch, memo, new_generation=True))
+    # The tick accepts it (at once): kopf stops timers while this replica is paused for a peer, also
+    # for events a watch delivers after the pause began, so a paused replica writes nothing.
+    scheduler.notice(uid, generation)
 
 
 async def _in_pool(memo: kopf.Memo, call: Callable[[], T]) -> T:
@@ -353,7 +356,7 @@ async def wake(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, type: str | 
     read-back of an acceptance's write, our finalizer on, a new reconcile-requested-at value, a
     status someone else changed)."""
     if type != "DELETED" and not body["metadata"].get("deletionTimestamp"):
-        await _notice(body, patch, memo)
+        _notice(body, memo)
         if LEGACY_DIFF_BASE in (body["metadata"].get("annotations") or {}):
             patch.meta.annotations[LEGACY_DIFF_BASE] = None  # an earlier version's, up to 256 KiB: gone once
     memo["wakeups"].poke(body["metadata"]["uid"])

@@ -201,6 +201,12 @@ class Scheduler:
             period = self._unrecorded_period(entry, generation, status)
             return max(0.0, self._first_seen_at(uid, generation, now) + period - now)
 
+    def notice(self, uid: str, generation: int) -> None:
+        """A watch event brought a generation this process has not accepted: due at once (the tick
+        accepts it first), not after the wait for a lost change event."""
+        with self._guard:
+            self._first_seen[uid] = (generation, float("-inf"))
+
     def recorded(self, uid: str, generation: int) -> bool:
         """Whether this process recorded an outcome (an acceptance included) for this generation; an
         acceptance whose write was not read back in time counts as never recorded (accept it again)."""

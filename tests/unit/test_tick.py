@@ -203,12 +203,14 @@ def _wake(body: kopf.Body, memo: kopf.Memo, kind: str = "MODIFIED") -> kopf.Patc
     return patch
 
 
-def test_a_watch_event_with_a_new_generation_accepts_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No kopf change handler: the generation's number says it is new. The acceptance (Reconciling,
-    observedGeneration) is written once the finalizer is on, once; a deleted resource accepts nothing."""
+def test_a_watch_event_with_a_new_generation_makes_the_tick_accept_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No kopf change handler: the generation's number says it is new. The watch event makes it due at
+    once (not after the wait for a lost change event) and writes nothing itself: the tick accepts it
+    (Reconciling, observedGeneration), once, and only with the finalizer on. kopf stops timers while
+    a replica is paused for a peer, so a paused replica writes nothing. A deleted resource: nothing."""
 
     def no_aws(resource: Any, ctx: Context) -> Outcome:
-        raise AssertionError("the watch event handler never reconciles")
+        raise AssertionError(f"reconciled generation {resource.generation} before accepting it")
 
     monkeypatch.setattr(reconcile, "reconcile", no_aws)
     settings = Settings(poll_interval=30)
@@ -216,20 +218,24 @@ def test_a_watch_event_with_a_new_generation_accepts_it_once(monkeypatch: pytest
     memo = _memo(settings, scheduler, concurrent.futures.ThreadPoolExecutor(1))
     raw = _raw(2)
     raw["spec"]["image"] = {"framework": "djl-lmi"}
+    before = {"observedGeneration": 1}
     bare = {**raw, "metadata": {k: v for k, v in raw["metadata"].items() if k != "finalizers"}}
     assert not _wake(kopf.Body(bare), memo, "ADDED")  # kopf's cycle that adds the finalizer: nothing else
-    assert not scheduler.recorded(UID, 2)
-    accepted = _wake(kopf.Body(raw), memo)  # the finalizer's event
+    assert not scheduler.due(UID, 2, before)
+    assert not _wake(kopf.Body(raw), memo)  # the finalizer's event: no write from the watch event...
+    assert scheduler.due(UID, 2, before)  # ...but due at once
+    accepted = _tick_once(kopf.Body(raw), settings, scheduler, concurrent.futures.ThreadPoolExecutor(1))
     assert accepted["status"]["observedGeneration"] == 2
     assert {c["type"]: c["status"] for c in accepted["status"]["conditions"]}["Reconciling"] == "True"
-    assert scheduler.recorded(UID, 2) and not scheduler.due(UID, 2, {"observedGeneration": 1})
-    assert not _wake(kopf.Body(raw), memo)  # the next event of the same generation: nothing to write
+    assert scheduler.recorded(UID, 2) and not scheduler.due(UID, 2, before)  # until the write is read back
+    assert not _wake(kopf.Body(raw), memo)  # the next event of the same generation: nothing new
+    assert not scheduler.due(UID, 2, before)
     upgraded = {**raw, "metadata": {**raw["metadata"], "annotations": {handlers.LEGACY_DIFF_BASE: "{}"}}}
     assert _wake(kopf.Body(upgraded), memo) == {"metadata": {"annotations": {handlers.LEGACY_DIFF_BASE: None}}}
     deleting = {**raw, "metadata": {**raw["metadata"], "generation": 3, "deletionTimestamp": "2026-11-26T00:00:00Z"}}
     assert not _wake(kopf.Body(deleting), memo)
     assert not _wake(kopf.Body({**raw, "metadata": {**raw["metadata"], "generation": 3}}), memo, "DELETED")
-    assert not scheduler.recorded(UID, 3)
+    assert not scheduler.due(UID, 3, {"observedGeneration": 2})
 
 
 def test_the_first_event_after_a_restart_makes_a_reconciled_resource_due_at_once() -> None:
