@@ -235,23 +235,17 @@ class StatusSweep:
 
     A resource whose endpoint's status and LastModifiedTime are what its last reconcile saw
     needs no look; one whose endpoint changed, appeared or went away is made due at once (the
-    reconcile then describes it). ``seen`` is fed by every reconcile.
+    reconcile then describes it). ``seen(uid)`` is what that reconcile saw (the scheduler's
+    record of it; None: never reconciled here).
     """
 
-    def __init__(self, index: EndpointIndex, request: Callable[[str, Seen | None], bool]) -> None:
-        self.index, self.request = index, request
-        self._seen: dict[str, Seen] = {}
-        self._guard = threading.Lock()
-
-    def saw(self, uid: str, seen: Seen | None) -> None:
-        with self._guard:
-            if seen is None:
-                self._seen.pop(uid, None)
-            else:
-                self._seen[uid] = seen
-
-    def forget(self, uid: str) -> None:
-        self.saw(uid, None)
+    def __init__(
+        self,
+        index: EndpointIndex,
+        request: Callable[[str, Seen | None], bool],
+        seen: Callable[[str], Seen | None],
+    ) -> None:
+        self.index, self.request, self.seen = index, request, seen
 
     def sweep(self, list_pages: Callable[[str], Iterable[dict[str, Any]]]) -> list[str]:
         """One pass over every indexed resource; the uids it made due."""
@@ -264,10 +258,8 @@ class StatusSweep:
             for page in list_pages(region):
                 for summary in page.get("Endpoints", []):
                     listed[summary["EndpointName"].lower()] = (summary["EndpointStatus"], summary["LastModifiedTime"])
-            with self._guard:
-                seen = {uid: self._seen.get(uid) for uid, _ in resources}
             for uid, name in resources:
-                last = seen[uid]
+                last = self.seen(uid)
                 if last is None:
                     continue  # never reconciled here yet: its first look is coming anyway
                 now = listed.get(name)
@@ -283,10 +275,16 @@ class StatusReaders:
     Each runs in a daemon thread of its own; :meth:`close` stops them at the operator's cleanup.
     """
 
-    def __init__(self, settings: Settings, clients: AwsClients, request: Callable[[str, Seen | None], bool]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients,
+        request: Callable[[str, Seen | None], bool],
+        seen: Callable[[str], Seen | None],
+    ) -> None:
         self.settings, self.clients = settings, clients
         self.index = EndpointIndex()
-        self.sweep = StatusSweep(self.index, request)
+        self.sweep = StatusSweep(self.index, request, seen)
         self.consumer: EventConsumer | None = None
         if settings.events_queue_url:
             url = settings.events_queue_url

@@ -88,7 +88,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.setdefault("scheduler", Scheduler(memo["ctx"].settings))
     memo.setdefault("wakeups", Wakeups())
     if "readers" not in memo:
-        memo["readers"] = StatusReaders(memo["ctx"].settings, memo["ctx"].clients, _requester(memo))
+        memo["readers"] = StatusReaders(
+            memo["ctx"].settings, memo["ctx"].clients, _requester(memo), memo["scheduler"].seen
+        )
         memo["readers"].start()
     memo.setdefault("events", EventFilter())
     memo.setdefault("pool", concurrent.futures.ThreadPoolExecutor(SETTINGS.workers, thread_name_prefix="reconcile"))
@@ -272,8 +274,6 @@ def _reconcile_once(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *, new_
             outcome = reconcile.reconcile(parsed, ctx)
         _record(uid, outcome)
     seen = Seen(*outcome.seen) if outcome.seen is not None else None
-    if seen is not None:
-        memo["readers"].sweep.saw(uid, seen)
     endpoint = outcome.status.get("endpointName")
     if endpoint and not isinstance(parsed, Outcome):
         # Index the name as soon as it is known (accepting a generation names it), so an event for an
@@ -470,7 +470,6 @@ def _forget(uid: str, memo: kopf.Memo) -> None:
     memo["wakeups"].forget(uid)
     memo["events"].forget(uid)
     memo["readers"].index.forget(uid)
-    memo["readers"].sweep.forget(uid)
     metrics.PHASES.set(uid, None)
 
 

@@ -201,6 +201,11 @@ class Scheduler:
             period = self._unrecorded_period(entry, generation, status)
             return max(0.0, self._first_seen_at(uid, generation, now) + period - now)
 
+    def seen(self, uid: str) -> Seen | None:
+        """What the last reconcile of the resource saw of its endpoint (None: none recorded here)."""
+        with self._guard:
+            return self._seen.get(uid)
+
     def notice(self, uid: str, generation: int) -> None:
         """A watch event brought a generation this process has not accepted: due at once (the tick
         accepts it first), not after the wait for a lost change event."""
@@ -217,7 +222,8 @@ class Scheduler:
             return not (entry.awaiting_write and self.clock() >= entry.accept_by)
 
     def _lost_after(self) -> float:
-        """How long an acceptance's status write may take to be read back before it counts as lost."""
+        """How long a generation's change event or its acceptance's status write may take to be seen
+        before it counts as lost."""
         return 2 * self.settings.poll_interval
 
     def stalled(self, uid: str, generation: int, status: dict[str, object]) -> bool:
@@ -232,7 +238,7 @@ class Scheduler:
         """How long a generation this process recorded no outcome for waits, from when it was first seen."""
         if entry is None and status.get("observedGeneration") == generation:
             return self.settings.resync_interval  # reconciled by an earlier process: its resync rhythm
-        return 2 * self.settings.poll_interval  # no watch event of ours accepted it: its event may be lost
+        return self._lost_after()  # no watch event of ours accepted it: its event may be lost
 
     def _first_seen_at(self, uid: str, generation: int, now: float) -> float:
         seen_generation, first = self._first_seen.get(uid, (generation, now))

@@ -26,13 +26,12 @@ from tests.plugins.operator import (
     BUCKET,
     OPERATOR_ACCESS_KEY,
     OPERATOR_ENV,
-    RESOURCES,
     Cluster,
     OperatorProcess,
     clean_up,
+    delete_all,
     endpoint_manifest,
     wait_for,
-    wait_listed,
 )
 
 REQUESTED_AT = "djl-operator.io/reconcile-requested-at"
@@ -55,13 +54,8 @@ def _slow_operator(
         # A deletion usually ends in one finalizer run (the emulator deletes an endpoint at once and
         # the finalizer looks again right after deleting it); one that waits for a poll (an endpoint
         # still Creating, say) would wait the slow operator's minutes: restart it at the test rate.
-        collection = f"{RESOURCES}/namespaces/{namespace}/djlendpoints"
         running = operator.proc is not None and operator.proc.poll() is None
-        if running:
-            control_plane.request("DELETE", collection, expect=(200, 404))
-            with contextlib.suppress(AssertionError):
-                wait_listed(control_plane, collection, lambda found: not found, timeout=5, what="one finalizer run")
-        if not running or control_plane.api_get(collection)["items"]:
+        if not running or delete_all(kubectl, namespace, timeout=5):
             operator.stop()
             operator.env.update(OPERATOR_ENV)
             operator.start()

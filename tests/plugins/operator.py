@@ -215,7 +215,7 @@ class Cluster:
         return status
 
     def condition(self, name: str, ctype: str) -> dict[str, Any]:
-        return next((c for c in self.status(name).get("conditions", []) if c["type"] == ctype), {})
+        return _condition(self.status(name), ctype)
 
     def wait_object(
         self, name: str, check: Callable[[dict[str, Any] | None], T | None], *, timeout: float = 60, what: str = ""
@@ -244,8 +244,7 @@ class Cluster:
 
     def wait_condition(self, name: str, ctype: str, reason: str, timeout: float = 60) -> dict[str, Any]:
         def matches(body: dict[str, Any] | None) -> dict[str, Any] | None:
-            conditions = ((body or {}).get("status") or {}).get("conditions", [])
-            cond = next((c for c in conditions if c["type"] == ctype), {})
+            cond = _condition((body or {}).get("status") or {}, ctype)
             return cond if cond.get("status") == "True" and cond.get("reason") == reason else None
 
         try:
@@ -303,6 +302,20 @@ class Cluster:
 OPERATOR_ACCESS_KEY = "djl-operator-e2e"
 
 
+def _condition(status: dict[str, Any], ctype: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == ctype), {})
+
+
+def delete_all(kubectl: Kubectl, namespace: str, timeout: float) -> list[str]:
+    """Delete every DjlEndpoint of the namespace and wait (on a watch) for the finalizers to let them go;
+    those still there after ``timeout`` seconds."""
+    collection = f"{RESOURCES}/namespaces/{namespace}/djlendpoints"
+    kubectl.cp.request("DELETE", collection, expect=(200, 404))
+    with contextlib.suppress(AssertionError):  # timed out: what is left says so
+        wait_listed(kubectl.cp, collection, lambda found: not found, timeout=timeout, what="every finalizer run")
+    return _remaining(kubectl, namespace)
+
+
 def _remaining(kubectl: Kubectl, namespace: str) -> list[str]:
     """The DjlEndpoints left in the namespace, named as ``kubectl get -o name`` names them."""
     listing = kubectl.cp.api_get(f"{RESOURCES}/namespaces/{namespace}/djlendpoints")
@@ -323,14 +336,11 @@ def clean_up(
     """
     cp = kubectl.cp
     collection = f"{RESOURCES}/namespaces/{namespace}/djlendpoints"
-    cp.request("DELETE", collection, expect=(200, 404))
     running = any(o.proc and o.proc.poll() is None for o in operators)
     # Waiting for finalizers nobody runs would only sit out the timeout.
-    stuck: list[str] = []
-    if running:
-        with contextlib.suppress(AssertionError):  # timed out: ``stuck`` names what is left
-            wait_listed(cp, collection, lambda found: not found, timeout=timeout, what="every finalizer run")
-        stuck = _remaining(kubectl, namespace)
+    stuck: list[str] = delete_all(kubectl, namespace, timeout) if running else []
+    if not running:
+        cp.request("DELETE", collection, expect=(200, 404))
     for operator in operators if stop else ():
         operator.stop()
     for resource in _remaining(kubectl, namespace):

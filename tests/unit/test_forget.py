@@ -8,6 +8,7 @@ import asyncio
 import kopf
 
 from djl_operator import handlers, metrics
+from djl_operator.events import Seen
 from djl_operator.planner import Next
 from djl_operator.reconcile import Context
 from djl_operator.schedule import Scheduler, Wakeups
@@ -19,7 +20,7 @@ UID = "6f1c-forget"
 
 class Readers:
     def __init__(self) -> None:
-        self.index, self.sweep = self, self
+        self.index = self
         self.forgotten: list[str] = []
 
     def forget(self, uid: str) -> None:
@@ -35,7 +36,7 @@ def test_a_resource_deleted_without_our_finalizers_last_call_is_forgotten() -> N
         readers=Readers(),
         events=handlers.EventFilter(),
     )
-    memo["scheduler"].record(UID, 1, Next.STALLED)
+    memo["scheduler"].record(UID, 1, Next.STALLED, seen=Seen("InService"))
     memo["events"].fresh(UID, [("Warning", "InvalidSpec", "spec.model: bad")])
     metrics.PHASES.set(UID, "Failed")
     raw = endpoint_manifest("demo")
@@ -49,5 +50,6 @@ def test_a_resource_deleted_without_our_finalizers_last_call_is_forgotten() -> N
     assert not memo["scheduler"].stalled(UID, 1, {})
     assert memo["events"].fresh(UID, [("Warning", "InvalidSpec", "spec.model: bad")])  # no longer a repeat
     assert UID not in memo["wakeups"]._flags
-    assert memo["readers"].forgotten == [UID, UID]  # the endpoint index and the batched read
+    assert memo["readers"].forgotten == [UID]  # the endpoint index
+    assert memo["scheduler"].seen(UID) is None  # what the last look saw (the batched read asks the scheduler)
     assert UID not in metrics.PHASES._phases  # the phase gauge counts it no more

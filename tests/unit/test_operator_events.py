@@ -134,14 +134,15 @@ def sweep_of(listing: dict[str, tuple[str, dt.datetime]]) -> Any:
 def test_the_sweep_looks_only_at_what_changed() -> None:
     index = EndpointIndex()
     due: list[str] = []
-    sweep = StatusSweep(index, lambda uid, news: news is None and (due.append(uid) or True))
+    seen: dict[str, Seen] = {}  # the scheduler's record of what each resource's last look saw
+    sweep = StatusSweep(index, lambda uid, news: news is None and (due.append(uid) or True), seen.get)
     for uid in ("same", "newer", "status", "gone", "appeared", "unseen"):
         index.observe(uid, "us-east-1", f"ep-{uid}")
-    sweep.saw("same", Seen("InService", T0))
-    sweep.saw("newer", Seen("InService", T0))
-    sweep.saw("status", Seen("Creating", T0))
-    sweep.saw("gone", Seen("InService", T0))
-    sweep.saw("appeared", Seen(None))
+    seen["same"] = Seen("InService", T0)
+    seen["newer"] = Seen("InService", T0)
+    seen["status"] = Seen("Creating", T0)
+    seen["gone"] = Seen("InService", T0)
+    seen["appeared"] = Seen(None)
     listing = {
         "EP-SAME": ("InService", T0),
         "ep-newer": ("InService", T0 + dt.timedelta(seconds=1)),
@@ -151,7 +152,7 @@ def test_the_sweep_looks_only_at_what_changed() -> None:
     }
     assert sorted(sweep.sweep(sweep_of(listing))) == ["appeared", "gone", "newer", "status"]
     assert sorted(due) == ["appeared", "gone", "newer", "status"]
-    sweep.saw("gone", Seen(None))  # the reconcile found it gone: consistent from now on
+    seen["gone"] = Seen(None)  # the reconcile found it gone: consistent from now on
     due.clear()
     sweep.sweep(sweep_of({k: v for k, v in listing.items() if k != "ep-gone"}))
     assert "gone" not in due

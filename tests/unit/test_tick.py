@@ -13,7 +13,6 @@ import kopf
 import pytest
 
 from djl_operator import handlers, reconcile
-from djl_operator.events import Seen
 from djl_operator.handlers import EventFilter
 from djl_operator.planner import Next
 from djl_operator.reconcile import Context, Outcome
@@ -25,16 +24,12 @@ UID = "6f1c-tick"
 
 
 class Readers:
-    """The two things the tick tells the events module: which endpoint a resource names, what it saw."""
+    """What the tick tells the events module: which endpoint a resource names."""
 
     def __init__(self) -> None:
         self.index = self
-        self.sweep = self
 
     def observe(self, uid: str, region: str, endpoint: str | None) -> None:
-        pass
-
-    def saw(self, uid: str, seen: Seen) -> None:
         pass
 
     def forget(self, uid: str) -> None:
